@@ -1,0 +1,102 @@
+"""Migrations go up from empty, down to base and up again; the models match the schema."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from db import migrate
+from db.engine import sqlalchemy_url
+
+EXPECTED_TABLES = {"items", "embedding_models", "item_embeddings", "interactions"}
+
+
+def _tables(url: str) -> set[str]:
+    eng = create_engine(sqlalchemy_url(url))
+    try:
+        return set(inspect(eng).get_table_names()) - {"alembic_version"}
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def empty_url(server_url: str) -> str:
+    from tests.conftest import _admin, with_database
+
+    name = "pgrec_mig_empty"
+    _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    _admin(server_url, f"CREATE DATABASE {name}")
+    return with_database(server_url, name)
+
+
+def test_up_down_up_and_no_drift(empty_url: str) -> None:
+    assert _tables(empty_url) == set()
+    migrate.upgrade(empty_url)
+    assert EXPECTED_TABLES <= _tables(empty_url)
+    migrate.check(empty_url)
+    migrate.downgrade(empty_url, "base")
+    assert _tables(empty_url) == set()
+    migrate.upgrade(empty_url)
+    assert EXPECTED_TABLES <= _tables(empty_url)
+    migrate.check(empty_url)
+
+
+def test_every_revision_steps_down_and_up(fresh_db_url: str) -> None:
+    """Each migration's downgrade undoes exactly its upgrade, one step at a time."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(fresh_db_url))
+    revisions = [r.revision for r in script.walk_revisions()]  # head first
+    for rev in revisions:
+        migrate.downgrade(fresh_db_url, "-1")
+    assert _tables(fresh_db_url) == set()
+    for _ in revisions:
+        migrate.upgrade(fresh_db_url, "+1")
+    migrate.check(fresh_db_url)
+
+
+def test_extensions_created(conn) -> None:  # type: ignore[no-untyped-def]
+    names = set(conn.execute(text("SELECT extname FROM pg_extension")).scalars())
+    assert {"vector", "pg_trgm", "unaccent"} <= names
+
+
+def test_exactly_one_active_model_is_enforced(fresh_db_url: str) -> None:
+    with psycopg.connect(fresh_db_url) as c:
+        c.execute("INSERT INTO embedding_models (name, dim) VALUES ('other', 8)")
+        c.commit()
+        # Two active at once: the partial unique index refuses immediately.
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            c.execute("UPDATE embedding_models SET active = true WHERE name = 'other'")
+        c.rollback()
+        # None active at commit: the deferred constraint trigger refuses.
+        c.execute("UPDATE embedding_models SET active = false")
+        with pytest.raises(psycopg.errors.CheckViolation, match="exactly one"):
+            c.commit()
+        # Switching in one transaction works.
+        c.execute("UPDATE embedding_models SET active = false")
+        c.execute("UPDATE embedding_models SET active = true WHERE name = 'other'")
+        c.commit()
+        active = c.execute("SELECT name FROM embedding_models WHERE active").fetchall()
+        assert active == [("other",)]
+
+
+def test_content_hash_follows_embedded_text(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.execute(
+        text("INSERT INTO items (external_id, title, description) VALUES ('t:1', 'A', 'one')")
+    )
+    before = conn.execute(text("SELECT content_hash, updated_at FROM items")).one()
+    conn.execute(text("UPDATE items SET popularity = 3"))
+    same = conn.execute(text("SELECT content_hash FROM items")).scalar_one()
+    assert same == before.content_hash  # popularity is not embedded
+    conn.execute(text("UPDATE items SET description = 'two'"))
+    changed = conn.execute(text("SELECT content_hash FROM items")).scalar_one()
+    assert changed != before.content_hash
+    expected = conn.execute(text("SELECT md5('A' || E'\\n' || 'two')")).scalar_one()
+    assert changed == expected
+
+
+def test_title_trigram_index_normalizes_accents(conn) -> None:  # type: ignore[no-untyped-def]
+    assert conn.execute(text("SELECT pgrec_norm_title('Amélie À Paris')")).scalar_one() == (
+        "amelie a paris"
+    )
