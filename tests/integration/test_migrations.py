@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -24,7 +26,7 @@ def _tables(url: str) -> set[str]:
 def empty_url(server_url: str) -> str:
     from tests.conftest import _admin, with_database
 
-    name = "pgrec_mig_empty"
+    name = f"pgrec_mig_empty_{os.getpid()}"
     _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     _admin(server_url, f"CREATE DATABASE {name}")
     return with_database(server_url, name)
@@ -48,7 +50,7 @@ def test_every_revision_steps_down_and_up(fresh_db_url: str) -> None:
 
     script = ScriptDirectory.from_config(migrate.alembic_config(fresh_db_url))
     revisions = [r.revision for r in script.walk_revisions()]  # head first
-    for rev in revisions:
+    for _ in revisions:
         migrate.downgrade(fresh_db_url, "-1")
     assert _tables(fresh_db_url) == set()
     for _ in revisions:
