@@ -168,3 +168,6 @@ class Interaction(Base):
         Index("ix_interactions_user_time", "user_id", text("occurred_at DESC")),
         Index("ix_interactions_item_id", "item_id"),
     )
+
+
+import db.models_graph  # noqa: E402,F401

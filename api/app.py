@@ -1,0 +1,103 @@
+"""The Litestar app factory: routes, errors, metrics, OpenAPI, and the snapshot lifespan.
+
+`create_app(settings)` builds an app; its lifespan creates the engine, starts the refresher
+(which loads the model and builds the FAISS snapshot: at once by default, on demand when
+lazy) and stops it on shutdown. `app_from_env()` is the factory `pgrec serve` gives uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import anyio
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from api.controllers import CONTROLLERS
+from api.errors import exception_handlers
+from api.metrics import Metrics
+from api.planner import Planner
+from api.refresher import Refresher
+from api.runtime import EmbedderFactory, Runtime
+from db.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# `pgrec serve` passes its options to the worker processes through these variables.
+ENV_LAZY = "PGREC_SERVE_LAZY"
+ENV_REFRESH = "PGREC_SERVE_REFRESH_INTERVAL"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    embedder_factory: EmbedderFactory | None = None,
+    lazy: bool = False,
+    refresh_interval: float = 5.0,
+    debug: bool = False,
+) -> Litestar:
+    """A pgrec API app; `embedder_factory(model)` defaults to the real model loader."""
+    settings = settings or get_settings()
+    runtime = Runtime(settings, embedder_factory=embedder_factory, lazy=lazy, metrics=Metrics())
+    planner = Planner(runtime)
+    refresher = Refresher(runtime, interval=refresh_interval)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime.start()
+        if not settings.api_key:
+            log.warning("no API key configured (PGREC_API_KEY): write endpoints are open to anyone")
+        task = asyncio.create_task(refresher.run(), name="pgrec-snapshot-refresher")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            await anyio.to_thread.run_sync(runtime.close)
+
+    def provide_runtime() -> Runtime:
+        return runtime
+
+    def provide_planner() -> Planner:
+        return planner
+
+    return Litestar(
+        route_handlers=list(CONTROLLERS),
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True),
+            "planner": Provide(provide_planner, sync_to_thread=False, use_cache=True),
+        },
+        exception_handlers=exception_handlers(),
+        middleware=[runtime.metrics.middleware],
+        lifespan=[lifespan],
+        state=State({"runtime": runtime, "refresher": refresher}),
+        openapi_config=OpenAPIConfig(
+            title="pgrec",
+            version="0.1.0",
+            description=(
+                "Recommendations from Postgres + pgvector: semantic, full-text, title, hybrid, "
+                "item-to-item, more-like-these and per-user, all under metadata filters. "
+                f"Writes need the `{settings.api_key_header}` header when a key is configured."
+            ),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        # Logging belongs to the host (`pgrec` CLI, uvicorn, pytest): don't replace its handlers.
+        logging_config=None,
+        debug=debug,
+    )
+
+
+def app_from_env() -> Litestar:
+    """The uvicorn factory: settings from the environment, serve options from PGREC_SERVE_*."""
+    lazy = os.environ.get(ENV_LAZY, "").lower() in {"1", "true", "yes"}
+    interval = float(os.environ.get(ENV_REFRESH) or 5.0)
+    return create_app(get_settings(), lazy=lazy, refresh_interval=interval)

@@ -1,0 +1,60 @@
+"""/recommendations: free-text modes and more-like-these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import JSONBody, QueryParameter
+
+from api.metrics import MODE_STATE_KEY
+from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, Mode, provide_query
+from api.planner import Planner
+from api.schemas import FromItems, Page
+from db.recs import Filters
+
+
+class RecommendationController(Controller):
+    path = "/recommendations"
+    tags = ("recommendations",)
+    dependencies = LIST_DEPENDENCIES
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        opt={"query": LIST_QUERY | {"mode", "q"}},
+        summary="Recommendations for a text query",
+    )
+    def recommend(
+        self,
+        request: Request[Any, Any, Any],
+        planner: Injected[Planner],
+        filters: Injected[Filters],
+        options: Injected[ListOptions],
+        mode: Annotated[
+            Mode, QueryParameter(description="semantic, terms, title or hybrid (RRF of all three).")
+        ] = "hybrid",
+        q: Annotated[str | None, QueryParameter(description="Query text.", max_length=500)] = None,
+    ) -> Page:
+        """Semantic (embedding), terms (full text), title (typo-tolerant) or hybrid."""
+        request.state[MODE_STATE_KEY] = mode
+        return planner.recommend(mode=mode, q=provide_query(q), filters=filters, options=options)
+
+    @post(
+        "/from-items",
+        sync_to_thread=True,
+        status_code=200,
+        opt={"query": LIST_QUERY},
+        summary="More like these items",
+    )
+    def from_items(
+        self,
+        request: Request[Any, Any, Any],
+        planner: Injected[Planner],
+        filters: Injected[Filters],
+        options: Injected[ListOptions],
+        data: JSONBody[FromItems],
+    ) -> Page:
+        """avg(positive) + (avg(positive) - avg(negative)); inputs are not recommended back."""
+        request.state[MODE_STATE_KEY] = "more_like"
+        return planner.from_items(body=data, filters=filters, options=options)

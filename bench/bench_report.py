@@ -1,0 +1,216 @@
+"""What `pgrec bench` writes: bench/REPORT.md, bench/report.json and bench/plots/*.png.
+
+Every number comes from the run's report dict; the goals of issue 5 are checked against the
+measured values here, and a part that did not run shows its reason instead of a number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.bench_stats import ratio
+
+SECTIONS = (
+    "Goals",
+    "API latency",
+    "Filtered retrieval",
+    "Baselines and ratios",
+    "Scale",
+    "Ingest and embedding",
+    "Catalog build",
+    "Plots",
+    "Offline evaluation",
+    "Run",
+)
+
+
+def _get(data: Any, *path: str | int) -> Any:
+    for key in path:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def scenario(data: dict[str, Any], name: str, concurrency: int = 1) -> dict[str, Any]:
+    for s in _get(data, "api", "scenarios") or []:
+        if s["name"] == name and s["concurrency"] == concurrency:
+            return dict(s)
+    return {}
+
+
+def _r(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def ratios(data: dict[str, Any]) -> dict[str, Any]:
+    """Side-by-side ratios (x times the baseline); None where a side did not run."""
+    faiss = _get(data, "baselines", "faiss", "p50_ms")
+    encode = _get(data, "baselines", "bare_encode", "p50_ms")
+    out: dict[str, Any] = {
+        "api_item_to_item_vs_faiss": _r(ratio(scenario(data, "item_to_item").get("p50_ms"), faiss)),
+        "api_semantic_cached_vs_faiss": _r(
+            ratio(scenario(data, "semantic_cached").get("p50_ms"), faiss)
+        ),
+        "api_semantic_uncached_vs_bare_encode": _r(
+            ratio(scenario(data, "semantic_uncached").get("p50_ms"), encode)
+        ),
+        "by_selectivity": {},
+    }
+    pg = _get(data, "baselines", "pgvector", "by_selectivity") or {}
+    for label, rs in (_get(data, "baselines", "rec_semantic", "by_selectivity") or {}).items():
+        p = pg.get(label, {})
+        out["by_selectivity"][label] = {
+            "rec_semantic_vs_faiss": _r(ratio(rs.get("p50_ms"), faiss)),
+            "rec_semantic_vs_default_pgvector": _r(
+                ratio(rs.get("p50_ms"), _get(p, "default_sql", "p50_ms"))
+            ),
+            "rec_semantic_vs_exact_scan": _r(
+                ratio(rs.get("p50_ms"), _get(p, "exact_scan", "p50_ms"))
+            ),
+            "recall_rec_semantic_vs_default_pgvector": _r(
+                ratio(rs.get("recall_at_10"), p.get("recall_at_10")), 3
+            ),
+        }
+    return out
+
+
+def _goal(
+    goal: str, target: str, measured: str | None, met: bool | None, why: str = ""
+) -> dict[str, Any]:
+    status = "not run" if met is None else ("met" if met else "not met")
+    return {
+        "goal": goal,
+        "target": target,
+        "measured": measured if measured is not None else f"not run: {why}",
+        "status": status,
+    }
+
+
+def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's goals with the measured values and met / not met / not run."""
+    main = _get(data, "config", "main_size")
+    at40 = main == 40_000
+    size_note = "" if at40 else f" (measured at {main} items, not 40k)"
+    api_why = _get(data, "api", "reason") or "the API part did not run"
+    out = []
+    p50 = scenario(data, "item_to_item").get("p50_ms")
+    out.append(
+        _goal(
+            "item-to-item p50 over HTTP at 40k",
+            "<= 3 ms",
+            None if p50 is None else f"{p50:.2f} ms{size_note}",
+            None if p50 is None or not at40 else p50 <= 3.0,
+            api_why,
+        )
+    )
+
+    rs = _get(data, "baselines", "rec_semantic", "by_selectivity") or {}
+    filtered = {k: v for k, v in rs.items() if k != "100%"}
+    lat = [scenario(data, f"semantic_filtered_{k}").get("p50_ms") for k in filtered]
+    if filtered:
+        worst = min(v["recall_at_10"] for v in filtered.values())
+        slow = max((x for x in lat if x is not None), default=None)
+        shown = f"min recall@10 {worst:.3f} (rec.semantic, {len(filtered)} selectivities)"
+        shown += f"; max API p50 {slow:.2f} ms" if slow is not None else "; API p50 not run"
+        met = worst >= 0.98 and slow is not None and slow <= 15.0
+        out.append(
+            _goal(
+                "filtered recall@10 at every selectivity, with p50",
+                ">= 0.98 and p50 <= 15 ms",
+                shown + size_note,
+                met if slow is not None else None,
+                api_why,
+            )
+        )
+    else:
+        out.append(
+            _goal(
+                "filtered recall@10 at every selectivity, with p50",
+                ">= 0.98 and p50 <= 15 ms",
+                None,
+                None,
+                "baselines did not run",
+            )
+        )
+
+    sem = scenario(data, "semantic_uncached").get("p50_ms")
+    enc = _get(data, "baselines", "bare_encode", "p50_ms")
+    limit = None if enc is None else 1.2 * enc + 2.0
+    out.append(
+        _goal(
+            "semantic text p50 (uncached) vs bare encode",
+            "<= 1.2 x encode + 2 ms",
+            None
+            if sem is None or limit is None
+            else f"{sem:.2f} ms vs limit {limit:.2f} ms (encode p50 {enc:.2f} ms)",
+            None if sem is None or limit is None else sem <= limit,
+            api_why,
+        )
+    )
+
+    speedup = _get(data, "embedding", "speedup")
+    out.append(
+        _goal(
+            "embedding pipeline vs plain encode call",
+            ">= 1.5x",
+            None if speedup is None else f"{speedup:.2f}x",
+            None if speedup is None else speedup >= 1.5,
+            _get(data, "embedding", "reason") or "no speedup reported",
+        )
+    )
+
+    rate = _get(data, "ingest", "first_load_items_per_s")
+    out.append(
+        _goal(
+            "ingest rows/s (bench/ingest.py, first load)",
+            ">= 10k items/s",
+            None if rate is None else f"{rate:,.0f} items/s",
+            None if rate is None else rate >= 10_000,
+            _get(data, "ingest", "reason") or "ingest did not run",
+        )
+    )
+
+    cold = _get(data, "api", "cold_start_s")
+    out.append(
+        _goal(
+            "cold start to ready at 40k",
+            "<= 10 s",
+            None if cold is None else f"{cold:.2f} s{size_note}",
+            None if cold is None or not at40 else cold <= 10.0,
+            api_why,
+        )
+    )
+
+    ndcg = _get(data, "eval", "ndcg_at_10") or {}
+    pop = ndcg.get("popularity")
+    contenders = {k: v for k, v in ndcg.items() if k == "more-like-these" or "hybrid" in k}
+    if pop is not None and contenders:
+        shown = ", ".join(
+            f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in contenders.items()
+        )
+        best_hybrid = max((v for k, v in contenders.items() if "hybrid" in k and v), default=None)
+        mlt = contenders.get("more-like-these")
+        met = mlt is not None and best_hybrid is not None and mlt > pop and best_hybrid > pop
+        out.append(
+            _goal(
+                "more-like-these and hybrid beat popularity on nDCG@10",
+                f"> popularity ({pop:.3f})",
+                shown,
+                met,
+            )
+        )
+    else:
+        out.append(
+            _goal(
+                "more-like-these and hybrid beat popularity on nDCG@10",
+                "> popularity",
+                None,
+                None,
+                _get(data, "eval", "reason") or "no nDCG@10 in bench/out/eval.json",
+            )
+        )
+    return out

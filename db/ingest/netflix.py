@@ -1,0 +1,92 @@
+"""The Kaggle "Netflix Movies and TV Shows" CSV (`netflix_titles.csv`) mapped to items.
+
+- external_id `netflix:<show_id>`; kind `movie` (type Movie) or `tv` (TV Show); title;
+  description; categories = `listed_in`; year = `release_year`.
+- attributes: `country`, `director`, `cast` (lists; stray commas dropped), `rating`,
+  `duration_minutes` (`90 min`) or `seasons` (`2 Seasons`), `date_added` (ISO date).
+  Empty values are left out.
+- Quirk: in three rows `rating` holds a duration (`74 min`) and `duration` is empty; the
+  duration is taken from `rating` and the rating is left out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import lru_cache
+from typing import Any
+
+from db.ingest.records import FieldError
+from db.ingest.text import clean_text, split_clean
+
+COLUMNS = (
+    "show_id",
+    "type",
+    "title",
+    "director",
+    "cast",
+    "country",
+    "date_added",
+    "release_year",
+    "rating",
+    "duration",
+    "listed_in",
+    "description",
+)
+# Field names in error messages: the column a value came from.
+NAMES = {"external_id": "show_id", "kind": "type", "year": "release_year"}
+KINDS = {"movie": "movie", "tv show": "tv"}
+_MINUTES = re.compile(r"(\d+)\s*min", re.IGNORECASE)
+_SEASONS = re.compile(r"(\d+)\s*seasons?", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _date(value: str) -> str | None:
+    # Few distinct dates, many rows: strptime is the slowest step, so cache it.
+    text = clean_text(value)
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, "%B %d, %Y").date().isoformat()
+    except ValueError:
+        raise FieldError("date_added", "not a date like 'September 25, 2021'", value) from None
+
+
+def _duration(value: str) -> dict[str, int]:
+    text = clean_text(value)
+    if not text:
+        return {}
+    if m := _MINUTES.fullmatch(text):
+        return {"duration_minutes": int(m[1])}
+    if m := _SEASONS.fullmatch(text):
+        return {"seasons": int(m[1])}
+    raise FieldError("duration", "not a duration like '90 min' or '2 Seasons'", value)
+
+
+def map_row(row: dict[str, str]) -> dict[str, Any]:
+    """A Netflix CSV row as item fields (validated afterwards by normalise_item)."""
+    show_id = row["show_id"].strip()
+    rating: str | None = clean_text(row["rating"]) or None
+    duration = _duration(row["duration"])
+    if rating is not None and _MINUTES.fullmatch(rating):
+        # The rating column holds the duration (three real rows): move it across.
+        duration = duration or _duration(rating)
+        rating = None
+    kind = clean_text(row["type"])
+    attributes: dict[str, Any] = {
+        "country": split_clean(row["country"], ","),
+        "director": split_clean(row["director"], ","),
+        "cast": split_clean(row["cast"], ","),
+        "rating": rating,
+        **duration,
+        "date_added": _date(row["date_added"]),
+    }
+    return {
+        "external_id": f"netflix:{show_id}" if show_id else None,
+        "title": row["title"],
+        "description": row["description"],
+        "kind": KINDS.get(kind.lower(), kind.lower()) if kind else None,
+        "categories": split_clean(row["listed_in"], ","),
+        "year": row["release_year"],
+        "attributes": {k: v for k, v in attributes.items() if v not in (None, [])},
+    }

@@ -1,0 +1,104 @@
+"""SQLAlchemy models of what the refresh jobs derive from the vectors: neighbours and clusters.
+
+These tables are caches: the jobs rebuild them from `item_embeddings`, so item-to-item
+lookups and analysts' joins are table reads. Rows are per model, so a new model's tables can
+be filled side by side before it is activated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, REAL
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base
+
+JOBS = ("neighbors", "clusters")
+
+
+def _item_fk() -> ForeignKey:
+    return ForeignKey("items.id", ondelete="CASCADE")
+
+
+def _model_fk() -> ForeignKey:
+    return ForeignKey("embedding_models.name", ondelete="CASCADE")
+
+
+class ItemNeighbor(Base):
+    """Rank r (1..K) of an item's exact top-K cosine neighbours under a model, self excluded."""
+
+    __tablename__ = "item_neighbors"
+
+    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    neighbor_id: Mapped[int] = mapped_column(BigInteger, _item_fk())
+    score: Mapped[float] = mapped_column(REAL)
+
+    __table_args__ = (
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        CheckConstraint("neighbor_id <> item_id", name="not_self"),
+        # "Which lists is this item in?": what the incremental refresh asks for changed items.
+        Index("ix_item_neighbors_model_neighbor_id", "model", "neighbor_id"),
+    )
+
+
+class ItemCluster(Base):
+    """The cluster an item's vector falls in under a model."""
+
+    __tablename__ = "item_clusters"
+
+    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    cluster: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_item_clusters_model_cluster", "model", "cluster"),)
+
+
+class Cluster(Base):
+    """One theme of the catalog: its size and a label made of its members' top TF-IDF terms."""
+
+    __tablename__ = "clusters"
+
+    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
+    cluster: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(Text)
+    top_terms: Mapped[list[str]] = mapped_column(ARRAY(Text))
+
+
+class RefreshState(Base):
+    """When a refresh job last ran for a model and what it saw, so the next run knows what changed.
+
+    `watermark` is a lower bound on the `embedded_at` of every vector the run did not see;
+    `k` is the list length (neighbours) or the number of clusters (clusters).
+    """
+
+    __tablename__ = "refresh_state"
+
+    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
+    job: Mapped[str] = mapped_column(Text, primary_key=True)
+    ran_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    watermark: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    items: Mapped[int] = mapped_column(Integer)
+    changed: Mapped[int] = mapped_column(Integer)
+    k: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(REAL)
+
+    __table_args__ = (
+        CheckConstraint("job IN ('neighbors', 'clusters')", name="job_known"),
+        CheckConstraint("mode IN ('full', 'incremental')", name="mode_known"),
+    )

@@ -1,0 +1,267 @@
+"""Refresh job of item_neighbors: exact top-K cosine neighbours of every current vector.
+
+Exact search is a FAISS `IndexFlatIP` over the model's normalised vectors, queried in
+batches. The incremental run (the default) recomputes only the lists that can differ from a
+full recompute: lists of changed items, lists that name a changed or stale item or lost a
+row to a cascade delete, and lists that a changed vector now enters. That last test is
+exact: a list is unchanged unless some changed vector scores at least its K-th score.
+Schedule: after `pgrec embed`, or every few minutes next to a running worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine, exc, pool, text
+
+from db import neighbors as store
+from db.engine import database_url, sqlalchemy_url
+
+log = logging.getLogger(__name__)
+
+JOB = "neighbors"
+DEFAULT_K = 50
+MAX_K = 1000
+BATCH = 4096
+# Scores of one pair computed by different kernels differ in the last float32 bits; erring
+# towards recomputing keeps the incremental table identical to a full run.
+SCORE_SLACK = 1e-5
+# Beyond this share of lists to recompute, one full pass is cheaper than the bookkeeping.
+FULL_ABOVE = 0.5
+WRITE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    full: bool
+    lists: np.ndarray | None  # item ids whose lists are replaced (None: every list)
+    rows: np.ndarray  # positions in the vectors whose lists are computed
+    changed: int  # new, re-embedded, stale or removed vectors since the last run
+
+
+@dataclass(frozen=True)
+class NeighborsRun:
+    model: str
+    items: int
+    changed: int
+    recomputed: int
+    rows: int
+    full: bool
+    seconds: float
+
+
+def set_threads(threads: int | None = None) -> int:
+    """FAISS threads: the CPUs this process may run on (not the host's count), unless given."""
+    n = threads or len(os.sched_getaffinity(0))
+    faiss.omp_set_num_threads(n)
+    return n
+
+
+def flat_index(matrix: np.ndarray) -> faiss.IndexFlatIP:
+    index = faiss.IndexFlatIP(matrix.shape[1])
+    index.add(matrix)
+    return index
+
+
+def top_k(
+    index: faiss.IndexFlatIP, matrix: np.ndarray, rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-`k` (positions, scores) of each `matrix[rows]` in `index`, self excluded.
+
+    Ties are ordered by position, so equal inputs give equal lists; fewer than `k` columns
+    come back when the index holds `k` vectors or fewer.
+    """
+    kk = min(k + 1, index.ntotal)
+    width = max(kk - 1, 0)
+    out_pos = np.empty((len(rows), width), dtype=np.int64)
+    out_score = np.empty((len(rows), width), dtype=np.float32)
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        scores, pos = index.search(matrix[batch], kk)
+        # Drop self; among duplicate vectors self may fall past kk, then drop the last.
+        drop = pos == batch[:, None]
+        drop[~drop.any(axis=1), -1] = True
+        pos = pos[~drop].reshape(len(batch), width)
+        scores = scores[~drop].reshape(len(batch), width)
+        order = np.lexsort((pos, -scores), axis=1)
+        out_pos[start : start + len(batch)] = np.take_along_axis(pos, order, axis=1)
+        out_score[start : start + len(batch)] = np.take_along_axis(scores, order, axis=1)
+    return out_pos, out_score
+
+
+def best_scores(matrix: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of `matrix[rows]`, its highest inner product with any of `matrix[targets]`."""
+    if len(targets) == 0 or len(rows) == 0:
+        return np.full(len(rows), -np.inf, dtype=np.float32)
+    scores, _ = flat_index(matrix[targets]).search(matrix[rows], 1)
+    return scores[:, 0]
+
+
+def _aligned(lists: store.ListsSummary, ids: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(listed, length, max_rank, last_score) of each of `ids` (sorted) in `lists`."""
+    if len(lists.item_ids) == 0:
+        zeros = np.zeros(len(ids), dtype=np.int64)
+        return zeros.astype(bool), zeros, zeros, np.full(len(ids), np.inf, dtype=np.float32)
+    at = np.minimum(np.searchsorted(lists.item_ids, ids), len(lists.item_ids) - 1)
+    listed = lists.item_ids[at] == ids
+    return (
+        listed,
+        np.where(listed, lists.lengths[at], 0),
+        np.where(listed, lists.max_rank[at], 0),
+        np.where(listed, lists.last_score[at], np.inf),
+    )
+
+
+def plan(*, conn: Connection, model: str, vectors: store.Vectors, k: int, full: bool) -> Plan:
+    """Which lists to recompute so that the table ends up equal to a full recompute."""
+    n = len(vectors)
+    state = store.get_state(conn=conn, model=model, job=JOB)
+    if full or state is None or state.k != k or state.watermark is None:
+        return Plan(full=True, lists=None, rows=np.arange(n), changed=n)
+    lists = store.lists_summary(conn=conn, model=model)
+    listed, length, max_rank, last_score = _aligned(lists, vectors.ids)
+    watermark = np.datetime64(state.watermark.astimezone(dt.UTC).replace(tzinfo=None), "us")
+    changed = (vectors.embedded_at >= watermark) | ~listed
+    # Listed without a current vector: embedding deleted or content changed since.
+    gone = np.setdiff1d(lists.item_ids, vectors.ids)
+    holders = store.lists_containing(
+        conn=conn, model=model, ids=np.union1d(vectors.ids[changed], gone)
+    )
+    dirty = changed.copy()
+    # Short lists or lists with a hole lost rows when a neighbour was deleted (cascade).
+    dirty |= listed & ((length < min(k, n - 1)) | (max_rank != length))
+    rest = np.flatnonzero(~dirty)
+    entering = best_scores(vectors.matrix, np.flatnonzero(changed), rest)
+    dirty[rest[entering >= last_score[rest] - SCORE_SLACK]] = True
+    count = int(changed.sum()) + len(gone)
+    if dirty.sum() > FULL_ABOVE * n:
+        return Plan(full=True, lists=None, rows=np.arange(n), changed=count)
+    lists = np.union1d(vectors.ids[dirty], gone)
+    return Plan(full=False, lists=lists, rows=np.flatnonzero(dirty), changed=count)
+
+
+def job_engine(url: str | None) -> Engine:
+    """An engine of one unpooled connection: closing it ends the session and its locks."""
+    return create_engine(sqlalchemy_url(url or database_url()), poolclass=pool.NullPool)
+
+
+@contextlib.contextmanager
+def exclusive_run(conn: Connection, job: str, model: str) -> Iterator[None]:
+    """Hold the job's advisory lock for `model`; a second run waits for the first."""
+    store.lock_job(conn=conn, job=job, model=model)
+    conn.commit()
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        # A broken connection has released the lock with its session already.
+        with contextlib.suppress(exc.DBAPIError):
+            store.unlock_job(conn=conn, job=job, model=model)
+            conn.commit()
+
+
+def _is_fk_race(err: exc.IntegrityError) -> bool:
+    return isinstance(err.orig, psycopg.errors.ForeignKeyViolation)
+
+
+def _write(
+    conn: Connection,
+    model: str,
+    vectors: store.Vectors,
+    todo: Plan,
+    k: int,
+    floor: dt.datetime,
+    started: float,
+) -> int:
+    """Compute the planned lists and swap them in with the run's state, in one transaction."""
+    pos, scores = top_k(flat_index(vectors.matrix), vectors.matrix, todo.rows, k)
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with conn.begin():
+                rows = store.replace_neighbors(
+                    conn=conn,
+                    model=model,
+                    lists=todo.lists,
+                    item_ids=vectors.ids[todo.rows],
+                    neighbor_ids=vectors.ids[pos],
+                    scores=scores,
+                )
+                store.record_run(
+                    conn=conn,
+                    model=model,
+                    job=JOB,
+                    watermark=floor,
+                    items=len(vectors),
+                    changed=todo.changed,
+                    k=k,
+                    mode="full" if todo.full else "incremental",
+                    seconds=time.perf_counter() - started,
+                )
+            return rows
+        except exc.IntegrityError as err:
+            # An item was deleted between the statement's snapshot and its FK check.
+            if not _is_fk_race(err) or attempt == WRITE_ATTEMPTS:
+                raise
+            log.warning("neighbors: an item vanished during the write, retrying")
+    raise AssertionError("unreachable")
+
+
+def refresh_neighbors(
+    *,
+    url: str | None = None,
+    model: str | None = None,
+    k: int = DEFAULT_K,
+    full: bool = False,
+    threads: int | None = None,
+) -> NeighborsRun:
+    """Bring item_neighbors of `model` (default: the active one) up to date and record the run."""
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}")
+    started = time.perf_counter()
+    set_threads(threads)
+    engine = job_engine(url)
+    try:
+        with engine.connect() as conn:
+            model = model or store.active_model(conn=conn)
+            with exclusive_run(conn, JOB, model):
+                floor = store.unseen_floor(conn=conn)
+                conn.commit()
+                with conn.begin():
+                    # One snapshot for the vectors and the lists they are compared with.
+                    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+                    vectors = store.load_vectors(conn=conn, model=model)
+                    todo = plan(conn=conn, model=model, vectors=vectors, k=k, full=full)
+                rows = _write(conn, model, vectors, todo, k, floor, started)
+    finally:
+        engine.dispose()
+    run = NeighborsRun(
+        model=model,
+        items=len(vectors),
+        changed=todo.changed,
+        recomputed=len(todo.rows),
+        rows=rows,
+        full=todo.full,
+        seconds=time.perf_counter() - started,
+    )
+    log.info(
+        "neighbors refreshed: model=%s items=%d changed=%d recomputed=%d rows_written=%d "
+        "mode=%s seconds=%.1f",
+        run.model,
+        run.items,
+        run.changed,
+        run.recomputed,
+        run.rows,
+        "full" if run.full else "incremental",
+        run.seconds,
+    )
+    return run

@@ -1,0 +1,233 @@
+"""The real catalogs through `pgrec ingest` end to end, committed into a database of their own.
+
+One module database is loaded once with Netflix and TMDB through the CLI; the tests then
+check counts and quirks in the stored rows, that a re-run changes nothing (updated_at and
+row versions untouched), the MovieLens mapping (70,194 of 100,836 ratings map to TMDB
+items), a rejected copy with one malformed row, and a killed process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from db import engine as engine_module
+from db.settings import get_settings
+from pgrec.cli import main
+from tests.conftest import ROOT, _clone, _drop
+
+NETFLIX = "netflix_titles/netflix_titles.csv"
+TMDB = "tmdb_5000_movies/tmdb_5000_movies.csv"
+RATINGS = "movielens_ml-latest-small/ratings.csv"
+
+
+@contextmanager
+def _database(url: str) -> Iterator[None]:
+    """DATABASE_URL set for the CLI; the cached settings and engine follow it."""
+    before = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    engine_module._engine_for.cache_clear()
+    try:
+        yield
+    finally:
+        engine_module.get_engine().dispose()
+        engine_module._engine_for.cache_clear()
+        if before is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = before
+        get_settings.cache_clear()
+
+
+def pgrec(url: str, *argv: str | Path) -> tuple[int, str, str]:
+    """Run `pgrec ARGV` in-process against `url`: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with _database(url), redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as c:
+        return c.execute(sql, params or None).fetchall()  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def catalog(server_url: str, template_url: str, shared_data: Path) -> Iterator[str]:
+    url = _clone(server_url, template_url)
+    try:
+        for path, fmt in ((NETFLIX, "netflix"), (TMDB, "tmdb")):
+            code, _, err = pgrec(url, "ingest", shared_data / path, "--format", fmt)
+            assert (code, err) == (0, ""), err
+        yield url
+    finally:
+        _drop(server_url, url)
+
+
+def _snapshot(url: str) -> list[tuple[Any, ...]]:
+    return _query(
+        url,
+        "SELECT external_id, updated_at, content_hash, xmin::text FROM items ORDER BY external_id",
+    )
+
+
+def test_counts_match_the_files(catalog: str) -> None:
+    by_kind = (
+        "SELECT split_part(external_id, ':', 1) || '/' || kind, count(*) FROM items GROUP BY 1"
+    )
+    assert dict(_query(catalog, by_kind)) == {
+        "netflix/movie": 6131,
+        "netflix/tv": 2676,
+        "tmdb/movie": 4803,
+    }
+
+
+def test_quirks_as_stored(catalog: str) -> None:
+    rows = {
+        r[0]: r[1:]
+        for r in _query(
+            catalog,
+            "SELECT external_id, title, description, categories, tags, attributes FROM items"
+            " WHERE external_id = ANY(%s)",
+            ["netflix:s622", "netflix:s2999", "netflix:s5542", "tmdb:19995", "tmdb:11342"],
+        )
+    }
+    assert rows["netflix:s622"][0] == "Legend of Exorcism"
+    assert rows["netflix:s2999"][0] == "SAINT SEIYA: Knights of the Zodiac"
+    assert rows["netflix:s5542"][4]["duration_minutes"] == 74
+    assert "rating" not in rows["netflix:s5542"][4]
+    assert rows["tmdb:19995"][2] == ["Action", "Adventure", "Fantasy", "Science Fiction"]
+    assert "culture clash" in rows["tmdb:19995"][3]
+    assert "\r" not in rows["tmdb:11342"][1]
+    bad_chars = _query(
+        catalog,
+        "SELECT count(*) FROM items WHERE title ~ %s OR description ~ %s",
+        "[\u00a0\u200b\u00ad\r\n]|  ",
+        "[\u00a0\u200b\u00ad\r\n]|  ",
+    )
+    assert bad_chars == [(0,)]
+
+
+def test_a_second_run_changes_nothing(catalog: str, shared_data: Path) -> None:
+    before = _snapshot(catalog)
+    for path, fmt, n in ((NETFLIX, "netflix", 8807), (TMDB, "tmdb", 4803)):
+        code, out, _ = pgrec(catalog, "ingest", shared_data / path, "--format", fmt)
+        assert (code, out) == (0, f"inserted 0, updated 0, unchanged {n}, rejected 0\n")
+    assert _snapshot(catalog) == before
+
+
+def test_movielens_ratings_map_through_links(catalog: str, shared_data: Path) -> None:
+    ratings = shared_data / RATINGS
+    code, out, _ = pgrec(catalog, "ingest", ratings, "--format", "movielens-ratings")
+    unmapped = "unmapped 30642 (no tmdbId 13, not in catalog 30629)"
+    assert (code, out) == (0, f"inserted 70194, updated 0, unchanged 0, rejected 0, {unmapped}\n")
+    assert _query(
+        catalog,
+        "SELECT count(*), count(DISTINCT user_id), min(value), max(value) FROM interactions"
+        " WHERE event = 'rating'",
+    ) == [(70194, 610, 0.5, 5.0)]
+    # userId 1 rated movieId 1 (Toy Story, tmdbId 862) 4.0 at 964982703.
+    assert _query(
+        catalog,
+        "SELECT i.value, extract(epoch FROM i.occurred_at)::bigint FROM interactions i"
+        " JOIN items t ON t.id = i.item_id WHERE i.user_id = 'ml:1' AND t.external_id = 'tmdb:862'",
+    ) == [(4.0, 964982703)]
+    links = ratings.with_name("links.csv")
+    code, out, _ = pgrec(
+        catalog, "ingest", ratings, "--format", "movielens-ratings", "--links", links
+    )
+    assert (code, out) == (0, f"inserted 0, updated 0, unchanged 70194, rejected 0, {unmapped}\n")
+
+
+def test_missing_links_file_is_a_clear_error(catalog: str, tmp_path: Path) -> None:
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n")
+    code, out, err = pgrec(catalog, "ingest", ratings, "--format", "movielens-ratings")
+    assert (code, out) == (2, "")
+    assert f"{tmp_path / 'links.csv'}: links file not found" in err
+
+
+def test_a_copy_with_one_malformed_row_writes_nothing(
+    catalog: str, shared_data: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "netflix_copy.csv"
+    with (shared_data / NETFLIX).open(encoding="utf-8", newline="") as src:
+        rows = list(csv.reader(src))
+    for row in rows[1:]:
+        row[0] = "copy-" + row[0]  # new ids, so any write would show
+    rows[100][7] = "20x0"  # release_year of the record on line 101
+    with copy.open("w", encoding="utf-8", newline="") as dst:
+        csv.writer(dst).writerows(rows)
+    code, out, err = pgrec(catalog, "ingest", copy, "--format", "netflix")
+    assert code == 1
+    assert out == "inserted 0, updated 0, unchanged 0, rejected 1\n"
+    assert err.splitlines()[0] == (
+        f"{copy}:101: field 'release_year': not an integer (value '20x0')"
+    )
+    assert "nothing written" in err
+    copies = "SELECT count(*) FROM items WHERE starts_with(external_id, 'netflix:copy-')"
+    assert _query(catalog, copies) == [(0,)]
+
+
+def test_a_killed_process_writes_nothing(fresh_db_url: str, shared_data: Path) -> None:
+    env = dict(os.environ, DATABASE_URL=fresh_db_url)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pgrec",
+        "ingest",
+        str(shared_data / NETFLIX),
+        "--format",
+        "netflix",
+    ]
+    with subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as proc:
+        try:
+            backend = _wait_for_upsert(fresh_db_url, proc)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    _wait_until_gone(fresh_db_url, backend)
+    assert _query(fresh_db_url, "SELECT count(*) FROM items") == [(0,)]
+
+
+def _wait_for_upsert(url: str, proc: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = _query(
+            url,
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+            "%INSERT INTO items%",
+        )
+        if found:
+            return int(found[0][0])
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else b""
+            raise AssertionError(f"ingest ended before it could be killed: {output!r}")
+        time.sleep(0.01)
+    raise AssertionError("the ingest never reached its upsert")
+
+
+def _wait_until_gone(url: str, backend: int) -> None:
+    # The backend finishes the statement, finds its client gone, and rolls back.
+    deadline = time.monotonic() + 120
+    while _query(url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend):
+        assert time.monotonic() < deadline, "the killed client's backend did not end"
+        time.sleep(0.05)

@@ -1,0 +1,58 @@
+"""`pgrec serve` hands uvicorn the app factory with the options, via the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.app import ENV_LAZY, ENV_REFRESH
+from pgrec.cli import main
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    import uvicorn
+
+    seen: list[dict[str, Any]] = []
+
+    def fake_run(app: str, **kwargs: Any) -> None:
+        seen.append({"app": app, **kwargs})
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@localhost/db")
+    for name in (ENV_LAZY, ENV_REFRESH, "PROMETHEUS_MULTIPROC_DIR"):
+        # setenv first so that monkeypatch restores the original (maybe absent) value after
+        # `serve` sets it in os.environ.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    return seen
+
+
+def test_serve_runs_the_factory(
+    calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--workers", "3", "--lazy"]) == 0
+    (call,) = calls
+    assert call["app"] == "api.app:app_from_env" and call["factory"] is True
+    assert (call["host"], call["port"], call["workers"]) == ("0.0.0.0", 8123, 3)
+    assert os.environ[ENV_LAZY] == "1"
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"]  # workers share their metrics
+    out = capsys.readouterr().out
+    assert "curl 'http://localhost:8123/recommendations?" in out
+
+
+def test_serve_defaults(calls: list[dict[str, Any]]) -> None:
+    import os
+
+    assert main(["serve"]) == 0
+    assert (calls[0]["host"], calls[0]["port"], calls[0]["workers"]) == ("127.0.0.1", 8000, 1)
+    assert os.environ[ENV_LAZY] == "0" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_serve_refuses_nonsense(calls: list[dict[str, Any]]) -> None:
+    assert main(["serve", "--workers", "0"]) == 2
+    assert main(["serve", "--refresh-interval", "0"]) == 2
+    assert not calls

@@ -1,0 +1,43 @@
+"""Reciprocal Rank Fusion (k=60) keeps each mode's rank and score for explain=true."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.fusion import RRF_K, ModeRank, rrf, single
+from db.recs import Hit
+
+
+def test_rrf_sums_reciprocal_ranks() -> None:
+    fused = rrf(
+        {
+            "semantic": [Hit(1, 0.9), Hit(2, 0.8), Hit(3, 0.7)],
+            "terms": [Hit(3, 5.0), Hit(1, 2.0)],
+        }
+    )
+    assert RRF_K == 60
+    scores = {f.item_id: f.score for f in fused}
+    assert scores[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert scores[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert scores[2] == pytest.approx(1 / 62)
+    assert [f.item_id for f in fused] == [1, 3, 2]
+    assert fused[0].modes == {"semantic": ModeRank(1, 0.9), "terms": ModeRank(2, 2.0)}
+
+
+def test_ties_prefer_the_better_best_rank_then_the_lower_id() -> None:
+    fused = rrf({"a": [Hit(5, 1.0), Hit(6, 0.5)], "b": [Hit(6, 1.0), Hit(5, 0.5)]})
+    assert [f.item_id for f in fused] == [5, 6]  # equal sums and best ranks: lower id
+    fused = rrf({"a": [Hit(9, 1.0)], "b": [Hit(4, 1.0)]})
+    assert [f.item_id for f in fused] == [4, 9]
+
+
+def test_an_item_repeated_in_one_list_counts_once() -> None:
+    fused = rrf({"a": [Hit(1, 1.0), Hit(1, 0.5)]})
+    assert fused[0].score == pytest.approx(1 / 61)
+
+
+def test_empty_lists_and_single_mode_shape() -> None:
+    assert rrf({"a": [], "b": []}) == []
+    one = single("terms", [Hit(7, 3.0), Hit(8, 1.0)])
+    assert [(f.item_id, f.score) for f in one] == [(7, 3.0), (8, 1.0)]
+    assert one[1].modes == {"terms": ModeRank(2, 1.0)}
