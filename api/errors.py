@@ -10,6 +10,7 @@ import logging
 import re
 from typing import Any
 
+import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ServiceUnavailableException, ValidationException
 from litestar.types import ExceptionHandlersMap
@@ -140,6 +141,8 @@ def _lookup_error(request: Request[Any, Any, Any], exc: LookupError) -> Response
 def _database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
     sqlstate = getattr(exc.orig, "sqlstate", None) or ""
     status = _INPUT_SQLSTATE_CLASSES.get(sqlstate[:2])
+    if status is None and isinstance(exc.orig, psycopg.DataError):
+        status = 400  # refused by the driver before reaching the server (a NUL in text)
     if status is not None:
         diag = getattr(exc.orig, "diag", None)
         message = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]

@@ -36,9 +36,7 @@ class Metrics:
     def __init__(self) -> None:
         # prometheus_client picks file-backed values at import time when the variable is set;
         # aggregate only when that happened (not when the variable appeared afterwards).
-        self.multiprocess = values.ValueClass is not values.MutexValue and bool(
-            multiprocess_dir()
-        )
+        self.multiprocess = values.ValueClass is not values.MutexValue and bool(multiprocess_dir())
         self.registry = CollectorRegistry()
         reg = self.registry
         self.latency = Histogram(

@@ -79,11 +79,18 @@ def check_known(request: Request[Any, Any, Any], allowed: frozenset[str]) -> Non
         raise BadParameter(name, f"unknown query parameter (known: {known}, attr.<name>)")
 
 
+def check_text(name: str, value: str) -> str:
+    """A text value Postgres can take: no NUL character (text cannot hold one)."""
+    if "\x00" in value:
+        raise BadParameter(name, "must not contain NUL characters")
+    return value
+
+
 def _texts(name: str, values: list[str] | None, *, split: bool = False) -> tuple[str, ...]:
     out: list[str] = []
     for raw in values or []:
         for value in raw.split(",") if split else [raw]:
-            value = value.strip()
+            value = check_text(name, value.strip())
             if not value:
                 raise BadParameter(name, "must not be empty")
             if len(value) > MAX_TEXT:
@@ -108,12 +115,12 @@ def _attributes(request: Request[Any, Any, Any]) -> dict[str, str]:
     for key, value in request.query_params.multi_items():
         if not key.startswith(ATTR_PREFIX):
             continue
-        name = key[len(ATTR_PREFIX) :].strip()
+        name = check_text(key, key[len(ATTR_PREFIX) :].strip())
         if not name or len(name) > 64:
             raise BadParameter(key, "attribute name must be 1..64 characters (attr.<name>)")
         if name in attrs:
             raise BadParameter(key, "given more than once")
-        value = value.strip()
+        value = check_text(key, value.strip())
         if not value or len(value) > MAX_TEXT:
             raise BadParameter(key, f"value must be 1..{MAX_TEXT} characters")
         attrs[name] = value
@@ -227,7 +234,7 @@ def provide_query(
         raise BadParameter("q", "required")
     if not q.strip():
         raise BadParameter("q", "must not be empty")
-    return q.strip()
+    return check_text("q", q.strip())
 
 
 LIST_DEPENDENCIES = {

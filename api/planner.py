@@ -231,7 +231,7 @@ class Planner:
     def _semantic(
         self, rows: Rows, serving: Serving, text: str, filters: recs.Filters, k: int
     ) -> tuple[list[recs.Hit], str]:
-        vector = serving.encoder(text)
+        vector = serving.encoder.encode_query(text)
         if only_excludes(filters):
             return self._faiss(rows, serving.snapshot, vector, k, set(filters.exclude_ids)), "faiss"
         hits = recs.semantic(

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, create_engine
 
-from api.encoder import QueryEncoder
 from api.errors import NotReady
 from api.metrics import Metrics
 from api.snapshot import Snapshot, build_snapshot
 from db import api_queries as q
 from db.engine import database_url, sqlalchemy_url
 from db.settings import Settings
-from jobs.embedder import Embedder, load_embedder
+from jobs.embedder import Embedder, QueryEncoder, check_dimension, load_embedder
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +160,7 @@ class Runtime:
             log.info("loading embedder for model %s", model.name)
             embedder = self.embedder_factory(model)
             encoder = QueryEncoder(embedder)
-        if embedder.dim != model.dim:
-            raise RuntimeError(
-                f"embedder {embedder.name!r} has dim {embedder.dim}, "
-                f"but the active model {model.name!r} has dim {model.dim}"
-            )
+        check_dimension(embedder, model.dim)
         with self.connect() as conn:
             vectors = q.load_vectors(conn=conn, model=model.name, dim=model.dim)
             neighbor_k = q.neighbor_list_depth(conn=conn, model=model.name)

@@ -18,9 +18,18 @@ import numpy as np
 from db.api_queries import VectorSet, VectorSignature
 from db.recs import Hit
 
+
 # One OpenMP thread per search: requests already run on many threads, and FAISS' default
 # pool oversubscribes the cores (measured: 166 req/s with 1 thread, 41 with the default).
-faiss.omp_set_num_threads(1)
+# OpenMP keeps this setting per calling thread (a thread that never set it uses the global
+# default), so it is set by the thread that searches or builds, every time (a few ns; some
+# other library may have changed it in that thread since).
+def single_threaded_faiss() -> None:
+    """Limit FAISS to one OpenMP thread in the calling thread."""
+    faiss.omp_set_num_threads(1)
+
+
+single_threaded_faiss()
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +70,7 @@ class Snapshot:
         k = min(k, self.size)
         if k <= 0:
             return []
+        single_threaded_faiss()
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1).copy()
         faiss.normalize_L2(q)
         scores, rows = self.index.search(q, k)
@@ -77,6 +87,7 @@ class Snapshot:
 def build_snapshot(vectors: VectorSet, *, version: int, neighbor_k: int = 0) -> Snapshot:
     """An exact IndexFlatIP over the given vectors (normalised copies)."""
     started = time.perf_counter()
+    single_threaded_faiss()
     matrix = np.ascontiguousarray(vectors.vectors, dtype=np.float32).copy()
     n, dim = matrix.shape
     if n:

@@ -89,12 +89,17 @@ def embed_text(r: ItemRecord) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def read_originals(limit: int | None = None) -> list[Original]:
-    """Valid Netflix then TMDB rows as records (invalid rows skipped, as --skip-invalid)."""
+def read_originals(per_source: int | None = None) -> list[Original]:
+    """Valid Netflix then TMDB rows as records (invalid rows skipped, as --skip-invalid).
+
+    `per_source` stops reading each file after that many rows (tiny runs, tests).
+    """
     out: list[Original] = []
     for path, fmt in ((NETFLIX, netflix), (TMDB, tmdb)):
         mapped = []
-        for _, row in read_csv(path, required=fmt.COLUMNS):
+        for n, (_, row) in enumerate(read_csv(path, required=fmt.COLUMNS)):
+            if per_source is not None and n >= per_source:
+                break
             if isinstance(row, RowError):
                 continue
             try:
@@ -106,8 +111,7 @@ def read_originals(limit: int | None = None) -> list[Original]:
     unique: dict[str, Original] = {}
     for o in out:
         unique.setdefault(o.record.external_id, o)
-    kept = list(unique.values())
-    return kept[:limit] if limit else kept
+    return list(unique.values())
 
 
 def texts_key(model: str, texts: Sequence[str]) -> str:
@@ -118,9 +122,13 @@ def texts_key(model: str, texts: Sequence[str]) -> str:
 
 
 def original_vectors(
-    texts: Sequence[str], embedder: Embedder, cache_dir: Path | None, batch: int = 64
+    texts: Sequence[str], embedder: Embedder, cache_dir: Path | None, batch: int = 1024
 ) -> tuple[np.ndarray, bool]:
-    """The embedder's vectors of the unique texts, from the .npy cache when present."""
+    """The embedder's vectors of the unique texts, from the .npy cache when present.
+
+    Large calls: sentence-transformers sorts a call's texts by length, so batches are padded
+    to similar lengths (64-text calls of mixed lengths were several times slower).
+    """
     unique = sorted(set(texts))
     path = None
     if cache_dir is not None:
@@ -133,8 +141,7 @@ def original_vectors(
         parts = []
         for start in range(0, len(unique), batch):
             parts.append(np.asarray(embedder.encode(unique[start : start + batch]), np.float32))
-            if start and start % (batch * 40) == 0:
-                log.info("embedded %d / %d", start, len(unique))
+            log.info("embedded %d / %d", min(start + batch, len(unique)), len(unique))
         matrix = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

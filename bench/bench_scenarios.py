@@ -72,12 +72,19 @@ class Profile:
     cn_requests: int = 400
     cn_seconds: float = 4.0
     warmup: int = 10
+    cached_queries: int = len(CACHED_QUERIES)  # how many of the repeated queries to use
 
 
 QUICK = Profile()
 FULL = Profile(c1_requests=500, c1_seconds=8.0, cn_requests=2000, cn_seconds=10.0, warmup=20)
 TINY = Profile(
-    concurrency=4, c1_requests=12, c1_seconds=2.0, cn_requests=24, cn_seconds=2.0, warmup=2
+    concurrency=4,
+    c1_requests=8,
+    c1_seconds=1.0,
+    cn_requests=16,
+    cn_seconds=1.0,
+    warmup=1,
+    cached_queries=4,
 )
 
 
@@ -114,12 +121,13 @@ def requests_for(
     users: list[str],
     seed: int,
     count: int,
+    queries: tuple[str, ...] = CACHED_QUERIES,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The request list of one scenario, and whether it may be cycled (repeated)."""
     rng = np.random.default_rng(seed + zlib.crc32(name.encode()) % 1000)
     pick = [int(i) for i in rng.choice(ids, size=min(count, len(ids)), replace=False)]
     rec = "/recommendations"
-    cached = [_get(rec, mode="semantic", q=q, n=10) for q in CACHED_QUERIES]
+    cached = [_get(rec, mode="semantic", q=q, n=10) for q in queries]
     if name == "item_to_item":
         return [_get(f"/items/{i}/similar", n=10) for i in pick], True
     if name == "semantic_cached":
@@ -130,10 +138,10 @@ def requests_for(
         share = float(name.rsplit("_", 1)[1].rstrip("%")) / 100
         bucket = next(b for b, s in BUCKETS.items() if abs(s - share) < 1e-9)
         return [
-            _get(rec, mode="semantic", q=q, n=10, **{"attr.bucket": bucket}) for q in CACHED_QUERIES
+            _get(rec, mode="semantic", q=q, n=10, **{"attr.bucket": bucket}) for q in queries
         ], True
     if name in ("terms", "hybrid"):
-        return [_get(rec, mode=name, q=q, n=10) for q in CACHED_QUERIES], True
+        return [_get(rec, mode=name, q=q, n=10) for q in queries], True
     if name == "title":
         picked = [titles[int(i)] for i in rng.choice(len(titles), size=min(40, len(titles)))]
         return [_get(rec, mode="title", q=_typo(t, rng), n=10) for t in picked], True
@@ -153,13 +161,15 @@ def scenarios(names: tuple[str, ...], profile: Profile, **inputs: Any) -> list[S
     out = []
     count = max(profile.cn_requests, profile.c1_requests) + profile.warmup
     for name in names:
-        reqs, cycle = requests_for(name, count=count, **inputs)
+        queries = CACHED_QUERIES[: profile.cached_queries]
+        reqs, cycle = requests_for(name, count=count, queries=queries, **inputs)
         for conc, limit, seconds in (
             (1, profile.c1_requests, profile.c1_seconds),
             (profile.concurrency, profile.cn_requests, profile.cn_seconds),
         ):
             warmup = profile.warmup if cycle else 0
-            if name == "semantic_cached" or name.startswith(("semantic_filtered", "hybrid")):
+            repeated = name == "semantic_cached" or name.startswith(("semantic_filtered", "hybrid"))
+            if repeated and conc == 1:
                 warmup = len(reqs)  # every query encoded once: the cache answers afterwards
             use = reqs
             if not cycle:  # distinct queries: each pass gets its own slice

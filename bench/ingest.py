@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -78,8 +79,6 @@ def fresh_database(server_url: str) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as c:
         c.execute(drop)
         c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    from urllib.parse import urlsplit, urlunsplit
-
     url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
     try:
         migrate.upgrade(url)
@@ -92,25 +91,53 @@ def fresh_database(server_url: str) -> Iterator[str]:
 @dataclass(frozen=True)
 class Run:
     seconds: float
+    client_cpu: float
+    server_cpu: float | None
     items: int
     summaries: list[IngestSummary]
 
-    @property
-    def rate(self) -> float:
-        return self.items / self.seconds
+    def describe(self) -> str:
+        text = f"{self.seconds:.2f} s = {self.items / self.seconds:,.0f} items/s"
+        if self.server_cpu is None:
+            return text + f" (client CPU {self.client_cpu:.2f} s)"
+        cpu = self.client_cpu + self.server_cpu
+        return text + (
+            f" (CPU: client {self.client_cpu:.2f} s + server {self.server_cpu:.2f} s"
+            f" = {self.items / cpu:,.0f} items per CPU-second)"
+        )
+
+
+def _backend_cpu(pid: int) -> float | None:
+    # utime + stime of the server process serving our connection (a local server only).
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ingest_all(url: str, files: list[tuple[Path, str, int]]) -> Run:
-    """Ingest every file (one transaction each) and time the whole."""
+    """Ingest every file (one transaction each); time it, and the CPU on both sides."""
     engine = create_engine(sqlalchemy_url(url))
     try:
         with engine.connect() as conn:
+            pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+            conn.rollback()
+            server_before = _backend_cpu(pid)
+            client_before = time.process_time()
             start = time.perf_counter()
             summaries = [ingest_file(conn=conn, path=p, fmt=fmt) for p, fmt, _ in files]
             seconds = time.perf_counter() - start
+            client = time.process_time() - client_before
+            server_after = _backend_cpu(pid)
     finally:
         engine.dispose()
-    return Run(seconds, sum(n for *_, n in files), summaries)
+    server = (
+        server_after - server_before
+        if server_before is not None and server_after is not None
+        else None
+    )
+    return Run(seconds, client, server, sum(n for *_, n in files), summaries)
 
 
 def machine() -> str:
@@ -156,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parse_rate = args.items / parse_seconds
     print(f"parse + validate only: {parse_seconds:.2f} s ({parse_rate:,.0f} items/s)")
     for label, run in (("first load", first), ("re-run (unchanged)", again)):
-        lines = "; ".join(s.line() for s in run.summaries)
-        print(f"{label}: {run.seconds:.2f} s = {run.rate:,.0f} items/s  [{lines}]")
+        print(f"{label}: {run.describe()}")
+        for (_, fmt, _), summary in zip(files, run.summaries, strict=True):
+            print(f"  {fmt}: {summary.line()}")
     return 0
 
 

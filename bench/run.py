@@ -50,6 +50,7 @@ class BenchConfig:
     baseline_queries: int = 40
     ingest_items: int | None = None  # None: the main size
     users: int = 20
+    originals_per_source: int | None = None  # None: every Netflix and TMDB row
     budget_s: float | None = QUICK_BUDGET_S
     keep_databases: bool = False
     argv: tuple[str, ...] = ()
@@ -97,7 +98,9 @@ def run(config: BenchConfig) -> dict[str, Any]:
     clock = Clock(config.budget_s)
     server_url = database_url()
     embedder, source = clock.timed("load_embedder", lambda: env.embedder(config.fake))
-    originals = clock.timed("read_originals", catalog.read_originals)
+    originals = clock.timed(
+        "read_originals", lambda: catalog.read_originals(config.originals_per_source)
+    )
     cache = None if config.fake else get_settings().data_dir / "bench-cache"
     data: dict[str, Any] = {
         "tool": "pgrec bench",

@@ -171,3 +171,4 @@ class Interaction(Base):
 
 
 import db.models_graph  # noqa: E402,F401
+import db.models_jobs  # noqa: E402,F401

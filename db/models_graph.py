@@ -1,9 +1,4 @@
-"""SQLAlchemy models of what the refresh jobs derive from the vectors: neighbours and clusters.
-
-These tables are caches: the jobs rebuild them from `item_embeddings`, so item-to-item
-lookups and analysts' joins are table reads. Rows are per model, so a new model's tables can
-be filled side by side before it is activated.
-"""
+"""SQLAlchemy models of what the refresh jobs derive from the vectors: neighbours, clusters."""
 
 from __future__ import annotations
 
@@ -25,7 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
 
-JOBS = ("neighbors", "clusters")
+# Caches rebuilt by the jobs from item_embeddings, so that item-to-item lookups and analysts'
+# joins are table reads. Rows are per model: a new model's can be filled before activation.
 
 
 def _item_fk() -> ForeignKey:
@@ -80,10 +76,12 @@ class Cluster(Base):
 
 
 class RefreshState(Base):
-    """When a refresh job last ran for a model and what it saw, so the next run knows what changed.
+    """When a refresh job last ran for a model and what it saw: what the next run starts from.
 
-    `watermark` is a lower bound on the `embedded_at` of every vector the run did not see;
-    `k` is the list length (neighbours) or the number of clusters (clusters).
+    `watermark`: every vector the run did not see has `embedded_at >= watermark` (so one
+    older than it is reflected in the run's output). `items`: current vectors seen.
+    `changed`: vectors new, re-embedded, stale or gone since the previous run (all of them
+    for clusters). `k`: list length (neighbours) or number of clusters (clusters).
     """
 
     __tablename__ = "refresh_state"

@@ -1,12 +1,4 @@
-"""Refresh job of item_neighbors: exact top-K cosine neighbours of every current vector.
-
-Exact search is a FAISS `IndexFlatIP` over the model's normalised vectors, queried in
-batches. The incremental run (the default) recomputes only the lists that can differ from a
-full recompute: lists of changed items, lists that name a changed or stale item or lost a
-row to a cascade delete, and lists that a changed vector now enters. That last test is
-exact: a list is unchanged unless some changed vector scores at least its K-th score.
-Schedule: after `pgrec embed`, or every few minutes next to a running worker.
-"""
+"""Refresh job of item_neighbors: exact top-K cosine neighbours of every current vector."""
 
 from __future__ import annotations
 
@@ -15,8 +7,9 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import faiss
 import numpy as np
@@ -27,7 +20,15 @@ from db import neighbors as store
 from db.engine import database_url, sqlalchemy_url
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+# Exact search is a FAISS IndexFlatIP over the model's normalised vectors, queried in
+# batches. An incremental run (the default) recomputes only the lists that can differ from a
+# full recompute: lists of changed items, lists that name a changed or stale item or lost a
+# row to a cascade delete, and lists that a changed vector now enters. The last test is
+# exact, not approximate: a list keeps its members unless a changed vector scores at least
+# its K-th score. Each changed vector touches about 2K lists (those it leaves and enters).
+# Schedule: after `pgrec embed`, or every few minutes next to a running worker.
 JOB = "neighbors"
 DEFAULT_K = 50
 MAX_K = 1000
@@ -103,7 +104,7 @@ def best_scores(matrix: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> np
     if len(targets) == 0 or len(rows) == 0:
         return np.full(len(rows), -np.inf, dtype=np.float32)
     scores, _ = flat_index(matrix[targets]).search(matrix[rows], 1)
-    return scores[:, 0]
+    return np.asarray(scores[:, 0])
 
 
 def _aligned(lists: store.ListsSummary, ids: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -136,7 +137,7 @@ def plan(*, conn: Connection, model: str, vectors: store.Vectors, k: int, full: 
     holders = store.lists_containing(
         conn=conn, model=model, ids=np.union1d(vectors.ids[changed], gone)
     )
-    dirty = changed.copy()
+    dirty = changed | np.isin(vectors.ids, holders)
     # Short lists or lists with a hole lost rows when a neighbour was deleted (cascade).
     dirty |= listed & ((length < min(k, n - 1)) | (max_rank != length))
     rest = np.flatnonzero(~dirty)
@@ -145,8 +146,8 @@ def plan(*, conn: Connection, model: str, vectors: store.Vectors, k: int, full: 
     count = int(changed.sum()) + len(gone)
     if dirty.sum() > FULL_ABOVE * n:
         return Plan(full=True, lists=None, rows=np.arange(n), changed=count)
-    lists = np.union1d(vectors.ids[dirty], gone)
-    return Plan(full=False, lists=lists, rows=np.flatnonzero(dirty), changed=count)
+    replaced = np.union1d(vectors.ids[dirty], gone)
+    return Plan(full=False, lists=replaced, rows=np.flatnonzero(dirty), changed=count)
 
 
 def job_engine(url: str | None) -> Engine:
@@ -170,8 +171,22 @@ def exclusive_run(conn: Connection, job: str, model: str) -> Iterator[None]:
             conn.commit()
 
 
-def _is_fk_race(err: exc.IntegrityError) -> bool:
-    return isinstance(err.orig, psycopg.errors.ForeignKeyViolation)
+def commit_with_retry(conn: Connection, write: Callable[[], T], job: str) -> T:
+    """Run `write` in one transaction; again if an item deleted meanwhile fails an FK check.
+
+    The rows are joined with items, but an item deleted after the statement's snapshot and
+    before its foreign-key check still fails the insert; retrying then skips it.
+    """
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with conn.begin():
+                return write()
+        except exc.IntegrityError as err:
+            fk_race = isinstance(err.orig, psycopg.errors.ForeignKeyViolation)
+            if not fk_race or attempt == WRITE_ATTEMPTS:
+                raise
+            log.warning("%s: an item was deleted during the write, retrying", job)
+    raise AssertionError("unreachable")
 
 
 def _write(
@@ -184,36 +199,38 @@ def _write(
     started: float,
 ) -> int:
     """Compute the planned lists and swap them in with the run's state, in one transaction."""
+    searched = time.perf_counter()
     pos, scores = top_k(flat_index(vectors.matrix), vectors.matrix, todo.rows, k)
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            with conn.begin():
-                rows = store.replace_neighbors(
-                    conn=conn,
-                    model=model,
-                    lists=todo.lists,
-                    item_ids=vectors.ids[todo.rows],
-                    neighbor_ids=vectors.ids[pos],
-                    scores=scores,
-                )
-                store.record_run(
-                    conn=conn,
-                    model=model,
-                    job=JOB,
-                    watermark=floor,
-                    items=len(vectors),
-                    changed=todo.changed,
-                    k=k,
-                    mode="full" if todo.full else "incremental",
-                    seconds=time.perf_counter() - started,
-                )
-            return rows
-        except exc.IntegrityError as err:
-            # An item was deleted between the statement's snapshot and its FK check.
-            if not _is_fk_race(err) or attempt == WRITE_ATTEMPTS:
-                raise
-            log.warning("neighbors: an item vanished during the write, retrying")
-    raise AssertionError("unreachable")
+    log.debug(
+        "neighbors: %d lists searched in %.1fs", len(todo.rows), time.perf_counter() - searched
+    )
+
+    def write() -> int:
+        rows = store.write_neighbors(
+            conn=conn,
+            model=model,
+            lists=todo.lists,
+            item_ids=vectors.ids[todo.rows],
+            neighbor_ids=vectors.ids[pos],
+            scores=scores,
+        )
+        store.record_run(
+            conn=conn,
+            model=model,
+            job=JOB,
+            watermark=floor,
+            items=len(vectors),
+            changed=todo.changed,
+            k=k,
+            mode="full" if todo.full else "incremental",
+            seconds=time.perf_counter() - started,
+        )
+        return rows
+
+    writing = time.perf_counter()
+    rows = commit_with_retry(conn, write, JOB)
+    log.debug("neighbors: %d rows written in %.1fs", rows, time.perf_counter() - writing)
+    return rows
 
 
 def refresh_neighbors(
@@ -241,6 +258,7 @@ def refresh_neighbors(
                     conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
                     vectors = store.load_vectors(conn=conn, model=model)
                     todo = plan(conn=conn, model=model, vectors=vectors, k=k, full=full)
+                log.debug("neighbors: loaded and planned in %.1fs", time.perf_counter() - started)
                 rows = _write(conn, model, vectors, todo, k, floor, started)
     finally:
         engine.dispose()

@@ -1,9 +1,211 @@
-"""`pgrec` commands of the jobs group (filled in by its issue)."""
+"""`pgrec embed`, `pgrec worker`, `pgrec models ...` and `pgrec jobs status`: the embeddings."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
+
+# The jobs modules load torch-adjacent code: each command imports what it needs when it runs.
 
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
+    e = sub.add_parser(
+        "embed",
+        help="embed every item that needs it, then exit",
+        description="Embeds items whose vector is missing or stale for the model (default: "
+        "the active one) and exits when none is needed. Safe to run next to workers.",
+    )
+    e.add_argument("--model", help="a registered model (default: the active one)")
+    e.add_argument("--batch-size", type=int, default=64, help="items per transaction (64)")
+    e.add_argument("--no-progress", action="store_true", help="log lines even on a terminal")
+    e.set_defaults(func=_embed)
+
+    w = sub.add_parser(
+        "worker",
+        help="keep vectors current: LISTEN for changes, poll as a fallback",
+        description="Runs until SIGTERM/SIGINT, embedding new and changed items within "
+        "seconds. Start as many as you like, on any machine.",
+    )
+    w.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="model to keep current (repeatable; default: whichever is active)",
+    )
+    w.add_argument("--batch-size", type=int, default=64, help="items per transaction (64)")
+    w.add_argument("--poll-seconds", type=float, default=30.0, help="fallback poll (30)")
+    w.set_defaults(func=_worker)
+
+    m = sub.add_parser("models", help="embedding model versions")
+    msub = m.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    add = msub.add_parser("add", help="register a model and create its HNSW index")
+    add.add_argument("name")
+    add.add_argument(
+        "--path", required=True, help="a model directory or package:NAME (or fake:DIM)"
+    )
+    add.set_defaults(func=_models_add)
+    act = msub.add_parser("activate", help="make a fully embedded model the active one")
+    act.add_argument("name")
+    act.add_argument("--force", action="store_true", help="even if some items lack a vector")
+    act.set_defaults(func=_models_activate)
+    drop = msub.add_parser("drop", help="delete an inactive model, its vectors and its index")
+    drop.add_argument("name")
+    drop.set_defaults(func=_models_drop)
+    lst = msub.add_parser("list", help="registered models and their coverage")
+    lst.set_defaults(func=_models_list)
+
+    j = sub.add_parser("jobs", help="background jobs")
+    jsub = j.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    st = jsub.add_parser("status", help="per model: items, embedded, needed, last run, rate")
+    st.set_defaults(func=_jobs_status)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM/SIGINT finish the batch in flight and stop; a second SIGINT stops at once."""
+    stop = threading.Event()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Refusals and bad input print as one line (no traceback), exit code 2."""
+    from db.embeddings import IncompleteCoverage
+    from pgrec.cli import CommandError
+
+    try:
+        yield
+    except (ValueError, LookupError, IncompleteCoverage, FileNotFoundError) as err:
+        raise CommandError(str(err)) from err
+
+
+def _check_batch_size(n: int) -> None:
+    from pgrec.cli import CommandError
+
+    if not 1 <= n <= 10_000:
+        raise CommandError("--batch-size must be between 1 and 10000")
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from db.engine import get_engine
+    from jobs import progress
+    from jobs.worker import run_embed
+
+    _check_batch_size(args.batch_size)
+    shown = progress.LogProgress() if args.no_progress else progress.for_stream()
+    with _user_errors(), _stop_on_signals() as stop:
+        stats = run_embed(
+            get_engine(),
+            model_name=args.model,
+            batch_size=args.batch_size,
+            progress=shown,
+            stop=stop,
+        )
+    print(
+        f"embedded {stats.written} items for {stats.model} "
+        f"(encoded={stats.encoded}, {stats.rate:.1f} items/s, run {stats.run_id})"
+    )
+    return 130 if stop.is_set() else 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from db.engine import database_url, get_engine
+    from jobs.worker import run_worker
+
+    _check_batch_size(args.batch_size)
+    with _user_errors(), _stop_on_signals() as stop:
+        runs = run_worker(
+            get_engine(),
+            listen_url=database_url(),
+            model_names=args.model,
+            batch_size=args.batch_size,
+            poll_seconds=args.poll_seconds,
+            stop=stop,
+        )
+    for stats in runs.values():
+        print(f"worker embedded {stats.written} items for {stats.model} (encoded={stats.encoded})")
+    return 0
+
+
+def _models_add(args: argparse.Namespace) -> int:
+    from db.engine import get_engine
+    from jobs.models import add_model
+
+    with _user_errors():
+        model, index = add_model(get_engine(), name=args.name, path=args.path)
+    print(f"added {model.name} (dim {model.dim}, index {index})")
+    print(f"fill it side by side: pgrec embed --model {model.name}")
+    return 0
+
+
+def _models_activate(args: argparse.Namespace) -> int:
+    from db.engine import get_engine
+    from jobs.models import activate_model
+
+    with _user_errors():
+        cov = activate_model(get_engine(), name=args.name, force=args.force)
+    print(f"active model: {args.name} ({cov.embedded}/{cov.items} items embedded)")
+    return 0
+
+
+def _models_drop(args: argparse.Namespace) -> int:
+    from db.engine import get_engine
+    from jobs.models import drop_model
+
+    with _user_errors():
+        deleted = drop_model(get_engine(), name=args.name)
+    print(f"dropped {args.name}: {deleted} vectors deleted")
+    return 0
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from db.engine import get_engine
+    from jobs.models import list_models
+
+    rows = list_models(get_engine())
+    print(f"{'model':<28} {'dim':>5} {'active':>6} {'embedded':>10} {'items':>8}  index / path")
+    for r in rows:
+        m = r.model
+        print(
+            f"{m.name:<28} {m.dim:>5} {'yes' if m.active else '':>6} "
+            f"{r.coverage.embedded:>10} {r.coverage.items:>8}  {r.index or '-'} / {m.path or '-'}"
+        )
+    return 0
+
+
+def _jobs_status(args: argparse.Namespace) -> int:
+    from db.embeddings import embedding_status
+    from db.engine import get_engine
+
+    with get_engine().connect() as conn:
+        rows = embedding_status(conn)
+    print(
+        f"{'model':<28} {'active':>6} {'items':>8} {'embedded':>9} {'needed':>7} "
+        f"{'cover%':>7}  {'last run':<19} {'items/s':>8}"
+    )
+    for r in rows:
+        last = r.last_run_at.strftime("%Y-%m-%d %H:%M:%S") if r.last_run_at else "-"
+        rate = f"{r.last_run_rate:.1f}" if r.last_run_rate is not None else "-"
+        print(
+            f"{r.model:<28} {'yes' if r.active else '':>6} {r.items:>8} {r.embedded:>9} "
+            f"{r.needed:>7} {r.coverage_pct:>7.2f}  {last:<19} {rate:>8}"
+        )
+    return 0

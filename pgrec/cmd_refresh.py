@@ -1,9 +1,74 @@
-"""`pgrec` commands of the refresh group: neighbour lists and clusters (filled in by its issue)."""
+"""`pgrec neighbors refresh` and `pgrec clusters refresh`: derived tables of the active model."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
+    neighbors = sub.add_parser("neighbors", help="precomputed top-K neighbour lists")
+    nsub = neighbors.add_subparsers(dest="neighbors_command", required=True, metavar="ACTION")
+    n = nsub.add_parser(
+        "refresh",
+        help="bring item_neighbors up to date (incremental unless --full)",
+        description="Exact top-K cosine neighbours of every item under the active model. "
+        "By default only the lists that can have changed since the last run are recomputed.",
+    )
+    n.add_argument("--k", type=int, default=50, help="neighbours per item (default 50)")
+    n.add_argument("--full", action="store_true", help="recompute every list")
+    n.add_argument("--model", help="a registered model other than the active one")
+    n.add_argument("--threads", type=int, help="FAISS threads (default: the usable CPUs)")
+    n.set_defaults(func=_neighbors)
+
+    clusters = sub.add_parser("clusters", help="the catalog's themes (MiniBatchKMeans)")
+    csub = clusters.add_subparsers(dest="clusters_command", required=True, metavar="ACTION")
+    c = csub.add_parser(
+        "refresh",
+        help="recluster the vectors and relabel the clusters",
+        description="MiniBatchKMeans (seeded) on the active model's vectors; each cluster is "
+        "labelled with the TF-IDF terms that set its members apart.",
+    )
+    c.add_argument(
+        "--n-clusters", type=int, help="number of clusters (default sqrt(items/2), at most 64)"
+    )
+    c.add_argument("--model", help="a registered model other than the active one")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.set_defaults(func=_clusters)
+
+
+def _neighbors(args: argparse.Namespace) -> int:
+    # Imported here: faiss loads only for this command, and pgrec.cli imports this module.
+    from jobs.neighbors import MAX_K, refresh_neighbors
+    from pgrec.cli import CommandError
+
+    if not 1 <= args.k <= MAX_K:
+        raise CommandError(f"--k must be between 1 and {MAX_K}")
+    if args.threads is not None and args.threads < 1:
+        raise CommandError("--threads must be at least 1")
+    try:
+        run = refresh_neighbors(model=args.model, k=args.k, full=args.full, threads=args.threads)
+    except LookupError as err:
+        raise CommandError(str(err)) from err
+    mode = "full" if run.full else "incremental"
+    print(
+        f"neighbors ({run.model}, {mode}): {run.items} items, {run.changed} changed, "
+        f"{run.recomputed} lists recomputed, {run.rows} rows written in {run.seconds:.1f}s"
+    )
+    return 0
+
+
+def _clusters(args: argparse.Namespace) -> int:
+    # Imported here: scikit-learn loads only for this command.
+    from jobs.clusters import refresh_clusters
+    from pgrec.cli import CommandError
+
+    if args.n_clusters is not None and args.n_clusters < 1:
+        raise CommandError("--n-clusters must be at least 1")
+    try:
+        run = refresh_clusters(model=args.model, n_clusters=args.n_clusters, seed=args.seed)
+    except LookupError as err:
+        raise CommandError(str(err)) from err
+    print(f"clusters ({run.model}): {run.items} items, {run.clusters} clusters, {run.seconds:.1f}s")
+    return 0

@@ -9,7 +9,7 @@ from litestar.params import Body
 
 from api.auth import require_api_key
 from api.errors import BadParameter
-from api.params import Injected
+from api.params import Injected, check_text
 from api.runtime import Runtime
 from api.schemas import InteractionIn, InteractionsWritten
 from db import api_queries as q
@@ -39,6 +39,8 @@ class InteractionController(Controller):
                 raise BadParameter(f"body[{i}]", "give exactly one of item_id and external_id")
             if not event.user_id.strip():
                 raise BadParameter(f"body[{i}].user_id", "must not be blank")
+            check_text(f"body[{i}].user_id", event.user_id)
+            check_text(f"body[{i}].external_id", event.external_id or "")
             if event.occurred_at is not None and event.occurred_at.tzinfo is None:
                 raise BadParameter(f"body[{i}].occurred_at", "needs a timezone (e.g. Z)")
         with runtime.engine.begin() as conn:

@@ -58,7 +58,11 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
             "name": serving.embedder.name,
             "dim": serving.embedder.dim,
             "model": serving.model.name,
-            "query_cache": serving.encoder.cache_info(),
+            "query_cache": {
+                "hits": serving.encoder.hits,
+                "misses": serving.encoder.misses,
+                "capacity": serving.encoder.cache_size,
+            },
         },
         "active_model": active.name,
         "models": models,

@@ -8,7 +8,7 @@ from litestar import Controller, Request, get
 from litestar.params import PathParameter
 
 from api.metrics import MODE_STATE_KEY
-from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions
+from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, check_text
 from api.planner import Planner
 from api.schemas import Page
 from db.recs import Filters
@@ -35,4 +35,5 @@ class UserController(Controller):
     ) -> Page:
         """Weighted by event and rating with recency decay; items the user saw are left out."""
         request.state[MODE_STATE_KEY] = "user"
+        user_id = check_text("user_id", user_id)
         return planner.for_user(user_id=user_id, filters=filters, options=options)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from db.ingest.records import FieldError
-from db.ingest.text import clean_text, split_clean
+from db.ingest.text import clean_text
 
 COLUMNS = (
     "show_id",
@@ -63,8 +63,13 @@ def _duration(value: str) -> dict[str, int]:
     raise FieldError("duration", "not a duration like '90 min' or '2 Seasons'", value)
 
 
+def _names(cell: str) -> list[str]:
+    # Stray commas (", South Korea", "United Kingdom,") give no empty names.
+    return list(dict.fromkeys(name for name in map(str.strip, cell.split(",")) if name))
+
+
 def map_row(row: dict[str, str]) -> dict[str, Any]:
-    """A Netflix CSV row as item fields (validated afterwards by normalise_item)."""
+    """A Netflix row (its cells normalised) as item fields for normalise_item(clean=True)."""
     show_id = row["show_id"].strip()
     rating: str | None = clean_text(row["rating"]) or None
     duration = _duration(row["duration"])
@@ -72,11 +77,11 @@ def map_row(row: dict[str, str]) -> dict[str, Any]:
         # The rating column holds the duration (three real rows): move it across.
         duration = duration or _duration(rating)
         rating = None
-    kind = clean_text(row["type"])
+    kind = row["type"].strip().lower()
     attributes: dict[str, Any] = {
-        "country": split_clean(row["country"], ","),
-        "director": split_clean(row["director"], ","),
-        "cast": split_clean(row["cast"], ","),
+        "country": _names(row["country"]),
+        "director": _names(row["director"]),
+        "cast": _names(row["cast"]),
         "rating": rating,
         **duration,
         "date_added": _date(row["date_added"]),
@@ -85,8 +90,8 @@ def map_row(row: dict[str, str]) -> dict[str, Any]:
         "external_id": f"netflix:{show_id}" if show_id else None,
         "title": row["title"],
         "description": row["description"],
-        "kind": KINDS.get(kind.lower(), kind.lower()) if kind else None,
-        "categories": split_clean(row["listed_in"], ","),
+        "kind": KINDS.get(kind, kind),
+        "categories": _names(row["listed_in"]),
         "year": row["release_year"],
         "attributes": {k: v for k, v in attributes.items() if v not in (None, [])},
     }

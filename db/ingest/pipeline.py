@@ -25,6 +25,10 @@ class _ItemFormat:
     read: Callable[[Path], Iterable[tuple[int, Mapping[str, Any] | RowError]]]
     map_row: Callable[[Any], Mapping[str, Any]]
     names: Mapping[str, str]
+    # The reader normalises the text cells and the mapper the strings it takes from JSON
+    # cells, so normalise_item can skip its text pass; generic files may hold JSON whose
+    # strings still need it.
+    clean: bool = False
 
 
 def _generic_csv(path: Path) -> Iterable[tuple[int, Mapping[str, Any] | RowError]]:
@@ -33,9 +37,17 @@ def _generic_csv(path: Path) -> Iterable[tuple[int, Mapping[str, Any] | RowError
 
 _ITEM_FORMATS: dict[str, _ItemFormat] = {
     "netflix": _ItemFormat(
-        lambda p: read_csv(p, required=netflix.COLUMNS), netflix.map_row, netflix.NAMES
+        lambda p: read_csv(p, required=netflix.COLUMNS, clean=netflix.COLUMNS),
+        netflix.map_row,
+        netflix.NAMES,
+        clean=True,
     ),
-    "tmdb": _ItemFormat(lambda p: read_csv(p, required=tmdb.COLUMNS), tmdb.map_row, tmdb.NAMES),
+    "tmdb": _ItemFormat(
+        lambda p: read_csv(p, required=tmdb.COLUMNS, clean=tmdb.TEXT_COLUMNS),
+        tmdb.map_row,
+        tmdb.NAMES,
+        clean=True,
+    ),
     # Generic files already use the item field names; normalise_item does the rest.
     "jsonl": _ItemFormat(read_jsonl, dict, {}),
     "csv": _ItemFormat(_generic_csv, dict, {}),
@@ -119,13 +131,18 @@ def ingest_file(
     return summary
 
 
-def parse_only(*, path: Path, fmt: str) -> tuple[int, list[RowError]]:
-    """Read, map and validate an item file without a database: (valid rows, errors)."""
+def read_items(*, path: Path, fmt: str, errors: list[RowError]) -> Iterator[ItemRecord]:
+    """The valid records of an item file in file order; bad rows are appended to `errors`."""
     spec = _ITEM_FORMATS.get(fmt)
     if spec is None:
-        raise IngestError(f"parse_only handles item formats, not {fmt!r}")
+        raise IngestError(f"{fmt!r} is not an item format")
+    return _records(spec, path, errors, True, None)
+
+
+def parse_only(*, path: Path, fmt: str) -> tuple[int, list[RowError]]:
+    """Read, map and validate an item file without a database: (valid rows, errors)."""
     errors: list[RowError] = []
-    valid = sum(1 for _ in _records(spec, path, errors, True, None))
+    valid = sum(1 for _ in read_items(path=path, fmt=fmt, errors=errors))
     return valid, errors
 
 
@@ -145,7 +162,7 @@ def _records(
             errors.append(row)
             continue
         try:
-            record = normalise_item(spec.map_row(row), names=spec.names)
+            record = normalise_item(spec.map_row(row), names=spec.names, clean=spec.clean)
             seen.check(record, line)
         except InvalidItem as bad:
             errors.extend(row_error(source, line, e) for e in bad.errors)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from db.ingest.records import RowError, reject_constant, show_value
+from db.ingest.text import all_clean, clean_text
 
 
 class IngestError(Exception):
@@ -55,14 +56,18 @@ def _not_utf8(path: Path, line: int, err: UnicodeDecodeError) -> IngestError:
 
 
 def read_csv(
-    path: Path, *, required: tuple[str, ...] = ()
+    path: Path, *, required: tuple[str, ...] = (), clean: tuple[str, ...] = ()
 ) -> Iterator[tuple[int, dict[str, str] | RowError]]:
-    """Rows as dicts keyed by the header, or a RowError when the field count is wrong."""
+    """Rows as dicts keyed by the header, or a RowError when the field count is wrong.
+
+    The cells of the `clean` columns are passed through clean_text (one check per row).
+    """
     source = str(path)
     with _open(path, "") as f:
         lines = _Lines(f)
         reader = csv.reader(lines)
         header: list[str] | None = None
+        text_columns: list[int] = []
         while True:
             start = lines.breaks + 1
             try:
@@ -80,6 +85,7 @@ def read_csv(
                 continue
             if header is None:
                 header = _header(source, start, fields, required)
+                text_columns = [i for i, name in enumerate(header) if name in clean]
                 continue
             if len(fields) != len(header):
                 yield (
@@ -93,6 +99,9 @@ def read_csv(
                     ),
                 )
                 continue
+            if text_columns and not all_clean([fields[i] for i in text_columns]):
+                for i in text_columns:
+                    fields[i] = clean_text(fields[i])
             yield start, dict(zip(header, fields, strict=True))
     if header is None:
         raise IngestError(f"{source}: empty file (no header row)")

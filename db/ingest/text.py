@@ -33,10 +33,10 @@ def _is_clean(value: str) -> bool:
     return printable and "  " not in value and value.strip(" ") == value
 
 
-def _all_clean(values: list[str]) -> bool:
+def all_clean(values: list[str]) -> bool:
+    """True when clean_text changes none of the strings (TypeError if one is not a str)."""
     # One check for a whole list (most lists are clean): "|" between the items keeps the
-    # double-space and edge-space checks per item. Items holding " |" just take the slow
-    # path. str.join also checks in C that every item is a string (TypeError otherwise).
+    # double-space and edge-space checks per item; an item holding " |" just fails it.
     joined = "|".join(values)
     return _is_clean(joined) and " |" not in joined and "| " not in joined
 
@@ -52,7 +52,7 @@ def clean_text(value: str) -> str:
 def clean_list(values: Iterable[str]) -> list[str]:
     """Each value cleaned; blanks and repeats dropped, first occurrence order kept."""
     items = list(values)
-    if _all_clean(items) and all(items):
+    if all_clean(items) and all(items):
         return list(dict.fromkeys(items)) if len(items) > 1 else items
     return list(dict.fromkeys(c for c in map(clean_text, items) if c))
 
@@ -76,7 +76,7 @@ def clean_json(value: Any) -> Any:
         return _clean_object(value)
     if kind is list or kind is tuple:
         try:
-            if _all_clean(value):
+            if all_clean(value):
                 return list(value)
         except TypeError:  # not all strings
             pass
@@ -92,11 +92,11 @@ def _clean_object(value: dict[Any, Any]) -> dict[str, Any]:
     # Check every key and every string value with two joins before walking item by item.
     keys = list(value)
     try:
-        keys_clean = _all_clean(keys)
+        keys_clean = all_clean(keys)
     except TypeError:
         keys_clean = False
     texts = [v for v in value.values() if type(v) is str]
-    texts_clean = _all_clean(texts)
+    texts_clean = all_clean(texts)
     out: dict[str, Any] = {}
     for key, item in value.items():
         kind = type(item)

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from db.ingest.records import FieldError
-from db.ingest.text import clean_text
+from db.ingest.text import clean_list
 
 COLUMNS = (
     "id",
@@ -39,6 +39,18 @@ COLUMNS = (
     "status",
     "production_countries",
 )
+# Cells used as text (the pipeline normalises them while reading); JSON cells are parsed
+# first and the strings taken from them normalised then.
+TEXT_COLUMNS = (
+    "id",
+    "title",
+    "overview",
+    "release_date",
+    "original_language",
+    "tagline",
+    "original_title",
+    "status",
+)
 NAMES = {
     "external_id": "id",
     "description": "overview",
@@ -48,7 +60,8 @@ NAMES = {
 }
 
 
-def _json_list(row: dict[str, str], column: str, key: str) -> list[Any]:
+def _json_list(row: dict[str, str], column: str, key: str) -> list[str]:
+    """The `key` of each object in a JSON list cell, normalised (JSON escapes included)."""
     cell = row[column].strip()
     if not cell:
         return []
@@ -58,10 +71,10 @@ def _json_list(row: dict[str, str], column: str, key: str) -> list[Any]:
         raise FieldError(column, f"malformed JSON ({err})", cell) from None
     try:
         if isinstance(entries, list):
-            return [entry[key] for entry in entries]
-    except (TypeError, KeyError):
+            return clean_list([entry[key] for entry in entries])
+    except (TypeError, KeyError):  # not objects, no `key`, or a value that is not text
         pass
-    raise FieldError(column, f'not a JSON list of {{"{key}": ...}} objects', cell)
+    raise FieldError(column, f'not a JSON list of {{"{key}": "..."}} objects', cell)
 
 
 def _number(row: dict[str, str], column: str, *, zero: bool = False) -> float | None:
@@ -94,22 +107,22 @@ def _release(row: dict[str, str]) -> tuple[str | None, int | None]:
 
 
 def map_row(row: dict[str, str]) -> dict[str, Any]:
-    """A TMDB CSV row as item fields (validated afterwards by normalise_item)."""
+    """A TMDB row (TEXT_COLUMNS normalised) as item fields for normalise_item(clean=True)."""
     tmdb_id = row["id"].strip()
     if tmdb_id and not (tmdb_id.isdigit() and tmdb_id.isascii()):
         raise FieldError("id", "not a TMDb id (an integer)", tmdb_id)
     release_date, year = _release(row)
     votes = _number(row, "vote_count")
     attributes: dict[str, Any] = {
-        "language": clean_text(row["original_language"]),
+        "language": row["original_language"].strip(),
         "runtime": _whole(_number(row, "runtime")),
         "vote_average": _number(row, "vote_average", zero=True) if votes else None,
         "vote_count": _whole(votes),
         "budget": _whole(_number(row, "budget")),
         "revenue": _whole(_number(row, "revenue")),
-        "tagline": clean_text(row["tagline"]),
-        "original_title": clean_text(row["original_title"]),
-        "status": clean_text(row["status"]),
+        "tagline": row["tagline"].strip(),
+        "original_title": row["original_title"].strip(),
+        "status": row["status"].strip(),
         "release_date": release_date,
         "countries": _json_list(row, "production_countries", "iso_3166_1"),
     }

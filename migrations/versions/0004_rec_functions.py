@@ -188,6 +188,34 @@ LANGUAGE sql STABLE AS $$
   SELECT coalesce(nullif(current_setting('pgrec.' || name, true), '')::double precision, fallback)
 $$;
 
+-- How rec.semantic will answer: path 'exact' or 'hnsw', the matching rows (counted exactly
+-- up to the point where the answer is 'hnsw') and the ef_search it will use.
+CREATE FUNCTION rec.vector_plan(k integer, filters jsonb DEFAULT '{}', model text DEFAULT NULL,
+                                OUT path text, OUT matching bigint, OUT ef_search integer)
+LANGUAGE plpgsql STABLE SET search_path = public AS $$
+DECLARE
+  total double precision;
+  cap bigint;
+BEGIN
+  PERFORM rec._check_k(k);
+  PERFORM rec.resolve_model(model);
+  -- An exact count, stopped at cap: estimates are wrong exactly when filters correlate.
+  SELECT greatest(c.reltuples, 0) INTO total FROM pg_class c WHERE c.oid = 'public.items'::regclass;
+  cap := greatest(rec._setting('exact_max_rows', 4000),
+                  ceil(total * rec._setting('hnsw_min_fraction', 0.05)))::bigint + 1;
+  EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM public.items i WHERE %s LIMIT %s) s',
+                 rec.filter_sql(filters), cap) INTO matching;
+  IF matching < cap THEN
+    path := 'exact';
+    RETURN;
+  END IF;
+  path := 'hnsw';
+  -- Wide enough that the first pass holds ~k/selectivity candidates (the true top-k of
+  -- the matching rows are among them); iterative scanning covers the rest.
+  ef_search := least(1000, greatest(rec._setting('ef_search_min', 200),
+                                    ceil(4 * k * greatest(total, matching) / matching)))::integer;
+END $$;
+
 CREATE FUNCTION rec.semantic(q vector, k integer, filters jsonb DEFAULT '{}',
                              model text DEFAULT NULL)
 RETURNS TABLE(item_id bigint, score real)
@@ -198,15 +226,12 @@ DECLARE
   m text;
   d integer;
   w text;
-  total double precision;
-  cap bigint;
-  n bigint;
-  ef integer;
+  plan record;
   ids bigint[];
   scores real[];
 BEGIN
-  PERFORM rec._check_k(k);
   SELECT r.name, r.dim INTO m, d FROM rec.resolve_model(model) r;
+  plan := rec.vector_plan(k, filters, m);
   w := rec.filter_sql(filters);
   IF q IS NULL THEN
     RETURN;
@@ -214,18 +239,10 @@ BEGIN
   IF vector_dims(q) <> d THEN
     PERFORM rec._bad('q', to_jsonb(vector_dims(q)), format('%s dimensions (model %s)', d, m));
   END IF;
-  -- An exact count, stopped at cap: estimates are wrong exactly when filters correlate.
-  SELECT greatest(c.reltuples, 0) INTO total FROM pg_class c WHERE c.oid = 'public.items'::regclass;
-  cap := greatest(rec._setting('exact_max_rows', 4000),
-                  ceil(total * rec._setting('hnsw_min_fraction', 0.05)))::bigint + 1;
-  EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM public.items i WHERE %s LIMIT %s) s', w, cap)
-    INTO n;
-  IF n >= cap THEN
-    -- ef_search wide enough that ~k/selectivity candidates fit in the first pass.
-    ef := least(1000, greatest(rec._setting('ef_search_min', 200),
-                               ceil(k * 4 * greatest(total, n) / n)))::integer;
+  IF plan.path = 'hnsw' THEN
+    -- These settings end with the function (its SET clause restores them).
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    PERFORM set_config('hnsw.ef_search', ef::text, true);
+    PERFORM set_config('hnsw.ef_search', plan.ef_search::text, true);
     EXECUTE format($f$
       SELECT array_agg(c.item_id ORDER BY c.dist, c.item_id),
              array_agg((1 - c.dist)::real ORDER BY c.dist, c.item_id)
@@ -234,12 +251,17 @@ BEGIN
             WHERE e.model = %L AND %s
             ORDER BY e.embedding::vector(%s) <=> $1
             LIMIT $2) c$f$, m, w, d)
-      INTO ids, scores USING q, k + greatest(k, 10);
+      INTO ids, scores USING q, 2 * k + 10;
+    -- relaxed_order returns nearly sorted batches: re-ranked above, cut to k here.
     IF cardinality(ids) >= k THEN
-      RETURN QUERY SELECT u.id, u.s FROM unnest(ids[1:k], scores[1:k]) u(id, s);
+      RETURN QUERY SELECT u.id, u.s FROM unnest(ids, scores) WITH ORDINALITY u(id, s, n)
+        WHERE u.n <= k ORDER BY u.n;
       RETURN;
     END IF;
+    -- Fewer than k: the scan hit hnsw.max_scan_tuples; only an exact scan is sure.
   END IF;
+  -- e.embedding <=> q is not the indexed expression (embedding::vector(dim)), so this is
+  -- always a scan of the matching rows, never an approximate index scan.
   RETURN QUERY EXECUTE format($f$
     SELECT e.item_id, (1 - (e.embedding <=> $1))::real
     FROM public.items i JOIN public.item_embeddings e ON e.item_id = i.id AND e.model = %L

@@ -160,17 +160,30 @@ def test_missing_links_file_is_a_clear_error(catalog: str, tmp_path: Path) -> No
     assert f"{tmp_path / 'links.csv'}: links file not found" in err
 
 
+def _netflix_copy(
+    source: Path, copy: Path, prefix: str, bad_line: int | None = None, size: int | None = None
+) -> Path:
+    """The Netflix file (or its first `size` rows) with new show_ids, so any write shows."""
+    with source.open(encoding="utf-8", newline="") as src:
+        rows = list(csv.reader(src))[: None if size is None else size + 1]
+    for row in rows[1:]:
+        row[0] = prefix + row[0]
+    if bad_line is not None:
+        rows[bad_line - 1][7] = "20x0"  # release_year; the file has no multi-line records
+    with copy.open("w", encoding="utf-8", newline="") as dst:
+        csv.writer(dst).writerows(rows)
+    return copy
+
+
+def _count(url: str, prefix: str) -> int:
+    found = _query(url, "SELECT count(*) FROM items WHERE starts_with(external_id, %s)", prefix)
+    return int(found[0][0])
+
+
 def test_a_copy_with_one_malformed_row_writes_nothing(
     catalog: str, shared_data: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "netflix_copy.csv"
-    with (shared_data / NETFLIX).open(encoding="utf-8", newline="") as src:
-        rows = list(csv.reader(src))
-    for row in rows[1:]:
-        row[0] = "copy-" + row[0]  # new ids, so any write would show
-    rows[100][7] = "20x0"  # release_year of the record on line 101
-    with copy.open("w", encoding="utf-8", newline="") as dst:
-        csv.writer(dst).writerows(rows)
+    copy = _netflix_copy(shared_data / NETFLIX, tmp_path / "copy.csv", "copy-", bad_line=101)
     code, out, err = pgrec(catalog, "ingest", copy, "--format", "netflix")
     assert code == 1
     assert out == "inserted 0, updated 0, unchanged 0, rejected 1\n"
@@ -178,50 +191,43 @@ def test_a_copy_with_one_malformed_row_writes_nothing(
         f"{copy}:101: field 'release_year': not an integer (value '20x0')"
     )
     assert "nothing written" in err
-    copies = "SELECT count(*) FROM items WHERE starts_with(external_id, 'netflix:copy-')"
-    assert _query(catalog, copies) == [(0,)]
+    assert _count(catalog, "netflix:copy-") == 0
 
 
-def test_a_killed_process_writes_nothing(fresh_db_url: str, shared_data: Path) -> None:
-    env = dict(os.environ, DATABASE_URL=fresh_db_url)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pgrec",
-        "ingest",
-        str(shared_data / NETFLIX),
-        "--format",
-        "netflix",
-    ]
+def test_a_killed_process_writes_nothing(catalog: str, shared_data: Path, tmp_path: Path) -> None:
+    # 4,000 rows: an upsert long enough to be caught, short enough to wait for.
+    copy = _netflix_copy(shared_data / NETFLIX, tmp_path / "copy.csv", "kill-", size=4000)
+    env = dict(os.environ, DATABASE_URL=catalog)
+    cmd = [sys.executable, "-m", "pgrec", "ingest", str(copy), "--format", "netflix"]
     with subprocess.Popen(
         cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     ) as proc:
         try:
-            backend = _wait_for_upsert(fresh_db_url, proc)
+            backend = _wait_for_upsert(catalog, proc)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
-    _wait_until_gone(fresh_db_url, backend)
-    assert _query(fresh_db_url, "SELECT count(*) FROM items") == [(0,)]
+    _wait_until_gone(catalog, backend)
+    assert _count(catalog, "netflix:kill-") == 0
 
 
 def _wait_for_upsert(url: str, proc: subprocess.Popen[bytes]) -> int:
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = _query(
-            url,
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
-            "%INSERT INTO items%",
-        )
-        if found:
-            return int(found[0][0])
-        if proc.poll() is not None:
-            output = proc.stdout.read() if proc.stdout else b""
-            raise AssertionError(f"ingest ended before it could be killed: {output!r}")
-        time.sleep(0.01)
+    with psycopg.connect(url, autocommit=True) as c:
+        while time.monotonic() < deadline:
+            found = c.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+                ("%INSERT INTO items%",),
+            ).fetchone()
+            if found:
+                return int(found[0])
+            if proc.poll() is not None:
+                output = proc.stdout.read() if proc.stdout else b""
+                raise AssertionError(f"ingest ended before it could be killed: {output!r}")
+            time.sleep(0.005)
     raise AssertionError("the ingest never reached its upsert")
 
 

@@ -32,8 +32,12 @@ def tmdb_movies(shared_data: Path, n: int) -> list[dict[str, object]]:
             if row["overview"].strip() and row["title"].strip():
                 genres = [g["name"] for g in json.loads(row["genres"] or "[]")]
                 movies.append(
-                    {"id": row["id"], "title": row["title"], "overview": row["overview"],
-                     "genres": genres}
+                    {
+                        "id": row["id"],
+                        "title": row["title"],
+                        "overview": row["overview"],
+                        "genres": genres,
+                    }
                 )
             if len(movies) == n:
                 break
@@ -243,12 +247,16 @@ def test_changing_k_recomputes_everything(random_db: str) -> None:
 
 
 def test_load_vectors_skips_stale_hashes_and_normalises(conn: Connection) -> None:
-    ids = conn.execute(
-        text(
-            "INSERT INTO items (external_id, title) VALUES ('s:1', 'one'), ('s:2', 'two'),"
-            " ('s:3', 'three') RETURNING id"
+    ids = (
+        conn.execute(
+            text(
+                "INSERT INTO items (external_id, title) VALUES ('s:1', 'one'), ('s:2', 'two'),"
+                " ('s:3', 'three') RETURNING id"
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     conn.execute(
         text(
             "INSERT INTO item_embeddings (item_id, model, embedding, content_hash)"
@@ -263,3 +271,30 @@ def test_load_vectors_skips_stale_hashes_and_normalises(conn: Connection) -> Non
     assert vectors.matrix.shape == (2, 384)
     np.testing.assert_allclose(vectors.matrix[:, :2], [[0.6, 0.8], [0.6, 0.8]], rtol=1e-6)
     assert vectors.embedded_at.dtype == np.dtype("datetime64[us]")
+
+
+def test_cli_refreshes_neighbors_and_clusters(
+    random_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from db.settings import get_settings
+    from pgrec.cli import main
+
+    with psycopg.connect(random_db) as c:
+        register_vector(c)
+        add_random_items(c, 30, np.random.default_rng(5))
+    monkeypatch.setenv("DATABASE_URL", random_db)
+    get_settings.cache_clear()
+    try:
+        args = ["neighbors", "refresh", "--model", RANDOM, "--k", "5", "--threads", "1"]
+        assert main(args) == 0
+        assert main([*args, "--full"]) == 0
+        assert main(["clusters", "refresh", "--model", RANDOM, "--n-clusters", "3"]) == 0
+        assert main(["neighbors", "refresh", "--k", "0"]) == 2
+        assert main(["clusters", "refresh", "--model", "no-such-model"]) == 2
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    assert "neighbors (random-32, full): 30 items" in out.out
+    assert "0 rows written" in out.out.splitlines()[1]
+    assert "30 items, 3 clusters" in out.out
+    assert "unknown embedding model 'no-such-model'" in out.err

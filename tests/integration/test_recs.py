@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,7 +47,8 @@ def rc(catalog_url: str) -> Iterator[Connection]:
 
 
 def _id(conn: Connection, title: str) -> int:
-    return int(conn.execute(text("SELECT id FROM items WHERE title = :t"), {"t": title}).scalar())
+    sql = text("SELECT id FROM items WHERE title = :t ORDER BY id LIMIT 1")
+    return int(conn.execute(sql, {"t": title}).scalar_one())
 
 
 def _check(conn: Connection, hits: list[Hit], f: Filters, k: int) -> dict[int, dict[str, Any]]:
@@ -85,7 +87,7 @@ def test_every_mode_respects_every_filter(rc: Connection, f: Filters) -> None:
         assert len(modes[mode]) == k, mode
 
 
-def test_semantic_is_exact_under_filters(rc: Connection) -> None:
+def test_semantic_is_exact_under_selective_filters(rc: Connection) -> None:
     model, _ = recs.active_model(conn=rc)
     rows = rc.execute(
         text(
@@ -104,8 +106,16 @@ def test_semantic_is_exact_under_filters(rc: Connection) -> None:
             hits = recs.semantic(conn=rc, model=model, vector=q, k=10, filters=f)
             sims = x[mask] @ q
             expected = ids[mask][np.argsort(-sims, kind="stable")[:10]]
-            assert [h.item_id for h in hits] == expected.tolist()
+            got = [h.item_id for h in hits]
+            if genre is None:
+                # Unfiltered over 7k items is the HNSW path: near-exact (test_recall.py).
+                assert len(set(got) & set(expected.tolist())) >= 8
+                continue
+            # A few thousand matches or fewer: an exact scan. Bag-of-words vectors tie often,
+            # so compare scores: the k best, each the true cosine of its item.
             assert [h.score for h in hits] == pytest.approx(np.sort(sims)[::-1][:10], abs=1e-5)
+            truth = dict(zip(ids[mask].tolist(), sims.tolist(), strict=True))
+            assert [truth[i] for i in got] == pytest.approx([h.score for h in hits], abs=1e-5)
 
 
 def test_semantic_checks_dimension_and_model(rc: Connection) -> None:
@@ -146,8 +156,8 @@ def test_similar_items_uses_fresh_neighbour_lists_only(rc: Connection) -> None:
     # Mark the stored list so that it is recognisable in the answer.
     rc.execute(text("UPDATE item_neighbors SET score = -rank WHERE item_id = :i"), {"i": item})
 
-    def similar(k: int, f: Filters = Filters()) -> list[Hit]:
-        return recs.similar_items(conn=rc, item_id=item, k=k, filters=f)
+    def similar(k: int, f: Filters | None = None) -> list[Hit]:
+        return recs.similar_items(conn=rc, item_id=item, k=k, filters=f or Filters())
 
     assert similar(10) == [Hit(n, -float(r)) for r, (n, _) in enumerate(stored[:10], start=1)]
     computed = similar(NEIGHBORS_K + 5)  # longer than the stored list: a vector search
@@ -155,7 +165,9 @@ def test_similar_items_uses_fresh_neighbour_lists_only(rc: Connection) -> None:
     assert [h.item_id for h in computed[:NEIGHBORS_K]] == [n for n, _ in stored]
     assert similar(10, Filters(available=True))[0].score > 0  # filtered: a vector search
     # The item's text changes: its vector (and so the list) is stale until re-embedded.
-    rc.execute(text("UPDATE items SET description = description || ' x' WHERE id = :i"), {"i": item})
+    rc.execute(
+        text("UPDATE items SET description = description || ' x' WHERE id = :i"), {"i": item}
+    )
     assert [h.item_id for h in similar(10)] == [n for n, _ in stored[:10]]
     assert all(h.score > 0 for h in similar(10))
 
@@ -172,18 +184,26 @@ def test_more_like_excludes_inputs_and_reports_missing(rc: Connection) -> None:
     pos = [_id(rc, "Alien"), _id(rc, "Aliens")]
     neg = [_id(rc, "Toy Story")]
     found = recs.more_like(
-        conn=rc, positive=[*pos, 10**12], negative=[*neg, 10**12 + 1], weights=None, k=15,
+        conn=rc,
+        positive=[*pos, 10**12],
+        negative=[*neg, 10**12 + 1],
+        weights=None,
+        k=15,
         filters=Filters(),
     )
     assert found.missing_ids == [10**12, 10**12 + 1]
     assert len(found.hits) == 15
     assert not {h.item_id for h in found.hits} & {*pos, *neg}
     # The negative pushes away: its neighbours rank lower than without it.
-    plain = recs.more_like(conn=rc, positive=pos, negative=[], weights=None, k=15, filters=Filters())
+    plain = recs.more_like(
+        conn=rc, positive=pos, negative=[], weights=None, k=15, filters=Filters()
+    )
     assert plain.missing_ids == []
     assert plain.hits != found.hits
     # Only unknown ids: nothing to be similar to, and no error.
-    none = recs.more_like(conn=rc, positive=[10**12], negative=[], weights=None, k=5, filters=Filters())
+    none = recs.more_like(
+        conn=rc, positive=[10**12], negative=[], weights=None, k=5, filters=Filters()
+    )
     assert none.hits == [] and none.missing_ids == [10**12]
 
 
@@ -198,10 +218,13 @@ def test_more_like_weights(rc: Connection) -> None:
 
     heavy_a, heavy_b = top({a: 50.0, b: 1.0}), top({a: 1.0, b: 50.0})
     assert heavy_a != heavy_b
-    assert heavy_a == recs.similar_items(conn=rc, item_id=a, k=2, filters=Filters(exclude_ids=(b,)))[0].item_id
+    nearest_a = recs.similar_items(conn=rc, item_id=a, k=2, filters=Filters(exclude_ids=(b,)))
+    assert heavy_a == nearest_a[0].item_id
     for bad, key in [({a: -1.0}, f"weights.{a}"), ({12345678: 1.0}, "weights")]:
-        with rc.begin_nested(), pytest.raises(InvalidInput) as err:
-            recs.more_like(conn=rc, positive=[a, b], negative=[], weights=bad, k=5, filters=Filters())
+        with pytest.raises(InvalidInput) as err, rc.begin_nested():
+            recs.more_like(
+                conn=rc, positive=[a, b], negative=[], weights=bad, k=5, filters=Filters()
+            )
         assert err.value.key == key
 
 
@@ -240,16 +263,14 @@ def test_user_profile_weights_events_and_decay(rc: Connection) -> None:
         {"a": a, "b": b},
     )
     profile = rc.execute(text("SELECT rec.user_profile('u_decay')::text")).scalar_one()
-    va, vb = (
-        np.array(
-            [float(x) for x in rc.execute(
-                text("SELECT embedding::text FROM item_embeddings WHERE item_id = :i"), {"i": i}
-            ).scalar_one()[1:-1].split(",")]
-        )
-        for i in (a, b)
-    )
-    got = np.array([float(x) for x in profile[1:-1].split(",")])
+    sql = text("SELECT embedding::text FROM item_embeddings WHERE item_id = :i")
+    va, vb = (_parse(rc.execute(sql, {"i": i}).scalar_one()) for i in (a, b))
+    got = _parse(profile)
     assert got == pytest.approx(3 * va + 1.5 * vb, abs=1e-5)
+
+
+def _parse(vector: str) -> np.ndarray:
+    return np.array([float(x) for x in vector[1:-1].split(",")])
 
 
 @pytest.mark.parametrize(
@@ -269,7 +290,9 @@ def test_user_profile_weights_events_and_decay(rc: Connection) -> None:
         ({"kinds": "movie"}, "kinds"),
     ],
 )
-def test_bad_filters_raise_naming_the_key(rc: Connection, filters: dict[str, Any], key: str) -> None:
+def test_bad_filters_raise_naming_the_key(
+    rc: Connection, filters: dict[str, Any], key: str
+) -> None:
     calls = {
         "semantic": "rec.semantic(array_fill(0.1, ARRAY[384])::vector, 5, :f)",
         "similar_items": "rec.similar_items(1, 5, :f)",
@@ -278,12 +301,11 @@ def test_bad_filters_raise_naming_the_key(rc: Connection, filters: dict[str, Any
         "more_like": "rec.more_like(ARRAY[1::bigint], '{}', 5, :f)",
         "for_user": "rec.for_user('nobody', 5, :f)",
     }
-    import json
-
     for mode, call in calls.items():
-        with rc.begin_nested(), pytest.raises(InvalidInput) as err:
+        with pytest.raises(InvalidInput) as err, rc.begin_nested():
             recs.calls.call_hits(
-                rc, text(f"SELECT * FROM {call.replace(':f', 'CAST(:f AS jsonb)')}"),
+                rc,
+                text(f"SELECT * FROM {call.replace(':f', 'CAST(:f AS jsonb)')}"),
                 {"f": json.dumps(filters)},
             )
         assert err.value.key == key, mode
@@ -292,7 +314,7 @@ def test_bad_filters_raise_naming_the_key(rc: Connection, filters: dict[str, Any
 
 def test_bad_k_is_refused(rc: Connection) -> None:
     for k in (0, -1, 10001):
-        with rc.begin_nested(), pytest.raises(InvalidInput, match="k") as err:
+        with pytest.raises(InvalidInput, match="k") as err, rc.begin_nested():
             recs.search_terms(conn=rc, q="war", k=k, filters=Filters())
         assert err.value.key == "k"
 

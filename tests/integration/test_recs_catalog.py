@@ -53,7 +53,7 @@ def copy_binary(rows: list[Any], vectors: np.ndarray) -> bytes:
 
 def _tmdb_rows(path: Path) -> list[tuple[Any, ...]]:
     csv.field_size_limit(1 << 26)
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     with path.open(encoding="utf-8", newline="") as f:
         for r in csv.DictReader(f):
             tmdb_id = int(r["id"])
@@ -61,40 +61,44 @@ def _tmdb_rows(path: Path) -> list[tuple[Any, ...]]:
             attrs: dict[str, Any] = {"language": r["original_language"]}
             if countries:
                 attrs["country"] = countries[0]  # a scalar attribute, unlike Netflix's lists
-            rows.append((
-                f"tmdb:{tmdb_id}",
-                r["title"],
-                r["overview"],
-                "movie",
-                [g["name"] for g in json.loads(r["genres"] or "[]")],
-                [k["name"] for k in json.loads(r["keywords"] or "[]")],
-                int(r["release_date"][:4]) if r["release_date"] else None,
-                Decimal(tmdb_id % 2000) / 100,
-                tmdb_id % 7 != 0,
-                json.dumps(attrs),
-                float(r["popularity"] or 0),
-            ))
+            rows.append(
+                (
+                    f"tmdb:{tmdb_id}",
+                    r["title"],
+                    r["overview"],
+                    "movie",
+                    [g["name"] for g in json.loads(r["genres"] or "[]")],
+                    [k["name"] for k in json.loads(r["keywords"] or "[]")],
+                    int(r["release_date"][:4]) if r["release_date"] else None,
+                    Decimal(tmdb_id % 2000) / 100,
+                    tmdb_id % 7 != 0,
+                    json.dumps(attrs),
+                    float(r["popularity"] or 0),
+                )
+            )
     return rows
 
 
 def _netflix_rows(path: Path) -> list[tuple[Any, ...]]:
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     with path.open(encoding="utf-8", newline="") as f:
         for r in csv.DictReader(f):
             countries = [c.strip() for c in r["country"].split(",") if c.strip()]
-            rows.append((
-                f"netflix:{r['show_id']}",
-                r["title"].strip() or r["show_id"],
-                r["description"],
-                r["type"].lower(),
-                [c.strip() for c in r["listed_in"].split(",") if c.strip()],
-                [],
-                int(r["release_year"]) if r["release_year"] else None,
-                None,
-                True,
-                json.dumps({"country": countries, "rating": r["rating"]}),
-                0.0,
-            ))
+            rows.append(
+                (
+                    f"netflix:{r['show_id']}",
+                    r["title"].strip() or r["show_id"],
+                    r["description"],
+                    r["type"].lower(),
+                    [c.strip() for c in r["listed_in"].split(",") if c.strip()],
+                    [],
+                    int(r["release_year"]) if r["release_year"] else None,
+                    None,
+                    True,
+                    json.dumps({"country": countries, "rating": r["rating"]}),
+                    0.0,
+                )
+            )
     return rows
 
 
@@ -119,7 +123,8 @@ def build_catalog(url: str, shared_data: Path) -> None:
         # Building the HNSW index once is much faster than inserting into it row by row.
         c.execute(f"DROP INDEX {HNSW_INDEX}")
         with c.cursor().copy(
-            "COPY item_embeddings (item_id, model, embedding, content_hash) FROM STDIN (FORMAT BINARY)"
+            "COPY item_embeddings (item_id, model, embedding, content_hash) "
+            "FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.write(copy_binary(found, vectors))
         c.execute("SET maintenance_work_mem = '256MB'")
@@ -140,7 +145,9 @@ def _interactions(c: psycopg.Connection[Any], ids: np.ndarray) -> None:
             "SELECT id FROM items WHERE categories @> '{Science Fiction}' ORDER BY id LIMIT 12"
         )
     ]
-    events = [("u_scifi", i, "like", None, f"{d} days") for d, i in enumerate(scifi[:6])]
+    events: list[tuple[str, int, str, float | None, str]] = [
+        ("u_scifi", i, "like", None, f"{d} days") for d, i in enumerate(scifi[:6])
+    ]
     events += [("u_scifi", i, "view", None, "200 days") for i in scifi[6:9]]
     events += [("u_scifi", scifi[9], "purchase", None, "1 day")]
     events += [("u_hater", i, "rating", 1.0, "3 days") for i in ids[:3].tolist()]
@@ -177,7 +184,11 @@ def matches(row: dict[str, Any], f: Filters) -> bool:
     cats, tags = set(row["categories"]), set(row["tags"])
     checks = [
         not f.categories
-        or (set(f.categories) <= cats if f.categories_mode == "all" else bool(cats & set(f.categories))),
+        or (
+            set(f.categories) <= cats
+            if f.categories_mode == "all"
+            else bool(cats & set(f.categories))
+        ),
         not f.tags or bool(tags & set(f.tags)),
         not f.kinds or row["kind"] in f.kinds,
         f.year_min is None or (row["year"] is not None and row["year"] >= f.year_min),

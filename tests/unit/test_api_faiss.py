@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import faiss
 import numpy as np
 import pytest
 
-from api.encoder import QueryEncoder, normalise_query
 from api.snapshot import build_snapshot
 from db.api_queries import VectorSet, VectorSignature, _decode
-from jobs.embedder import FakeEmbedder
 
 
 def _vector_set(n: int = 50, dim: int = 16, seed: int = 0) -> VectorSet:
@@ -62,8 +61,20 @@ def test_empty_snapshot() -> None:
     assert snap.size == 0 and snap.search(np.ones(8, np.float32), 5) == []
 
 
-def test_faiss_runs_single_threaded() -> None:
-    assert faiss.omp_get_max_threads() == 1
+def test_every_searching_thread_runs_faiss_single_threaded() -> None:
+    snap = build_snapshot(_vector_set(n=5), version=1)
+    seen: list[int] = []
+
+    def search() -> None:  # a fresh thread, as a request's worker thread would be
+        faiss.omp_set_num_threads(4)  # whatever another library set before
+        seen.append(faiss.omp_get_max_threads())
+        snap.search(np.ones(16, np.float32), 3)
+        seen.append(faiss.omp_get_max_threads())
+
+    thread = threading.Thread(target=search)
+    thread.start()
+    thread.join()
+    assert seen == [4, 1]
 
 
 def test_decode_pgvector_binary() -> None:
@@ -73,20 +84,3 @@ def test_decode_pgvector_binary() -> None:
     ]
     assert np.array_equal(_decode(blobs, 3), values)
     assert _decode([], 3).shape == (0, 3)
-
-
-def test_query_encoder_caches_normalised_text() -> None:
-    calls: list[str] = []
-
-    class Counting(FakeEmbedder):
-        def encode(self, texts):  # type: ignore[no-untyped-def]
-            calls.extend(texts)
-            return super().encode(texts)
-
-    encoder = QueryEncoder(Counting(dim=8))
-    a = encoder("space  adventure ")
-    b = encoder("space adventure")
-    assert calls == ["space adventure"] and a is b
-    assert not a.flags.writeable
-    assert encoder.cache_info()["hits"] == 1
-    assert normalise_query("  a \n b ") == "a b"

@@ -1,0 +1,238 @@
+"""Embedding throughput: a plain `model.encode(texts)` against pgrec's pipeline on the same
+Netflix texts in the same run, and what re-embedding costs after 1% of the items change.
+
+    python -m bench.embed [--n 2000] [--rounds 3] [--threads N] [--batch-size 64]
+
+Texts come from `pgrec_embed_text` (the SQL function that defines what is embedded) over the
+first N rows of data/netflix_sample.csv, loaded into a scratch database on the configured
+server (DATABASE_URL, else the embedded one) that is dropped afterwards. Plain and pipeline
+passes alternate, so a busy machine slows both alike; the medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from sqlalchemy import Engine, create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+NETFLIX = ROOT / "data" / "netflix_sample.csv"
+
+
+@dataclass(frozen=True)
+class Result:
+    plain: list[float]  # items/s per round
+    pipeline: list[float]
+    full_seconds: float
+    changed: int
+    incremental_seconds: float
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.pipeline) / statistics.median(self.plain)
+
+    @property
+    def incremental_share(self) -> float:
+        return self.incremental_seconds / self.full_seconds
+
+
+def netflix_rows(n: int, path: Path = NETFLIX) -> list[dict[str, object]]:
+    """The first n catalog rows as item fields: title, categories (listed_in), description."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        return [
+            {
+                "e": "netflix:" + r["show_id"],
+                "t": r["title"].strip(),
+                "c": [c.strip() for c in r["listed_in"].split(",") if c.strip()],
+                "d": r["description"].strip(),
+            }
+            for _, r in zip(range(n), reader, strict=False)
+        ]
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def _scratch_database(server_url: str) -> str:
+    from db import migrate
+
+    name = f"pgrec_bench_embed_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        c.execute(f"CREATE DATABASE {name}")
+    url = _with_database(server_url, name)
+    migrate.upgrade(url)
+    return url
+
+
+def _drop_database(server_url: str, url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(server_url, autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _texts(engine: Engine, n: int) -> list[str]:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO items (external_id, title, categories, description) "
+                "VALUES (:e, :t, :c, :d)"
+            ),
+            netflix_rows(n),
+        )
+        return list(
+            conn.execute(
+                text(
+                    "SELECT pgrec_embed_text(title, categories, tags, description) "
+                    "FROM items ORDER BY id"
+                )
+            ).scalars()
+        )
+
+
+def _rate(fn: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]) -> float:
+    t0 = time.perf_counter()
+    fn(texts)
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def measure(engine: Engine, texts: list[str], *, rounds: int, batch_size: int) -> Result:
+    from jobs.embedder import SentenceTransformerEmbedder, load_embedder
+    from jobs.worker import Embedders, run_embed
+
+    embedder = load_embedder()
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    model = embedder.model
+
+    def plain(t: Sequence[str]) -> np.ndarray:
+        return np.asarray(model.encode(list(t)))
+
+    # Warm both paths (first calls allocate and pick kernels), then alternate.
+    plain(texts[:64])
+    embedder.encode(texts[:64])
+    plain_rates, pipeline_rates = [], []
+    for i in range(rounds):
+        plain_rates.append(_rate(plain, texts))
+        pipeline_rates.append(_rate(embedder.encode, texts))
+        print(
+            f"  round {i + 1}: plain {plain_rates[-1]:.1f} items/s, "
+            f"pipeline {pipeline_rates[-1]:.1f} items/s",
+            flush=True,
+        )
+
+    # The whole job through the database: a full run, then a run after a 1% change.
+    embedders = Embedders(lambda path, name: embedder)
+    t0 = time.perf_counter()
+    full = run_embed(engine, embedders=embedders, batch_size=batch_size)
+    full_seconds = time.perf_counter() - t0
+    assert full.written == len(texts), full
+    changed = max(1, len(texts) // 100)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE items SET description = description || ' Now restored in 4K.' "
+                "WHERE id IN (SELECT id FROM items ORDER BY md5(external_id) LIMIT :n)"
+            ),
+            {"n": changed},
+        )
+    t0 = time.perf_counter()
+    again = run_embed(engine, embedders=embedders, batch_size=batch_size)
+    incremental_seconds = time.perf_counter() - t0
+    assert again.written == changed, again
+    return Result(plain_rates, pipeline_rates, full_seconds, changed, incremental_seconds)
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}, "
+        f"load average {load}"
+    )
+
+
+def report(result: Result, *, n: int, rounds: int, command: str, machine_line: str) -> str:
+    plain = statistics.median(result.plain)
+    pipe = statistics.median(result.pipeline)
+    return "\n".join(
+        [
+            f"command: {command}",
+            f"machine: {machine_line}",
+            f"texts: {n} Netflix items via pgrec_embed_text, {rounds} alternating rounds",
+            f"plain model.encode(texts): {plain:.1f} items/s (median)",
+            f"pgrec pipeline:            {pipe:.1f} items/s (median)",
+            f"ratio pipeline/plain:      {result.ratio:.2f}x (goal >= 1.5x)",
+            f"full run through the database:  {result.full_seconds:.2f} s for {n} items",
+            f"after {result.changed} items changed: {result.incremental_seconds:.2f} s "
+            f"= {100 * result.incremental_share:.2f}% of the full run (goal <= 2%)",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.embed", description=__doc__)
+    parser.add_argument("--n", type=int, default=2000, help="texts (default 2000)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
+    parser.add_argument("--batch-size", type=int, default=64, help="items per transaction")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    warnings.filterwarnings("ignore", module="platformdirs")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    from db.engine import database_url, sqlalchemy_url
+
+    server = database_url()
+    url = _scratch_database(server)
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        texts = _texts(engine, args.n)
+        print(f"embedding {len(texts)} texts ...", flush=True)
+        result = measure(engine, texts, rounds=args.rounds, batch_size=args.batch_size)
+    finally:
+        engine.dispose()
+        _drop_database(server, url)
+    command = "python -m bench.embed " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(
+        report(
+            result,
+            n=len(texts),
+            rounds=args.rounds,
+            command=command.strip(),
+            machine_line=machine(),
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

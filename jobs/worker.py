@@ -1,0 +1,288 @@
+"""The embedding job: claim items that need a vector, encode, upsert, commit, repeat.
+
+`run_embed` (`pgrec embed`) works until nothing is needed and returns; `run_worker`
+(`pgrec worker`) keeps going, woken by NOTIFY pgrec_items with a periodic poll as fallback.
+Any number of either may run on any number of machines: claims use FOR UPDATE SKIP LOCKED,
+so no item is encoded twice, and a process that dies mid-batch only aborts its transaction.
+Schedule: one `pgrec worker` per machine that has spare cores, always on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from sqlalchemy import Engine, exc
+
+from db import embeddings as store
+from db.embeddings import ModelInfo
+from jobs.embedder import Embedder, check_dimension, load_embedder
+from jobs.progress import NoProgress, Progress
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_POLL_SECONDS = 30.0
+CHANNEL_ITEMS = "pgrec_items"
+CHANNEL_VECTORS = "pgrec_vectors"
+# Deadlocks and serialization failures, e.g. against an ingest that locks items in
+# another order: the batch is simply retried.
+RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+@dataclass
+class RunStats:
+    model: str
+    encoded: int = 0  # texts handed to the model, including batches that failed to commit
+    written: int = 0  # vectors committed
+    batches: int = 0
+    busy_seconds: float = 0.0
+    run_id: int | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        return self.written / self.busy_seconds if self.busy_seconds > 0 else 0.0
+
+
+Loader = Callable[[str | None, str | None], Embedder]
+
+
+class Embedders:
+    """Loaded models by name, checked against their registered dimension before first use."""
+
+    def __init__(self, loader: Loader = load_embedder) -> None:
+        self._loader = loader
+        self._loaded: dict[tuple[str, str | None], Embedder] = {}
+
+    def get(self, model: ModelInfo) -> Embedder:
+        key = (model.name, model.path)
+        if key not in self._loaded:
+            embedder = self._loader(model.path, model.name)
+            check_dimension(embedder, model.dim)
+            self._loaded[key] = embedder
+        return self._loaded[key]
+
+
+def _retryable(err: exc.DBAPIError) -> bool:
+    return err.connection_invalidated or getattr(err.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def embed_batch(
+    engine: Engine, embedder: Embedder, model: ModelInfo, stats: RunStats, *, batch_size: int
+) -> int:
+    """One transaction: claim, encode, upsert, count into the run; returns vectors written."""
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        claims = store.claim_batch(conn, model=model.name, limit=batch_size)
+        if not claims:
+            return 0
+        stats.encoded += len(claims)
+        vectors = embedder.encode([c.text for c in claims])
+        written = store.upsert_vectors(conn, model=model, claims=claims, vectors=vectors)
+        seconds = time.perf_counter() - t0
+        if stats.run_id is not None:
+            store.record_batch(conn, run_id=stats.run_id, items=written, seconds=seconds)
+    stats.written += written
+    stats.batches += 1
+    stats.busy_seconds += seconds
+    return written
+
+
+def drain(
+    engine: Engine,
+    embedder: Embedder,
+    model: ModelInfo,
+    stats: RunStats,
+    *,
+    batch_size: int,
+    stop: threading.Event,
+    on_batch: Callable[[], None] | None = None,
+) -> None:
+    """Embed batches until no needed item is left to claim (others may still hold some)."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            written = embed_batch(engine, embedder, model, stats, batch_size=batch_size)
+        except exc.DBAPIError as err:
+            failures += 1
+            if not _retryable(err) or failures > 5:
+                raise
+            log.warning("embed batch retried model=%s error=%s", model.name, err.orig)
+            time.sleep(min(0.2 * 2**failures, 5.0))
+            continue
+        failures = 0
+        if written == 0:
+            return
+        if on_batch is not None:
+            on_batch()
+
+
+def _start_run(engine: Engine, job: str, model: str) -> int:
+    with engine.begin() as conn:
+        return store.start_run(conn, job=job, model=model)
+
+
+def _finish_run(engine: Engine, run_id: int | None, status: str, error: str | None) -> None:
+    if run_id is None:
+        return
+    try:
+        with engine.begin() as conn:
+            store.finish_run(conn, run_id=run_id, status=status, error=error)
+    except exc.DBAPIError:  # the database went away: the row keeps its last heartbeat
+        log.exception("could not record the end of job run %s", run_id)
+
+
+def run_embed(
+    engine: Engine,
+    *,
+    model_name: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    embedders: Embedders | None = None,
+    max_wait: float = 60.0,
+) -> RunStats:
+    """Embed every item that needs it for the model (default: the active one), then return.
+
+    Items that other workers hold are waited for, so that on return nothing is needed; a
+    worker that died mid-batch releases its items and this run takes them over. After
+    `max_wait` seconds without progress (a long transaction holding items) it gives up.
+    """
+    progress = progress or NoProgress()
+    stop = stop or threading.Event()
+    with engine.connect() as conn:
+        model = store.get_model(conn, name=model_name)
+        needed = store.coverage(conn, model=model.name).needed
+    embedder = (embedders or Embedders()).get(model)
+    stats = RunStats(model=model.name)
+    stats.run_id = _start_run(engine, "embed", model.name)
+    progress.start(model.name, needed)
+    checked_at, written_at_check = time.monotonic(), 0
+
+    def recount() -> int:
+        nonlocal needed, checked_at, written_at_check
+        with engine.connect() as conn:
+            needed = store.coverage(conn, model=model.name).needed
+        checked_at, written_at_check = time.monotonic(), stats.written
+        return needed
+
+    def report() -> None:
+        # Counting what is left costs a scan: recount every few seconds, estimate between.
+        if time.monotonic() - checked_at > 2.0:
+            recount()
+        progress.advance(stats.written, max(needed - (stats.written - written_at_check), 0))
+
+    status, error = "failed", None
+    try:
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            before = stats.written
+            drain(engine, embedder, model, stats, batch_size=batch_size, stop=stop, on_batch=report)
+            if recount() == 0:
+                break
+            if stats.written > before:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > max_wait:
+                log.warning(
+                    "embed gives up model=%s needed=%d: items held by other transactions",
+                    model.name,
+                    needed,
+                )
+                break
+            stop.wait(0.5)  # the rest is claimed by others: wait for them to commit or die
+        progress.advance(stats.written, needed)
+        status = "interrupted" if stop.is_set() else "ok"
+        return stats
+    except BaseException as err:
+        error = f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        progress.close()
+        _finish_run(engine, stats.run_id, status, error)
+
+
+def _is_wake_up(note: psycopg.Notify) -> bool:
+    if note.channel == CHANNEL_ITEMS:
+        return True
+    # Our own commits announce vectors too; only a model switch changes the worker's job.
+    try:
+        return bool(json.loads(note.payload).get("reason") == "activated")
+    except ValueError:
+        return False
+
+
+def wait_for_work(listener: psycopg.Connection, *, timeout: float, stop: threading.Event) -> bool:
+    """Block until a relevant NOTIFY (True), the poll timeout or a stop request (False)."""
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        # Short slices: a signal handler only sets `stop`, so check it at least every second.
+        for note in listener.notifies(timeout=min(left, 1.0)):
+            if _is_wake_up(note):
+                return True
+    return False
+
+
+def run_worker(
+    engine: Engine,
+    *,
+    listen_url: str,
+    model_names: Sequence[str] = (),
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
+    stop: threading.Event | None = None,
+    embedders: Embedders | None = None,
+) -> dict[str, RunStats]:
+    """Keep the given models (default: whichever is active) embedded until `stop` is set."""
+    stop = stop or threading.Event()
+    embedders = embedders or Embedders()
+    runs: dict[str, RunStats] = {}
+    status, error = "failed", None
+    listener: psycopg.Connection | None = None
+    try:
+        while not stop.is_set():
+            if listener is None or listener.closed:
+                listener = _listen(listen_url)
+            # Listening before draining: whatever changes meanwhile wakes the next wait.
+            with engine.connect() as conn:
+                targets = [store.get_model(conn, name=n) for n in model_names] or [
+                    store.get_model(conn)
+                ]
+            for model in targets:
+                stats = runs.get(model.name)
+                if stats is None:
+                    stats = runs[model.name] = RunStats(model=model.name)
+                    stats.run_id = _start_run(engine, "worker", model.name)
+                    log.info("worker embeds model=%s run=%s", model.name, stats.run_id)
+                drain(engine, embedders.get(model), model, stats, batch_size=batch_size, stop=stop)
+            try:
+                wait_for_work(listener, timeout=poll_seconds, stop=stop)
+            except psycopg.OperationalError:
+                log.warning("worker lost its LISTEN connection; reconnecting")
+                listener.close()
+                stop.wait(1.0)
+        status = "ok"
+        return runs
+    except BaseException as err:
+        error = f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        if listener is not None:
+            listener.close()
+        for stats in runs.values():
+            _finish_run(engine, stats.run_id, status, error)
+
+
+def _listen(url: str) -> psycopg.Connection:
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute(f"LISTEN {CHANNEL_ITEMS}")
+    conn.execute(f"LISTEN {CHANNEL_VECTORS}")
+    return conn
