@@ -10,7 +10,9 @@ One asyncio task per process owns every (re)build, so builds never overlap. Life
    also covers deletions and a worker that does not NOTIFY. When LISTEN is impossible the
    loop keeps polling and retries LISTEN every `relisten_after` seconds.
 
-Builds run in a worker thread; the swap is one reference assignment on the event loop.
+Builds run in worker threads; the swap is one reference assignment on the event loop.
+Work holding a pooled connection is never abandoned on shutdown (it finishes first), so
+the engine is disposed with every connection back in the pool.
 """
 
 from __future__ import annotations
@@ -57,7 +59,14 @@ class Refresher:
     async def rebuild(self) -> bool:
         """Build a new bundle off the loop and swap it in; False (and logged) on failure."""
         try:
-            serving = await anyio.to_thread.run_sync(self.rt.build_serving, abandon_on_cancel=True)
+            model = await anyio.to_thread.run_sync(self.rt.active_model)
+            # Loading a model holds no connection and may take long: shutdown abandons it.
+            embedder, encoder = await anyio.to_thread.run_sync(
+                self.rt.encoder_for, model, abandon_on_cancel=True
+            )
+            serving = await anyio.to_thread.run_sync(
+                self.rt.build_serving, model, embedder, encoder
+            )
         except Exception as err:
             self.rt.load_error = f"{type(err).__name__}: {err}"
             log.exception("building the vector snapshot failed")
@@ -69,9 +78,7 @@ class Refresher:
         """Rebuild when forced (a notification) or when the database says anything changed."""
         if not force:
             try:
-                changed = await anyio.to_thread.run_sync(
-                    self.rt.needs_rebuild, abandon_on_cancel=True
-                )
+                changed = await anyio.to_thread.run_sync(self.rt.needs_rebuild)
             except Exception:
                 log.exception("snapshot freshness check failed")
                 return

@@ -148,19 +148,29 @@ class Runtime:
         self.last_check = time.time()
         return signature != current.snapshot.signature
 
-    def build_serving(self) -> Serving:
-        """Load (or reuse) the embedder for the active model and build a new snapshot."""
-        started = time.perf_counter()
-        current = self.serving
+    # A (re)build has three steps so that the slow one holding no connection (loading a
+    # model) is the only one shutdown may abandon; the two that hold a pooled connection
+    # always run to the end, and the engine is disposed only after them.
+
+    def active_model(self) -> q.ActiveModel:
         with self.connect() as conn:
-            model = q.active_model_info(conn=conn)
+            return q.active_model_info(conn=conn)
+
+    def encoder_for(self, model: q.ActiveModel) -> tuple[Embedder, QueryEncoder]:
+        """The current embedder when the model is unchanged, else a newly loaded one."""
+        current = self.serving
         if current is not None and current.model == model:
-            embedder, encoder = current.embedder, current.encoder
-        else:
-            log.info("loading embedder for model %s", model.name)
-            embedder = self.embedder_factory(model)
-            encoder = QueryEncoder(embedder)
+            return current.embedder, current.encoder
+        log.info("loading embedder for model %s", model.name)
+        embedder = self.embedder_factory(model)
         check_dimension(embedder, model.dim)
+        return embedder, QueryEncoder(embedder)
+
+    def build_serving(
+        self, model: q.ActiveModel, embedder: Embedder, encoder: QueryEncoder
+    ) -> Serving:
+        """Read the model's vectors and build a new snapshot (the next version)."""
+        started = time.perf_counter()
         with self.connect() as conn:
             vectors = q.load_vectors(conn=conn, model=model.name, dim=model.dim)
             neighbor_k = q.neighbor_list_depth(conn=conn, model=model.name)

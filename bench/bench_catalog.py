@@ -32,6 +32,7 @@ from db.ingest.readers import read_csv
 from db.ingest.records import FieldError
 from db.ingest.writer import driver_connection, write_items
 from db.models import DEFAULT_DIM, DEFAULT_MODEL
+from db.vector_index import create_hnsw_index, drop_hnsw_index, hnsw_index_name
 from jobs.embedder import Embedder
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,7 @@ TMDB = SHARED / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
 
 # Selectivity filters: bucket value -> share of the catalog. The rest is "rest".
 BUCKETS: dict[str, float] = {"b50": 0.5, "b10": 0.1, "b1": 0.01, "b0.1": 0.001}
-HNSW_INDEX = "ix_item_embeddings_hnsw_all_minilm_l6_v2"  # created by migration 0001
-HNSW_SQL = (
-    f"CREATE INDEX {HNSW_INDEX} ON item_embeddings "
-    f"USING hnsw ((embedding::vector({DEFAULT_DIM})) vector_cosine_ops) "
-    f"WHERE model = '{DEFAULT_MODEL}'"
-)
+HNSW_INDEX = hnsw_index_name(DEFAULT_MODEL)  # created by migration 0001
 NOISE = 0.3  # norm of the perturbation added to a unit vector (cosine to the original ~0.96)
 CHUNK = 50_000  # items per write (keeps 1M-item builds within memory)
 BUILD_SETTINGS = {"maintenance_work_mem": "1GB"}
@@ -272,7 +268,7 @@ def build(
     t_items = t_vectors = 0.0
     try:
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
+            drop_hnsw_index(conn, model=DEFAULT_MODEL)
         for rows in _chunks(size):
             records = [replica(originals[src[i]], int(copies[i]), str(labels[i])) for i in rows]
             t = time.perf_counter()
@@ -306,7 +302,7 @@ def build(
             for key, value in BUILD_SETTINGS.items():
                 conn.exec_driver_sql(f"SET LOCAL {key} = '{value}'")
             t = time.perf_counter()
-            conn.exec_driver_sql(HNSW_SQL)
+            create_hnsw_index(conn, model=DEFAULT_MODEL, dim=DEFAULT_DIM)
             timings["hnsw_build_s"] = time.perf_counter() - t
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")

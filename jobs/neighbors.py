@@ -33,6 +33,8 @@ JOB = "neighbors"
 DEFAULT_K = 50
 MAX_K = 1000
 BATCH = 4096
+RESCORE_BATCH = 256  # 256 x 55 candidates x 384 float64: ~40 MB at a time
+RESCORE_MARGIN = 4
 # Scores of one pair computed by different kernels differ in the last float32 bits; erring
 # towards recomputing keeps the incremental table identical to a full run.
 SCORE_SLACK = 1e-5
@@ -78,24 +80,31 @@ def top_k(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-`k` (positions, scores) of each `matrix[rows]` in `index`, self excluded.
 
-    Ties are ordered by position, so equal inputs give equal lists; fewer than `k` columns
-    come back when the index holds `k` vectors or fewer.
+    FAISS finds a few candidates more than needed; they are rescored in float64 and ordered
+    by (score, position). FAISS's float32 scores depend on how queries are blocked, so
+    without this, near-ties (thousands among 2M pairs) swap places between an incremental
+    and a full run. Fewer than `k` columns come back when the index holds `k` or fewer.
     """
-    kk = min(k + 1, index.ntotal)
-    width = max(kk - 1, 0)
+    fetch = min(k + 1 + RESCORE_MARGIN, index.ntotal)
+    width = max(min(k, index.ntotal - 1), 0)
     out_pos = np.empty((len(rows), width), dtype=np.int64)
     out_score = np.empty((len(rows), width), dtype=np.float32)
+    if width == 0:
+        return out_pos, out_score
     for start in range(0, len(rows), BATCH):
         batch = rows[start : start + BATCH]
-        scores, pos = index.search(matrix[batch], kk)
-        # Drop self; among duplicate vectors self may fall past kk, then drop the last.
-        drop = pos == batch[:, None]
-        drop[~drop.any(axis=1), -1] = True
-        pos = pos[~drop].reshape(len(batch), width)
-        scores = scores[~drop].reshape(len(batch), width)
-        order = np.lexsort((pos, -scores), axis=1)
-        out_pos[start : start + len(batch)] = np.take_along_axis(pos, order, axis=1)
-        out_score[start : start + len(batch)] = np.take_along_axis(scores, order, axis=1)
+        _, found = index.search(matrix[batch], fetch)
+        for sub in range(0, len(batch), RESCORE_BATCH):
+            queries = batch[sub : sub + RESCORE_BATCH]
+            pos = found[sub : sub + RESCORE_BATCH]
+            scores = np.einsum(
+                "bd,bkd->bk", matrix[queries].astype(np.float64), matrix[pos].astype(np.float64)
+            )
+            scores[pos == queries[:, None]] = -np.inf  # self goes last, then is cut
+            order = np.lexsort((pos, -scores), axis=1)[:, :width]
+            at = slice(start + sub, start + sub + len(queries))
+            out_pos[at] = np.take_along_axis(pos, order, axis=1)
+            out_score[at] = np.take_along_axis(scores, order, axis=1)
     return out_pos, out_score
 
 

@@ -34,21 +34,35 @@ COLUMNS = (
     "description",
 )
 # Field names in error messages: the column a value came from.
-NAMES = {"external_id": "show_id", "kind": "type", "year": "release_year"}
+NAMES = {
+    "external_id": "show_id",
+    "kind": "type",
+    "year": "release_year",
+    "categories": "listed_in",
+}
 KINDS = {"movie": "movie", "tv show": "tv"}
 _MINUTES = re.compile(r"(\d+)\s*min", re.IGNORECASE)
 _SEASONS = re.compile(r"(\d+)\s*seasons?", re.IGNORECASE)
+_DATE = re.compile(r"([A-Za-z]+) (\d{1,2}), (\d{4})")
+# English month names spelled out: strptime's %B (and calendar) follow the process locale.
+_MONTHS = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6,
+    "july": 7, "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
+}  # fmt: skip
 
 
 @lru_cache(maxsize=4096)
 def _date(value: str) -> str | None:
-    # Few distinct dates, many rows: strptime is the slowest step, so cache it.
+    # Few distinct dates, many rows: cache the parse.
     text = clean_text(value)
     if not text:
         return None
+    m = _DATE.fullmatch(text)
     try:
-        return dt.datetime.strptime(text, "%B %d, %Y").date().isoformat()
-    except ValueError:
+        if m is None:
+            raise ValueError(text)
+        return dt.date(int(m[3]), _MONTHS[m[1].lower()], int(m[2])).isoformat()
+    except (KeyError, ValueError):
         raise FieldError("date_added", "not a date like 'September 25, 2021'", value) from None
 
 
@@ -65,7 +79,7 @@ def _duration(value: str) -> dict[str, int]:
 
 def _names(cell: str) -> list[str]:
     # Stray commas (", South Korea", "United Kingdom,") give no empty names.
-    return list(dict.fromkeys(name for name in map(str.strip, cell.split(",")) if name))
+    return [name for name in map(str.strip, cell.split(",")) if name]
 
 
 def map_row(row: dict[str, str]) -> dict[str, Any]:
@@ -91,7 +105,7 @@ def map_row(row: dict[str, str]) -> dict[str, Any]:
         "title": row["title"],
         "description": row["description"],
         "kind": KINDS.get(kind, kind),
-        "categories": _names(row["listed_in"]),
+        "categories": list(dict.fromkeys(_names(row["listed_in"]))),  # no repeats
         "year": row["release_year"],
         "attributes": {k: v for k, v in attributes.items() if v not in (None, [])},
     }

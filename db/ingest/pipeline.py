@@ -14,7 +14,7 @@ from db.ingest import movielens, netflix, tmdb
 from db.ingest.readers import IngestError, read_csv, read_jsonl
 from db.ingest.records import FieldError, InvalidItem, ItemRecord, RowError, row_error
 from db.ingest.validation import Deduplicator, normalise_item
-from db.ingest.writer import drop_stage, merge_staged, stage_items
+from db.ingest.writer import merge_staged, stage_items
 
 Progress = Callable[[int], None]
 _TICK = 500  # rows between progress callbacks
@@ -118,8 +118,7 @@ def ingest_file(
         staged = stage_items(conn=conn, records=records)
         summary.rejected = _bad_rows(summary.errors)
         if summary.errors and not skip_invalid:
-            drop_stage(conn=conn)
-            tx.rollback()
+            tx.rollback()  # the staging table goes with it
             return summary
         counts = merge_staged(conn=conn, staged=staged)
     summary.inserted, summary.updated, summary.unchanged = (
@@ -155,6 +154,7 @@ def _records(
 ) -> Iterator[ItemRecord]:
     source = str(path)
     seen = Deduplicator(spec.names)
+    n = 0
     for n, (line, row) in enumerate(spec.read(path), start=1):
         if progress is not None and n % _TICK == 0:
             progress(_TICK)
@@ -174,6 +174,8 @@ def _records(
         # that every bad row is reported.
         if skip_invalid or not errors:
             yield record
+    if progress is not None:
+        progress(n % _TICK)
 
 
 def _ingest_ratings(

@@ -252,17 +252,17 @@ def normalise_item(
 class Deduplicator:
     """Remembers the line of each external_id so that a repeat names the first one."""
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    def __init__(self, names: Mapping[str, str] | None = None, where: str = "on line") -> None:
         self._seen: dict[str, int] = {}
         self._field = (names or {}).get("external_id", "external_id")
+        self._where = where
 
     def check(self, record: ItemRecord, line: int) -> None:
         """Raise FieldError when the record's external_id was already seen."""
         first = self._seen.setdefault(record.external_id, line)
         if first != line:
-            raise FieldError(
-                self._field, f"duplicate external_id (first on line {first})", record.external_id
-            )
+            reason = f"duplicate external_id (first {self._where} {first})"
+            raise FieldError(self._field, reason, record.external_id)
 
 
 @dataclass(slots=True)
@@ -278,7 +278,7 @@ def validate_items(
 ) -> Validated:
     """Normalise a batch (e.g. a POST body); errors give `source` and positions from `first`."""
     out = Validated([], [])
-    seen = Deduplicator()
+    seen = Deduplicator(where="at item")
     for position, data in enumerate(items, start=first):
         try:
             if not isinstance(data, Mapping):

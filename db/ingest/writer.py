@@ -153,12 +153,6 @@ def merge_staged(*, conn: Connection, staged: int) -> WriteCounts:
     return WriteCounts(inserted, updated, staged - inserted - updated)
 
 
-def drop_stage(*, conn: Connection) -> None:
-    """Drop the staging table without merging it (a rejected file)."""
-    with driver_connection(conn).cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGE}")
-
-
 def write_items(*, conn: Connection, records: Iterable[ItemRecord]) -> WriteCounts:
     """Upsert validated records by external_id inside the caller's transaction."""
     return merge_staged(conn=conn, staged=stage_items(conn=conn, records=records))

@@ -62,7 +62,7 @@ def pgrec(url: str, *argv: str | Path) -> tuple[int, str, str]:
 
 def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as c:
-        return c.execute(sql, params or None).fetchall()  # type: ignore[arg-type]
+        return c.execute(sql, params or None).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -163,12 +163,18 @@ def test_real_catalog_equals_brute_force(fresh_db_url: str, shared_data: Path) -
     ids, x = current_vectors(fresh_db_url, ACTIVE)
     lists = stored_lists(fresh_db_url, ACTIVE)
     assert_exact_top_k(lists, ids, x, 50)
-    # Titles of a few neighbours read sensibly: a sequel finds its series.
     with psycopg.connect(fresh_db_url) as c:
+        # Read back as an analyst would: a sequel's nearest neighbour is of its series.
+        first = c.execute(
+            "SELECT j.title FROM item_neighbors n JOIN items i ON i.id = n.item_id"
+            " JOIN items j ON j.id = n.neighbor_id"
+            " WHERE i.title = 'Harry Potter and the Half-Blood Prince' AND n.rank = 1"
+        ).fetchone()
         state = c.execute(
             "SELECT k, items, mode FROM refresh_state WHERE model = %s AND job = 'neighbors'",
             (ACTIVE,),
         ).fetchone()
+    assert first is not None and first[0].startswith("Harry Potter")
     assert state == (50, 300, "full")
     again = refresh_neighbors(url=fresh_db_url)
     assert not again.full and again.recomputed == 0 and again.rows == 0
@@ -218,6 +224,8 @@ def test_incremental_equals_full_and_touches_few_lists(random_db: str) -> None:
 
 
 def test_catalog_smaller_than_k(random_db: str) -> None:
+    empty = refresh_neighbors(url=random_db, model=RANDOM, k=50)
+    assert (empty.items, empty.rows) == (0, 0)
     rng = np.random.default_rng(3)
     with psycopg.connect(random_db) as c:
         register_vector(c)

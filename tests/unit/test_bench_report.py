@@ -131,7 +131,7 @@ def fake_result(*, main_size: int = 40_000) -> dict[str, Any]:
 
 
 def _status(goals: list[dict[str, Any]], start: str) -> str:
-    return next(g["status"] for g in goals if g["goal"].startswith(start))
+    return str(next(g["status"] for g in goals if g["goal"].startswith(start)))
 
 
 def test_goals_are_checked_against_measured_values() -> None:

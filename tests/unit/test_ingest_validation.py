@@ -127,7 +127,7 @@ def test_every_bad_field_of_a_row_is_listed_with_its_value() -> None:
     ]
 
 
-def test_duplicate_external_id_names_the_first_position() -> None:
+def test_duplicate_external_id_names_the_first_item() -> None:
     out = validate_items(
         items=[
             {"external_id": "a", "title": "one"},
@@ -137,7 +137,7 @@ def test_duplicate_external_id_names_the_first_position() -> None:
     )
     assert [r.title for r in out.records] == ["one", "two"]
     assert [str(e) for e in out.errors] == [
-        "request:3: field 'external_id': duplicate external_id (first on line 1) (value 'a')"
+        "request:3: field 'external_id': duplicate external_id (first at item 1) (value 'a')"
     ]
 
 
