@@ -14,6 +14,7 @@ Exact answers come from numpy over the catalog's vectors (those written to Postg
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -160,12 +161,28 @@ def rec_semantic(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, A
     return {"by_selectivity": out}
 
 
-def bare_encode(embedder: Embedder, texts: Sequence[str]) -> dict[str, Any]:
-    """`embedder.encode([text])`, one distinct text per call: the floor of semantic text mode."""
-    embedder.encode(["warm up the model"])
-    times = []
-    for text in texts:
-        t = time.perf_counter()
-        embedder.encode([text])
-        times.append(time.perf_counter() - t)
-    return {"embedder": embedder.name, **latency_summary(times)}
+def bare_encode(embedder: Embedder, texts: Sequence[str], threads: int = 1) -> dict[str, Any]:
+    """`embedder.encode([text])`, one distinct text per call: the floor of semantic text mode.
+
+    Run with the API process's thread count: api/snapshot.py sets OpenMP to one thread, which
+    torch shares (on a busy 2-core machine two threads made one query ~8x slower, not faster).
+    """
+    torch = sys.modules.get("torch")  # loaded by a real model; the fake embedder needs none
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(threads)
+    try:
+        embedder.encode(["warm up the model"])
+        times = []
+        for text in texts:
+            t = time.perf_counter()
+            embedder.encode([text])
+            times.append(time.perf_counter() - t)
+    finally:
+        if torch is not None and before is not None:
+            torch.set_num_threads(before)
+    return {
+        "embedder": embedder.name,
+        "torch_threads": threads if torch is not None else None,
+        **latency_summary(times),
+    }

@@ -161,7 +161,11 @@ def _baselines(data: dict[str, Any]) -> list[str]:
             _n(b["faiss"]["p50_ms"], 3),
             _n(b["faiss"]["p99_ms"], 3),
         ),
-        (f"bare `encode([q])` ({enc['embedder']})", _n(enc["p50_ms"]), _n(enc["p99_ms"])),
+        (
+            f"bare `encode([q])` ({enc['embedder']}, torch threads {_n(enc.get('torch_threads'))})",
+            _n(enc["p50_ms"]),
+            _n(enc["p99_ms"]),
+        ),
         (
             "pgvector exact scan, no filter",
             _n(_get(b, "pgvector", "by_selectivity", "100%", "exact_scan", "p50_ms")),

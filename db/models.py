@@ -23,7 +23,6 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
-
     Text,
     UniqueConstraint,
     func,
@@ -170,5 +169,8 @@ class Interaction(Base):
     )
 
 
-import db.models_graph  # noqa: E402,F401
-import db.models_jobs  # noqa: E402,F401
+# Tables of the jobs live beside their own code; importing them here registers them on
+# Base.metadata for Alembic.
+from db import models_graph, models_jobs  # noqa: E402
+
+__all__ = ["EmbeddingModel", "Interaction", "Item", "ItemEmbedding", "models_graph", "models_jobs"]

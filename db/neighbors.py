@@ -300,18 +300,6 @@ def write_neighbors(
     return int(written)
 
 
-def neighbors_of(*, conn: Connection, model: str, item_id: int, k: int) -> list[tuple[int, float]]:
-    """The stored top-`k` (neighbor_id, score) of `item_id` under `model`, best first."""
-    rows = conn.execute(
-        text(
-            "SELECT neighbor_id, score FROM item_neighbors"
-            " WHERE model = :m AND item_id = :i ORDER BY rank LIMIT :k"
-        ),
-        {"m": model, "i": item_id, "k": k},
-    ).all()
-    return [(int(r[0]), float(r[1])) for r in rows]
-
-
 def get_state(*, conn: Connection, model: str, job: str) -> RunState | None:
     """The last recorded run of `job` for `model`, if any."""
     row = conn.execute(

@@ -200,6 +200,7 @@ def run_embed(
         status = "interrupted" if stop.is_set() else "ok"
         return stats
     except BaseException as err:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         error = f"{type(err).__name__}: {err}"
         raise
     finally:
@@ -272,6 +273,7 @@ def run_worker(
         status = "ok"
         return runs
     except BaseException as err:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         error = f"{type(err).__name__}: {err}"
         raise
     finally:

@@ -35,12 +35,18 @@ from sqlalchemy import Connection, create_engine, text
 from db import recs
 from db.engine import sqlalchemy_url
 from db.recs import Filters
-from tests.conftest import _clone, _drop
-from tests.integration.test_recs_catalog import HNSW_INDEX, HNSW_INDEX_SQL, MODEL, copy_binary
+from tests.conftest import _drop
+from tests.integration.test_recs_catalog import (
+    HNSW_INDEX,
+    HNSW_INDEX_SQL,
+    MODEL,
+    clone_template,
+    copy_binary,
+)
 
 N = int(os.environ.get("PGREC_RECALL_N", "20000"))
 DIM = 384
-LATENT_DIM = 24
+LATENT_DIM = 32
 NOISE = 0.1
 QUERIES = 20
 K = 10
@@ -103,7 +109,7 @@ def _load(url: str, rng: np.random.Generator) -> Catalog:
 
 @pytest.fixture(scope="module")
 def catalog(server_url: str, template_url: str) -> Iterator[Catalog]:
-    url = _clone(server_url, template_url)
+    url = clone_template(server_url, template_url)
     try:
         yield _load(url, np.random.default_rng(20261123))
     finally:

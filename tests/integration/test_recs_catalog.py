@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import struct
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,16 @@ HNSW_INDEX_SQL = (
     f"CREATE INDEX {HNSW_INDEX} ON item_embeddings "
     "USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE model = 'all-MiniLM-L6-v2'"
 )
+
+
+def clone_template(server_url: str, template_url: str) -> str:
+    """A private copy of the migrated template; retried while autovacuum still holds it."""
+    for attempt in range(5):
+        try:
+            return _clone(server_url, template_url)
+        except psycopg.errors.ObjectInUse:
+            time.sleep(1 + attempt)
+    return _clone(server_url, template_url)
 
 
 def copy_binary(rows: list[Any], vectors: np.ndarray) -> bytes:
@@ -169,7 +180,7 @@ def catalog_url(server_url: str, template_url: str, shared_data: Path) -> Iterat
     if "url" in _BUILT:
         yield _BUILT["url"]
         return
-    url = _clone(server_url, template_url)
+    url = clone_template(server_url, template_url)
     try:
         build_catalog(url, shared_data)
         _BUILT["url"] = url
