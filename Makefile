@@ -38,8 +38,8 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy api db jobs pgrec bench
 
-bench: install ## benchmarks (see bench/README.md)
-	$(BIN)/python -m bench.ingest
+bench: install ## the quick benchmark run: writes bench/REPORT.md (see bench/README.md)
+	$(BIN)/pgrec bench --quick
 
 clean: ## stop the embedded server and remove .venv and .pgrec
 	-$(BIN)/pgrec db stop

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import anyio
 from litestar import Litestar
@@ -59,9 +59,14 @@ def create_app(
             yield
         finally:
             task.cancel()
-            with suppress(asyncio.CancelledError):
+            try:
                 await task
-            await anyio.to_thread.run_sync(runtime.close)
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the snapshot refresher had failed")
+            finally:
+                await anyio.to_thread.run_sync(runtime.close)
 
     def provide_runtime() -> Runtime:
         return runtime

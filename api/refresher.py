@@ -47,7 +47,11 @@ class Refresher:
         await self.rt.load_requested.wait()
         await self._first_load()
         while True:
-            await self._watch()
+            try:
+                await self._watch()
+            except Exception:  # a dead refresher would serve a stale snapshot forever
+                log.exception("snapshot refresher failed; restarting it")
+                await anyio.sleep(self.interval)
 
     async def _first_load(self) -> None:
         backoff = min(1.0, self.interval)

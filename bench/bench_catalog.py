@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from psycopg import sql
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from db import migrate
 from db.engine import sqlalchemy_url
@@ -231,6 +231,51 @@ def _chunks(size: int) -> Iterator[range]:
         yield range(start, min(size, start + CHUNK))
 
 
+def _write_chunk(
+    engine: Engine, records: list[ItemRecord], vectors: np.ndarray, timings: dict[str, float]
+) -> np.ndarray:
+    """Items through the ingest writer, then their vectors by binary COPY; returns their ids."""
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        write_items(conn=conn, records=records)
+        found = conn.exec_driver_sql(
+            "SELECT external_id, id, content_hash FROM items WHERE external_id = ANY(%s)",
+            ([r.external_id for r in records],),
+        ).all()
+    timings["write_items_s"] += time.perf_counter() - t
+    by_ext = {r[0]: (int(r[1]), str(r[2])) for r in found}
+    ids = np.array([by_ext[r.external_id][0] for r in records], np.int64)
+    hashes = [by_ext[r.external_id][1] for r in records]
+    t = time.perf_counter()
+    with engine.begin() as conn, driver_connection(conn).cursor() as cur:
+        copy_sql = (
+            "COPY item_embeddings (item_id, model, embedding, content_hash) "
+            "FROM STDIN (FORMAT BINARY)"
+        )
+        with cur.copy(copy_sql) as copy:
+            copy.write(embeddings_copy(ids, vectors, hashes))
+    timings["copy_vectors_s"] += time.perf_counter() - t
+    return ids
+
+
+def _index_and_analyze(engine: Engine) -> dict[str, float]:
+    """Build the HNSW index (timed), then VACUUM ANALYZE both tables."""
+    timings = {}
+    with engine.begin() as conn:
+        for key, value in BUILD_SETTINGS.items():
+            conn.exec_driver_sql(f"SET LOCAL {key} = '{value}'")
+        t = time.perf_counter()
+        create_hnsw_index(conn, model=DEFAULT_MODEL, dim=DEFAULT_DIM)
+        timings["hnsw_build_s"] = time.perf_counter() - t
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        t = time.perf_counter()
+        conn.exec_driver_sql("VACUUM ANALYZE items")
+        conn.exec_driver_sql("VACUUM ANALYZE item_embeddings")
+        timings["vacuum_analyze_s"] = time.perf_counter() - t
+    return timings
+
+
 def build(
     *,
     server_url: str,
@@ -265,51 +310,18 @@ def build(
     engine = create_engine(sqlalchemy_url(url))
     ids = np.zeros(size, dtype=np.int64)
     kept = np.zeros((size, base.shape[1]), np.float32) if keep_vectors else None
-    t_items = t_vectors = 0.0
+    timings["write_items_s"] = timings["copy_vectors_s"] = 0.0
     try:
         with engine.begin() as conn:
-            drop_hnsw_index(conn, model=DEFAULT_MODEL)
+            drop_hnsw_index(conn, model=DEFAULT_MODEL)  # rebuilt (and timed) once, at the end
         for rows in _chunks(size):
             records = [replica(originals[src[i]], int(copies[i]), str(labels[i])) for i in rows]
-            t = time.perf_counter()
-            with engine.begin() as conn:
-                write_items(conn=conn, records=records)
-                found = conn.exec_driver_sql(
-                    "SELECT external_id, id, content_hash FROM items WHERE external_id = ANY(%s)",
-                    ([r.external_id for r in records],),
-                ).all()
-            t_items += time.perf_counter() - t
-            by_ext = {r[0]: (int(r[1]), str(r[2])) for r in found}
-            chunk_ids = np.array([by_ext[r.external_id][0] for r in records], np.int64)
-            hashes = [by_ext[r.external_id][1] for r in records]
             vectors = perturbed(base, src[rows.start : rows.stop], seed + rows.start + 1)
-            t = time.perf_counter()
-            with engine.begin() as conn, driver_connection(conn).cursor() as cur:
-                copy_sql = (
-                    "COPY item_embeddings (item_id, model, embedding, content_hash) "
-                    "FROM STDIN (FORMAT BINARY)"
-                )
-                with cur.copy(copy_sql) as copy:
-                    copy.write(embeddings_copy(chunk_ids, vectors, hashes))
-            t_vectors += time.perf_counter() - t
-            ids[rows.start : rows.stop] = chunk_ids
+            ids[rows.start : rows.stop] = _write_chunk(engine, records, vectors, timings)
             if kept is not None:
                 kept[rows.start : rows.stop] = vectors
             progress(f"catalog {name}: {rows.stop} / {size} items")
-        timings["write_items_s"] = t_items
-        timings["copy_vectors_s"] = t_vectors
-        with engine.begin() as conn:
-            for key, value in BUILD_SETTINGS.items():
-                conn.exec_driver_sql(f"SET LOCAL {key} = '{value}'")
-            t = time.perf_counter()
-            create_hnsw_index(conn, model=DEFAULT_MODEL, dim=DEFAULT_DIM)
-            timings["hnsw_build_s"] = time.perf_counter() - t
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            t = time.perf_counter()
-            conn.exec_driver_sql("VACUUM ANALYZE items")
-            conn.exec_driver_sql("VACUUM ANALYZE item_embeddings")
-            timings["vacuum_analyze_s"] = time.perf_counter() - t
+        timings.update(_index_and_analyze(engine))
     finally:
         engine.dispose()
     step = max(1, size // 200)

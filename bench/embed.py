@@ -1,7 +1,7 @@
 """Embedding throughput: a plain `model.encode(texts)` against pgrec's pipeline on the same
 Netflix texts in the same run, and what re-embedding costs after 1% of the items change.
 
-    python -m bench.embed [--n 2000] [--rounds 3] [--threads N] [--batch-size 64]
+    python -m bench.embed [--n 2000] [--rounds 3] [--threads N] [--batch-size 256] [--sweep]
 
 Texts come from `pgrec_embed_text` (the SQL function that defines what is embedded) over the
 first N rows of data/netflix_sample.csv, loaded into a scratch database on the configured
@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -111,7 +112,22 @@ def _rate(fn: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]) -> fl
     return len(texts) / (time.perf_counter() - t0)
 
 
-def measure(engine: Engine, texts: list[str], *, rounds: int, batch_size: int) -> Result:
+SWEEP = ((2048, 32), (4096, 64), (8192, 128), (16384, 256))
+
+
+def sweep(embedder: Any, texts: Sequence[str]) -> None:
+    """Items/s per (token budget, max batch): how DEFAULT_TOKEN_BUDGET was chosen."""
+    chosen = (embedder.token_budget, embedder.max_batch)
+    for budget, max_batch in SWEEP:
+        embedder.token_budget, embedder.max_batch = budget, max_batch
+        rate = _rate(embedder.encode, texts)
+        print(f"  sweep: token budget {budget:>5}, max batch {max_batch:>3}: {rate:.1f} items/s")
+    embedder.token_budget, embedder.max_batch = chosen
+
+
+def measure(
+    engine: Engine, texts: list[str], *, rounds: int, batch_size: int, do_sweep: bool = False
+) -> Result:
     from jobs.embedder import SentenceTransformerEmbedder, load_embedder
     from jobs.worker import Embedders, run_embed
 
@@ -134,6 +150,9 @@ def measure(engine: Engine, texts: list[str], *, rounds: int, batch_size: int) -
             f"pipeline {pipeline_rates[-1]:.1f} items/s",
             flush=True,
         )
+
+    if do_sweep:
+        sweep(embedder, texts)
 
     # The whole job through the database: a full run, then a run after a 1% change.
     embedders = Embedders(lambda path, name: embedder)
@@ -199,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="texts (default 2000)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
-    parser.add_argument("--batch-size", type=int, default=64, help="items per transaction")
+    parser.add_argument("--batch-size", type=int, default=256, help="items per transaction")
+    parser.add_argument("--sweep", action="store_true", help="also try other batch shapes")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -217,7 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         texts = _texts(engine, args.n)
         print(f"embedding {len(texts)} texts ...", flush=True)
-        result = measure(engine, texts, rounds=args.rounds, batch_size=args.batch_size)
+        result = measure(
+            engine, texts, rounds=args.rounds, batch_size=args.batch_size, do_sweep=args.sweep
+        )
     finally:
         engine.dispose()
         _drop_database(server, url)

@@ -81,6 +81,7 @@ class Clock:
         return self.budget_s is not None and self.elapsed() + reserve > self.budget_s
 
     def timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        log.info("phase %s (at %.0f s)", name, self.elapsed())
         t = time.perf_counter()
         try:
             return fn()

@@ -26,7 +26,10 @@ from jobs.progress import NoProgress, Progress
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 64
+# Items per transaction. A larger claim sorts into less padded model batches (on the Netflix
+# texts: 1.35x the real token count in claims of 64, 1.2x in claims of 256), while row locks
+# are held for the claim's encode time (~2-3 s for 256 on 2 cores).
+DEFAULT_BATCH_SIZE = 256
 DEFAULT_POLL_SECONDS = 30.0
 CHANNEL_ITEMS = "pgrec_items"
 CHANNEL_VECTORS = "pgrec_vectors"

@@ -9,9 +9,9 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from pgrec import cmd_db, cmd_eval, cmd_ingest, cmd_jobs, cmd_refresh, cmd_serve
+from pgrec import cmd_bench, cmd_db, cmd_eval, cmd_ingest, cmd_jobs, cmd_refresh, cmd_serve
 
-GROUPS = (cmd_db, cmd_ingest, cmd_jobs, cmd_refresh, cmd_serve, cmd_eval)
+GROUPS = (cmd_db, cmd_ingest, cmd_jobs, cmd_refresh, cmd_serve, cmd_eval, cmd_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

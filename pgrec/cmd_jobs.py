@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
         "the active one) and exits when none is needed. Safe to run next to workers.",
     )
     e.add_argument("--model", help="a registered model (default: the active one)")
-    e.add_argument("--batch-size", type=int, default=64, help="items per transaction (64)")
+    e.add_argument("--batch-size", type=int, help="items per transaction (default 256)")
     e.add_argument("--no-progress", action="store_true", help="log lines even on a terminal")
     e.set_defaults(func=_embed)
 
@@ -37,8 +37,8 @@ def register(sub: Any) -> None:
         default=[],
         help="model to keep current (repeatable; default: whichever is active)",
     )
-    w.add_argument("--batch-size", type=int, default=64, help="items per transaction (64)")
-    w.add_argument("--poll-seconds", type=float, default=30.0, help="fallback poll (30)")
+    w.add_argument("--batch-size", type=int, help="items per transaction (default 256)")
+    w.add_argument("--poll-seconds", type=float, help="fallback poll in seconds (default 30)")
     w.set_defaults(func=_worker)
 
     m = sub.add_parser("models", help="embedding model versions")
@@ -97,11 +97,15 @@ def _user_errors() -> Iterator[None]:
         raise CommandError(str(err)) from err
 
 
-def _check_batch_size(n: int) -> None:
+def _batch_size(given: int | None) -> int:
+    from jobs.worker import DEFAULT_BATCH_SIZE
     from pgrec.cli import CommandError
 
-    if not 1 <= n <= 10_000:
+    if given is None:
+        return DEFAULT_BATCH_SIZE
+    if not 1 <= given <= 10_000:
         raise CommandError("--batch-size must be between 1 and 10000")
+    return given
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -109,13 +113,13 @@ def _embed(args: argparse.Namespace) -> int:
     from jobs import progress
     from jobs.worker import run_embed
 
-    _check_batch_size(args.batch_size)
+    batch_size = _batch_size(args.batch_size)
     shown = progress.LogProgress() if args.no_progress else progress.for_stream()
     with _user_errors(), _stop_on_signals() as stop:
         stats = run_embed(
             get_engine(),
             model_name=args.model,
-            batch_size=args.batch_size,
+            batch_size=batch_size,
             progress=shown,
             stop=stop,
         )
@@ -128,16 +132,17 @@ def _embed(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from db.engine import database_url, get_engine
-    from jobs.worker import run_worker
+    from jobs.worker import DEFAULT_POLL_SECONDS, run_worker
 
-    _check_batch_size(args.batch_size)
+    batch_size = _batch_size(args.batch_size)
+    poll = DEFAULT_POLL_SECONDS if args.poll_seconds is None else args.poll_seconds
     with _user_errors(), _stop_on_signals() as stop:
         runs = run_worker(
             get_engine(),
             listen_url=database_url(),
             model_names=args.model,
-            batch_size=args.batch_size,
-            poll_seconds=args.poll_seconds,
+            batch_size=batch_size,
+            poll_seconds=poll,
             stop=stop,
         )
     for stats in runs.values():

@@ -182,9 +182,9 @@ END $$;
 # pgrec.hnsw_min_fraction of the catalog): then the filter passes often enough for an
 # iterative scan with a wide ef_search to find the true neighbours; its candidates are
 # re-ranked by exact distance, and fewer than k of them (the scan gave up) means exact.
-# Defaults measured on all-MiniLM-L6-v2 vectors of 40k real texts (tests/integration/
-# test_recall.py and docs/analysts.md): recall@10 1.0 at 10-50% selectivity with
-# ef_search 400; exact scans cost ~10 us a row, HNSW ~15 ms, crossing near 2000 rows.
+# Defaults measured on all-MiniLM-L6-v2 vectors of 40k real texts (docs/analysts.md): an
+# exact scan of 4000-5000 rows costs about one HNSW search at ef_search 800-1000, and HNSW
+# needs ef_search x selectivity >= ~16 k for recall@10 of 1.0 (ef_search is capped at 1000).
 VECTOR = r"""
 CREATE FUNCTION rec._setting(name text, fallback double precision) RETURNS double precision
 LANGUAGE sql STABLE AS $$
@@ -204,21 +204,22 @@ BEGIN
   PERFORM rec._check_k(k);
   PERFORM rec.resolve_model(model);
   SELECT greatest(c.reltuples, 1) INTO total FROM pg_class c WHERE c.oid = 'public.items'::regclass;
-  cap := greatest(rec._setting('exact_max_rows', 2000),
-                  ceil(total * rec._setting('hnsw_min_fraction', 0.05)))::bigint + 1;
+  cap := greatest(rec._setting('exact_max_rows', 5000),
+                  ceil(total * rec._setting('hnsw_min_fraction', 0.1)))::bigint + 1;
   -- Counted, not estimated: estimates are wrong exactly when filters correlate. Beyond cap
-  -- the count only sharpens ef_search, so it stops where ef_search reaches its floor.
+  -- the count only sharpens ef_search, so it stops at 2 cap or where ef_search is at its floor.
   EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM public.items i WHERE %s LIMIT %s) s',
                  rec.filter_sql(filters),
-                 greatest(cap, least(4 * cap, ceil(4 * k * total / ef_min)::bigint)))
+                 greatest(cap, least(2 * cap, ceil(16 * k * total / ef_min)::bigint)))
     INTO matching;
   IF matching < cap THEN
     path := 'exact';
     RETURN;
   END IF;
   path := 'hnsw';
-  -- About 4k matching rows among the first ef_search candidates (4k / selectivity).
-  ef_search := least(1000, greatest(ef_min, ceil(4 * k * greatest(total, matching) / matching)));
+  -- About 16k matching rows among the first ef_search candidates (16k / selectivity):
+  -- measured, 4k missed up to 3 of 10 neighbours of some queries at 10-20% selectivity.
+  ef_search := least(1000, greatest(ef_min, ceil(16 * k * greatest(total, matching) / matching)));
 END $$;
 
 CREATE FUNCTION rec.semantic(q vector, k integer, filters jsonb DEFAULT '{}',
@@ -322,7 +323,8 @@ LANGUAGE sql STABLE SET search_path = public AS $$
         GROUP BY x.id) u
   WHERE NOT EXISTS (
     SELECT 1 FROM public.item_embeddings e
-    WHERE e.item_id = u.id AND e.model = (SELECT r.name FROM rec.resolve_model(model) r))
+    WHERE e.item_id = u.id
+      AND e.model = (SELECT r.name FROM rec.resolve_model(missing_items.model) r))
 $$;
 
 -- Weighted mean of the items' vectors (weights: {"id": w}, default 1); null if none found.

@@ -111,7 +111,7 @@ def test_semantic_is_exact_under_selective_filters(rc: Connection) -> None:
                 # Unfiltered over 7k items is the HNSW path: near-exact (test_recall.py).
                 assert len(set(got) & set(expected.tolist())) >= 8
                 continue
-            # At most 2000 matches: an exact scan. Bag-of-words vectors tie often,
+            # A few thousand matches at most: an exact scan. Bag-of-words vectors tie often,
             # so compare scores: the k best, each the true cosine of its item.
             assert [h.score for h in hits] == pytest.approx(np.sort(sims)[::-1][:10], abs=1e-5)
             truth = dict(zip(ids[mask].tolist(), sims.tolist(), strict=True))
@@ -205,6 +205,28 @@ def test_more_like_excludes_inputs_and_reports_missing(rc: Connection) -> None:
         conn=rc, positive=[10**12], negative=[], weights=None, k=5, filters=Filters()
     )
     assert none.hits == [] and none.missing_ids == [10**12]
+
+
+def test_missing_means_no_vector_under_the_active_model(rc: Connection) -> None:
+    pending, elsewhere, fine = _id(rc, "Avatar"), _id(rc, "Titanic"), _id(rc, "Alien")
+    rc.execute(
+        text("DELETE FROM item_embeddings WHERE item_id IN (:a, :b)"),
+        {"a": pending, "b": elsewhere},
+    )
+    rc.execute(text("INSERT INTO embedding_models (name, dim) VALUES ('other', 3)"))
+    rc.execute(
+        text("INSERT INTO item_embeddings VALUES (:i, 'other', '[1,2,3]', 'x')"), {"i": elsewhere}
+    )
+    found = recs.more_like(
+        conn=rc,
+        positive=[pending, fine, elsewhere],
+        negative=[],
+        weights=None,
+        k=3,
+        filters=Filters(),
+    )
+    assert found.missing_ids == [pending, elsewhere]
+    assert len(found.hits) == 3
 
 
 def test_more_like_weights(rc: Connection) -> None:
