@@ -183,16 +183,16 @@ END $$;
 # iterative scan with a wide ef_search to find the true neighbours; its candidates are
 # re-ranked by exact distance, and fewer than k of them (the scan gave up) means exact.
 # Defaults measured on all-MiniLM-L6-v2 vectors of 40k real texts (docs/analysts.md): an
-# exact scan of 4000-5000 rows costs about one HNSW search at ef_search 800-1000, and HNSW
-# needs ef_search x selectivity >= ~16 k for recall@10 of 1.0 (ef_search is capped at 1000).
+# exact scan of 5000 rows costs about one HNSW search at ef_search 800; HNSW kept recall@10
+# >= 0.99 once ef_search x selectivity >= 8 k, and ef_search >= 400 (it is capped at 1000).
 VECTOR = r"""
 CREATE FUNCTION rec._setting(name text, fallback double precision) RETURNS double precision
 LANGUAGE sql STABLE AS $$
   SELECT coalesce(nullif(current_setting('pgrec.' || name, true), '')::double precision, fallback)
 $$;
 
--- How rec.semantic will answer: path 'exact' or 'hnsw', the matching rows (counted exactly,
--- but only as far as the choice needs) and the ef_search it will use.
+-- How rec.semantic will answer: path 'exact' or 'hnsw', the matching rows (counted exactly
+-- up to the threshold, so 'hnsw' shows the threshold) and the ef_search it will use.
 CREATE FUNCTION rec.vector_plan(k integer, filters jsonb DEFAULT '{}', model text DEFAULT NULL,
                                 OUT path text, OUT matching bigint, OUT ef_search integer)
 LANGUAGE plpgsql STABLE SET search_path = public AS $$
@@ -206,20 +206,18 @@ BEGIN
   SELECT greatest(c.reltuples, 1) INTO total FROM pg_class c WHERE c.oid = 'public.items'::regclass;
   cap := greatest(rec._setting('exact_max_rows', 5000),
                   ceil(total * rec._setting('hnsw_min_fraction', 0.1)))::bigint + 1;
-  -- Counted, not estimated: estimates are wrong exactly when filters correlate. Beyond cap
-  -- the count only sharpens ef_search, so it stops at 2 cap or where ef_search is at its floor.
+  -- Counted, not estimated: estimates are wrong exactly when filters correlate. The count
+  -- stops at cap, so a broad filter costs a few ms and its selectivity is a lower bound.
   EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM public.items i WHERE %s LIMIT %s) s',
-                 rec.filter_sql(filters),
-                 greatest(cap, least(2 * cap, ceil(16 * k * total / ef_min)::bigint)))
+                 rec.filter_sql(filters), cap)
     INTO matching;
   IF matching < cap THEN
     path := 'exact';
     RETURN;
   END IF;
   path := 'hnsw';
-  -- About 16k matching rows among the first ef_search candidates (16k / selectivity):
-  -- measured, 4k missed up to 3 of 10 neighbours of some queries at 10-20% selectivity.
-  ef_search := least(1000, greatest(ef_min, ceil(16 * k * greatest(total, matching) / matching)));
+  -- About 8k matching rows among the first ef_search candidates (8k / selectivity).
+  ef_search := least(1000, greatest(ef_min, ceil(8 * k * greatest(total, matching) / matching)));
 END $$;
 
 CREATE FUNCTION rec.semantic(q vector, k integer, filters jsonb DEFAULT '{}',
