@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,7 +67,16 @@ def template_url(server_url: str) -> Iterator[str]:
 def _clone(server_url: str, template_url: str) -> str:
     name = f"pgrec_t_{os.getpid()}_{next(_counter)}"
     template = urlsplit(template_url).path.lstrip("/")
-    _admin(server_url, f"CREATE DATABASE {name} TEMPLATE {template}")
+    # CREATE DATABASE ... TEMPLATE fails while anything is connected to the template (a
+    # pooled connection closing a moment late); that clears within a second.
+    for attempt in range(20):
+        try:
+            _admin(server_url, f"CREATE DATABASE {name} TEMPLATE {template}")
+            break
+        except psycopg.errors.ObjectInUse:
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
     return with_database(server_url, name)
 
 
