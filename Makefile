@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -23,12 +24,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install pgrec with its pinned dependencies
 
-run: install ## start the embedded Postgres, migrate, load the sample catalog
+run: install ## embedded Postgres, migrate, load + embed the sample, then serve the API
 	$(BIN)/pgrec db start
 	$(BIN)/pgrec migrate
 	$(BIN)/pgrec ingest data/netflix_sample.csv --format netflix
+	$(BIN)/pgrec embed
+	$(BIN)/pgrec neighbors refresh
+	$(BIN)/pgrec clusters refresh
 	@echo
-	@echo "catalog ready:  psql \"\$$($(BIN)/pgrec db url)\" -c 'select count(*) from items'"
+	@echo "catalog:  psql \"\$$($(BIN)/pgrec db url)\" -c 'select count(*) from items'"
+	@echo
+	$(BIN)/pgrec serve --host 127.0.0.1 --port $(PORT)
 
 test: install ## run the whole test suite on a real PostgreSQL
 	$(BIN)/python -m pytest

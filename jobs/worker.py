@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy import Engine, exc
@@ -46,7 +46,6 @@ class RunStats:
     batches: int = 0
     busy_seconds: float = 0.0
     run_id: int | None = None
-    started: float = field(default_factory=time.monotonic)
 
     @property
     def rate(self) -> float:
@@ -266,7 +265,16 @@ def run_worker(
                     stats = runs[model.name] = RunStats(model=model.name)
                     stats.run_id = _start_run(engine, "worker", model.name)
                     log.info("worker embeds model=%s run=%s", model.name, stats.run_id)
+                before = stats.written
                 drain(engine, embedders.get(model), model, stats, batch_size=batch_size, stop=stop)
+                if stats.written > before:
+                    log.info(
+                        "worker embedded model=%s items=%d total=%d rate=%.1f/s",
+                        model.name,
+                        stats.written - before,
+                        stats.written,
+                        stats.rate,
+                    )
             try:
                 wait_for_work(listener, timeout=poll_seconds, stop=stop)
             except psycopg.OperationalError:
