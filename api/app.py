@@ -54,15 +54,22 @@ def create_app(
         runtime.start()
         if not settings.api_key:
             log.warning("no API key configured (PGREC_API_KEY): write endpoints are open to anyone")
-        task = asyncio.create_task(refresher.run(), name="pgrec-snapshot-refresher")
+        # Stopped through an anyio cancel scope, not task.cancel(): a native cancellation
+        # ignores anyio's shields and would leave a worker thread holding a pooled
+        # connection while the engine is disposed.
+        scope = anyio.CancelScope()
+
+        async def refresh() -> None:
+            with scope:
+                await refresher.run()
+
+        task = asyncio.create_task(refresh(), name="pgrec-snapshot-refresher")
         try:
             yield
         finally:
-            task.cancel()
+            scope.cancel()
             try:
                 await task
-            except asyncio.CancelledError:
-                pass
             except Exception:
                 log.exception("the snapshot refresher had failed")
             finally:

