@@ -23,7 +23,9 @@ target_metadata = Base.metadata
 _UNMANAGED_INDEX_PREFIX = "ix_item_embeddings_hnsw_"
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     if type_ == "index" and name and name.startswith(_UNMANAGED_INDEX_PREFIX):
         return False
     return not (type_ == "table" and getattr(obj, "schema", None) == "rec")
