@@ -88,6 +88,7 @@ class Item(Base):
         Index("ix_items_year", "year"),
         Index("ix_items_price", "price"),
         Index("ix_items_popularity", "popularity"),
+        Index("ix_items_created_at", "created_at"),
         Index("ix_items_available", "available", postgresql_where=text("NOT available")),
     )
 
@@ -171,6 +172,14 @@ class Interaction(Base):
 
 # Tables of the jobs live beside their own code; importing them here registers them on
 # Base.metadata for Alembic.
-from db import models_graph, models_jobs  # noqa: E402
+from db import models_collab, models_graph, models_jobs  # noqa: E402
 
-__all__ = ["EmbeddingModel", "Interaction", "Item", "ItemEmbedding", "models_graph", "models_jobs"]
+__all__ = [
+    "EmbeddingModel",
+    "Interaction",
+    "Item",
+    "ItemEmbedding",
+    "models_collab",
+    "models_graph",
+    "models_jobs",
+]

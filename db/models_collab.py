@@ -1,0 +1,115 @@
+"""SQLAlchemy models of what the interaction jobs derive: co-occurrence, item stats, rankers.
+
+`item_cooccurrence` and `item_stats` are rebuilt from `interactions` by
+`pgrec cooccurrence refresh` (jobs/cooccurrence.py); `ranking_models` holds the scoring
+stage's versions, trained by `pgrec ranker train` (jobs/ranker.py) and applied in SQL by
+rec.for_user (migration 0005).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base
+
+
+def _item_fk() -> ForeignKey:
+    return ForeignKey("items.id", ondelete="CASCADE")
+
+
+class ItemCooccurrence(Base):
+    """ "People who liked item_id also liked neighbor_id: rank 1..K of an item's list.
+
+    `score`: cosine of the two items' preference columns (users x items, event-weighted,
+    damped for heavy users), shrunk towards 0 when few users share them:
+    score = cos * users / (users + shrinkage). `users`: how many users like both.
+    """
+
+    __tablename__ = "item_cooccurrence"
+
+    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    neighbor_id: Mapped[int] = mapped_column(BigInteger, _item_fk())
+    score: Mapped[float] = mapped_column(REAL)
+    users: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        CheckConstraint("neighbor_id <> item_id", name="not_self"),
+        Index("ix_item_cooccurrence_neighbor_id", "neighbor_id"),
+    )
+
+
+class ItemStats(Base):
+    """Per item, what the interactions say: how many users, how much positive preference."""
+
+    __tablename__ = "item_stats"
+
+    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    users: Mapped[int] = mapped_column(Integer)  # distinct users with any event
+    positive_users: Mapped[int] = mapped_column(Integer)  # users whose preference is > 0
+    preference: Mapped[float] = mapped_column(REAL)  # sum of positive preferences
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_item_stats_preference", text("preference DESC")),)
+
+
+class RankingModel(Base):
+    """One trained version of the scoring stage: a standardised logistic regression.
+
+    `params`: {"mean": [...], "scale": [...], "coef": [...], "intercept": x}, aligned with
+    `features`; rec.for_user scores a candidate as intercept + sum(coef * (x - mean) / scale).
+    """
+
+    __tablename__ = "ranking_models"
+
+    version: Mapped[str] = mapped_column(Text, primary_key=True)
+    features: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    trained_on: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    seed: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        Index(
+            "uq_ranking_models_one_active",
+            text("(true)"),
+            unique=True,
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class JobState(Base):
+    """What an interaction job last saw (`signature` of the interactions) and produced."""
+
+    __tablename__ = "job_state"
+
+    job: Mapped[str] = mapped_column(Text, primary_key=True)
+    signature: Mapped[str] = mapped_column(Text)
+    ran_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    seconds: Mapped[float] = mapped_column(REAL)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    __table_args__ = (CheckConstraint("job IN ('cooccurrence', 'ranker')", name="job_known"),)
