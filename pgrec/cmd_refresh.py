@@ -1,4 +1,4 @@
-"""`pgrec neighbors refresh` and `pgrec clusters refresh`: derived tables of the active model."""
+"""`pgrec neighbors|clusters|cooccurrence refresh`: tables derived from vectors or interactions."""
 
 from __future__ import annotations
 
@@ -37,6 +37,32 @@ def register(sub: Any) -> None:
     c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     c.set_defaults(func=_clusters)
 
+    cooc = sub.add_parser("cooccurrence", help="'people who liked X also liked Y' lists")
+    osub = cooc.add_subparsers(dest="cooccurrence_command", required=True, metavar="ACTION")
+    o = osub.add_parser(
+        "refresh",
+        help="rebuild item_cooccurrence and item_stats from the interactions",
+        description="Top-K co-occurring items of every item (shrunk cosine of damped, "
+        "event-weighted preferences) and per-item interaction stats. Does nothing when the "
+        "interactions and options are those of the last run, unless --force. "
+        "See docs/cooccurrence.md.",
+    )
+    o.add_argument("--k", type=int, default=50, help="neighbours per item (default 50)")
+    o.add_argument(
+        "--shrinkage",
+        type=float,
+        default=5.0,
+        help="score = cosine x users / (users + shrinkage) (default 5)",
+    )
+    o.add_argument(
+        "--min-users",
+        type=int,
+        default=1,
+        help="keep pairs liked by at least this many users (default 1)",
+    )
+    o.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    o.set_defaults(func=_cooccurrence)
+
 
 def _neighbors(args: argparse.Namespace) -> int:
     # Imported here: faiss loads only for this command, and pgrec.cli imports this module.
@@ -71,4 +97,28 @@ def _clusters(args: argparse.Namespace) -> int:
     except LookupError as err:
         raise CommandError(str(err)) from err
     print(f"clusters ({run.model}): {run.items} items, {run.clusters} clusters, {run.seconds:.1f}s")
+    return 0
+
+
+def _cooccurrence(args: argparse.Namespace) -> int:
+    from jobs.cooccurrence import Params, refresh_cooccurrence
+    from pgrec.cli import CommandError
+
+    params = Params(k=args.k, shrinkage=args.shrinkage, min_users=args.min_users)
+    try:
+        params.check()
+    except ValueError as err:
+        raise CommandError(str(err)) from err
+    run = refresh_cooccurrence(
+        k=params.k, shrinkage=params.shrinkage, min_users=params.min_users, force=args.force
+    )
+    if run.stats is None:
+        print(f"cooccurrence: unchanged since the last run ({run.seconds:.1f}s; --force rebuilds)")
+        return 0
+    s = run.stats
+    print(
+        f"cooccurrence: {s.users} users, {s.items} items, {s.pairs} pairs, {s.lists} lists, "
+        f"{s.changed} changed ({s.rows_written} rows written), "
+        f"{s.stats_written} item_stats rows written in {run.seconds:.1f}s"
+    )
     return 0

@@ -1,0 +1,413 @@
+"""item_cooccurrence and item_stats on real data, against a direct computation in plain Python.
+
+The TMDB catalog and the MovieLens ratings of the first 40 users are loaded once into a
+module database; each test clones it. `direct` below restates the formula with dict loops
+over the raw events (it shares no code with the job), and the tests compare the tables with
+it: scores within 1e-6, neighbours rank by rank (a swap is accepted only between scores
+equal within 1e-6), co-user counts exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import struct
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Connection, create_engine, pool, text
+
+from db import cooccurrence as store
+from db.engine import sqlalchemy_url
+from db.ingest import ingest_file
+from db.neighbors import lock_job, unlock_job
+from jobs.cooccurrence import JOB, LOCK_SCOPE, Params, rebuild, refresh_cooccurrence
+from tests.conftest import _clone, _drop
+from tests.integration.test_ingest_catalog import pgrec
+
+USERS = 40
+TOL = 1e-6
+Lists = dict[int, list[tuple[int, float, int]]]  # item -> [(neighbour, score, users)]
+
+
+def f32(x: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+def weight(event: str, value: float | None) -> float:
+    """rec.event_weight restated: purchase 4, like 3, click 1, view 0.5, rating around 2.5."""
+    if event == "rating":
+        return 0.0 if value is None else f32(3 * (min(max(value, 0.0), 5.0) - 2.5) / 2.5)
+    return {"purchase": 4.0, "like": 3.0, "click": 1.0, "view": 0.5}[event]
+
+
+@dataclass
+class Direct:
+    lists: Lists
+    pairs: dict[tuple[int, int], tuple[float, int]]  # every kept pair: (score, users)
+    stats: dict[int, tuple[int, int, float, Any]]  # users, positive_users, preference, last_at
+
+
+def direct(url: str, k: int = 50, shrinkage: float = 5.0, min_users: int = 1) -> Direct:
+    """The tables as the formula defines them, from the raw events, with plain loops."""
+    events = _query(url, "SELECT user_id, item_id, event, value, occurred_at FROM interactions")
+    pref: dict[tuple[str, int], float] = defaultdict(float)
+    last: dict[int, Any] = {}
+    for user, item, event, value, at in events:
+        pref[user, item] += weight(event, value)
+        last[item] = max(last.get(item, at), at)
+    liked: dict[str, dict[int, float]] = defaultdict(dict)
+    for (user, item), p in pref.items():
+        if p > 0:
+            liked[user][item] = p
+    users_of: dict[int, int] = defaultdict(int)
+    positive: dict[int, tuple[int, float]] = defaultdict(lambda: (0, 0.0))
+    for (_, item), p in pref.items():
+        users_of[item] += 1
+        if p > 0:
+            n, total = positive[item]
+            positive[item] = (n + 1, total + p)
+    stats = {i: (users_of[i], *positive[i], last[i]) for i in last}
+
+    norm2: dict[int, float] = defaultdict(float)
+    dot: dict[tuple[int, int], float] = defaultdict(float)
+    together: dict[tuple[int, int], int] = defaultdict(int)
+    for items in liked.values():
+        damped = {i: p / math.log2(1 + len(items)) for i, p in items.items()}
+        for i, a in damped.items():
+            norm2[i] += a * a
+            for j, b in damped.items():
+                if i != j:
+                    dot[i, j] += a * b
+                    together[i, j] += 1
+    pairs: dict[tuple[int, int], tuple[float, int]] = {}
+    by_item: dict[int, list[tuple[int, float, int]]] = defaultdict(list)
+    for (i, j), c in dot.items():
+        n = together[i, j]
+        if n >= min_users:
+            cos = c / (math.sqrt(norm2[i]) * math.sqrt(norm2[j]))
+            pairs[i, j] = (min(cos * n / (n + shrinkage), 1.0), n)
+            by_item[i].append((j, *pairs[i, j]))
+    lists = {i: sorted(c, key=lambda t: (-f32(t[1]), t[0]))[:k] for i, c in by_item.items()}
+    return Direct(lists, pairs, stats)
+
+
+def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as c:
+        return c.execute(sql, params or None).fetchall()
+
+
+def stored(url: str) -> Lists:
+    lists: Lists = defaultdict(list)
+    rows = _query(
+        url, "SELECT item_id, neighbor_id, score, users FROM item_cooccurrence ORDER BY 1, rank"
+    )
+    for item, neighbor, score, users in rows:
+        lists[item].append((neighbor, score, users))
+    return dict(lists)
+
+
+def assert_matches(url: str, want: Direct) -> None:
+    """item_cooccurrence equals the direct lists (near-ties may swap), item_stats its counts."""
+    got = stored(url)
+    assert set(got) == set(want.lists)
+    for item, expected in want.lists.items():
+        actual = got[item]
+        assert len(actual) == len(expected), item
+        for (neighbor, score, users), (e_neighbor, e_score, _) in zip(
+            actual, expected, strict=True
+        ):
+            assert score == pytest.approx(e_score, abs=TOL), (item, neighbor)
+            if neighbor != e_neighbor:  # only a tie may swap places
+                assert want.pairs[item, neighbor][0] == pytest.approx(e_score, abs=TOL)
+            assert users == want.pairs[item, neighbor][1]
+    stats = {r[0]: r[1:] for r in _query(url, "SELECT * FROM item_stats")}
+    assert set(stats) == set(want.stats)
+    for item, (users, positive, preference, last_at) in want.stats.items():
+        assert stats[item][:2] == (users, positive)
+        assert stats[item][2] == pytest.approx(preference, rel=1e-6)
+        assert stats[item][3] == last_at
+
+
+def differing(before: Direct, after: Direct) -> set[int]:
+    """Items whose list differs: other neighbours or counts, or a score moved beyond TOL."""
+    out = set()
+    for item in set(before.lists) | set(after.lists):
+        a, b = before.lists.get(item, []), after.lists.get(item, [])
+        if [(n, u) for n, _, u in a] != [(n, u) for n, _, u in b] or any(
+            abs(x[1] - y[1]) > TOL for x, y in zip(a, b, strict=True)
+        ):
+            out.add(item)
+    return out
+
+
+def list_rows(url: str) -> dict[int, list[str]]:
+    """Physical row versions (ctid, xmin) of each list: unchanged lists keep them."""
+    rows = _query(
+        url, "SELECT item_id, ctid::text || '/' || xmin::text FROM item_cooccurrence ORDER BY 1, 2"
+    )
+    out: dict[int, list[str]] = defaultdict(list)
+    for item, version in rows:
+        out[item].append(version)
+    return dict(out)
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    server_url: str, template_url: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database with the TMDB catalog and the ratings of MovieLens users 1..40."""
+    ml = shared_data / "movielens_ml-latest-small"
+    ratings = tmp_path_factory.mktemp("ml") / "ratings.csv"
+    with (ml / "ratings.csv").open(newline="") as src, ratings.open("w", newline="") as dst:
+        reader = csv.DictReader(src)
+        writer = csv.DictWriter(dst, fieldnames=list(reader.fieldnames or []))
+        writer.writeheader()
+        writer.writerows(r for r in reader if int(r["userId"]) <= USERS)
+    url = _clone(server_url, template_url)
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            tmdb = shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
+            assert ingest_file(conn=conn, path=tmdb, fmt="tmdb").written
+            summary = ingest_file(
+                conn=conn, path=ratings, fmt="movielens-ratings", links=ml / "links.csv"
+            )
+            assert summary.written and summary.inserted > 3000
+            conn.commit()
+        engine.dispose()
+        yield url
+    finally:
+        engine.dispose()
+        _drop(server_url, url)
+
+
+@pytest.fixture
+def db(server_url: str, loaded: str) -> Iterator[str]:
+    url = _clone(server_url, loaded)
+    yield url
+    _drop(server_url, url)
+
+
+def test_tables_equal_the_direct_computation(db: str) -> None:
+    run = refresh_cooccurrence(url=db)
+    want = direct(db)
+    assert_matches(db, want)
+    assert run.stats is not None and not run.unchanged
+    assert run.stats.lists == len(want.lists) > 1000
+    assert run.stats.pairs == len(want.pairs)
+    assert run.stats.changed == len(want.lists)
+    assert run.stats.rows_written == sum(len(v) for v in want.lists.values())
+    # Equal stored scores rank by neighbour id; real ties abound (items one user likes).
+    ties = _query(
+        db,
+        "SELECT count(*) FILTER (WHERE a.neighbor_id > b.neighbor_id), count(*)"
+        " FROM item_cooccurrence a JOIN item_cooccurrence b"
+        " ON b.item_id = a.item_id AND b.rank = a.rank + 1 AND b.score = a.score",
+    )
+    assert ties[0][0] == 0 and ties[0][1] > 100
+    state = _query(db, "SELECT signature, details FROM job_state WHERE job = %s", JOB)
+    assert state[0][0] == run.signature and "k=50 shrinkage=5.0 min_users=1" in run.signature
+    assert state[0][1]["lists"] == run.stats.lists and state[0][1]["k"] == 50
+    assert _query(db, "SELECT job, status, items FROM job_runs") == [(JOB, "ok", run.stats.changed)]
+
+    # Other parameters: another signature, another table, still the formula's.
+    run = refresh_cooccurrence(url=db, k=7, shrinkage=0.0, min_users=3)
+    assert not run.unchanged
+    assert_matches(db, direct(db, k=7, shrinkage=0.0, min_users=3))
+
+
+def test_a_second_run_is_unchanged_and_writes_nothing(db: str) -> None:
+    refresh_cooccurrence(url=db)
+    versions = list_rows(db)
+    state = _query(db, "SELECT * FROM job_state")
+    stats = _query(db, "SELECT item_id, xmin::text FROM item_stats ORDER BY 1")
+    again = refresh_cooccurrence(url=db)
+    assert again.unchanged and again.stats is None
+    assert _query(db, "SELECT * FROM job_state") == state
+    forced = refresh_cooccurrence(url=db, force=True)
+    assert forced.stats is not None
+    assert (forced.stats.changed, forced.stats.rows_written, forced.stats.stats_written) == (
+        0,
+        0,
+        0,
+    )
+    assert list_rows(db) == versions
+    assert _query(db, "SELECT item_id, xmin::text FROM item_stats ORDER BY 1") == stats
+
+
+def test_new_events_of_one_user_rewrite_only_the_lists_they_change(db: str) -> None:
+    refresh_cooccurrence(url=db)
+    before, versions = direct(db), list_rows(db)
+    rated = [r[0] for r in _query(db, "SELECT item_id FROM interactions WHERE user_id = 'ml:2'")]
+    fresh = _query(
+        db,
+        "SELECT item_id FROM item_stats WHERE item_id <> ALL(%s) ORDER BY positive_users DESC,"
+        " item_id LIMIT 2",
+        rated,
+    )
+    events = [(fresh[0][0], "like"), (fresh[1][0], "purchase"), (rated[0], "view")]
+    with psycopg.connect(db) as c:
+        for item, event in events:
+            c.execute(
+                "INSERT INTO interactions (user_id, item_id, event) VALUES ('ml:2', %s, %s)",
+                (item, event),
+            )
+    run = refresh_cooccurrence(url=db)
+    after = direct(db)
+    changed = differing(before, after)
+    assert run.stats is not None and 0 < run.stats.changed == len(changed) < len(after.lists)
+    assert_matches(db, after)
+    now = list_rows(db)
+    assert {i: v for i, v in now.items() if i not in changed} == {
+        i: v for i, v in versions.items() if i not in changed
+    }
+    assert all(now.get(i) != versions.get(i) for i in changed)
+
+
+def test_a_negative_rating_contributes_nothing(db: str) -> None:
+    refresh_cooccurrence(url=db)
+    versions = list_rows(db)
+    popular = [r[0] for r in _query(db, "SELECT item_id FROM item_stats ORDER BY 1 LIMIT 3")]
+    stats = {r[0]: r[1:] for r in _query(db, "SELECT * FROM item_stats")}
+    with psycopg.connect(db) as c:
+        for item, value in zip(popular, (1.0, 0.5, 2.5), strict=True):  # 2.5 weighs exactly 0
+            c.execute(
+                "INSERT INTO interactions (user_id, item_id, event, value)"
+                " VALUES ('grumpy', %s, 'rating', %s)",
+                (item, value),
+            )
+    run = refresh_cooccurrence(url=db)
+    assert run.stats is not None and (run.stats.changed, run.stats.rows_written) == (0, 0)
+    assert list_rows(db) == versions
+    after = {r[0]: r[1:] for r in _query(db, "SELECT * FROM item_stats")}
+    for item in popular:
+        users, positive, preference, _ = stats[item]
+        assert after[item][:3] == (users + 1, positive, preference)
+    assert_matches(db, direct(db))
+
+
+def test_deleting_an_item_cascades(db: str) -> None:
+    refresh_cooccurrence(url=db)
+    item = _query(
+        db,
+        "SELECT neighbor_id FROM item_cooccurrence GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+    )[0][0]
+    with psycopg.connect(db) as c:
+        c.execute("DELETE FROM items WHERE id = %s", (item,))
+    assert _query(
+        db,
+        "SELECT count(*) FROM item_cooccurrence WHERE %s IN (item_id, neighbor_id)"
+        " UNION ALL SELECT count(*) FROM item_stats WHERE item_id = %s",
+        item,
+        item,
+    ) == [(0,), (0,)]
+    run = refresh_cooccurrence(url=db)
+    assert not run.unchanged
+    assert_matches(db, direct(db))
+
+
+def test_rebuild_runs_in_the_callers_transaction(db: str) -> None:
+    refresh_cooccurrence(url=db)
+    versions, state = list_rows(db), _query(db, "SELECT * FROM job_state")
+    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("DELETE FROM interactions WHERE user_id = 'ml:1'"))
+            stats = rebuild(conn, Params(k=50))
+            assert stats.changed > 0
+            counts = conn.execute(
+                text("SELECT item_id, count(*) FROM item_cooccurrence GROUP BY 1")
+            ).all()
+            inside = {int(item): int(n) for item, n in counts}
+            conn.rollback()
+    finally:
+        engine.dispose()
+    assert list_rows(db) == versions and _query(db, "SELECT * FROM job_state") == state
+    # What the rebuild saw inside: the lists without user 1's ratings.
+    with psycopg.connect(db) as c:
+        c.execute("DELETE FROM interactions WHERE user_id = 'ml:1'")
+    want = direct(db)
+    assert inside == {i: len(v) for i, v in want.lists.items()}
+
+
+def test_two_runs_serialize_on_the_advisory_lock(db: str) -> None:
+    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    results: list[Any] = []
+    try:
+        with engine.connect() as holder:
+            lock_job(conn=holder, job=JOB, model=LOCK_SCOPE)
+            holder.commit()
+            threads = [
+                threading.Thread(target=lambda: results.append(refresh_cooccurrence(url=db)))
+                for _ in range(2)
+            ]
+            for t in threads:
+                t.start()
+            threads[0].join(1.5)
+            assert threads[0].is_alive() and not results  # waiting for the lock
+            assert _query(db, "SELECT count(*) FROM item_cooccurrence") == [(0,)]
+            unlock_job(conn=holder, job=JOB, model=LOCK_SCOPE)
+            holder.commit()
+            for t in threads:
+                t.join(60)
+    finally:
+        engine.dispose()
+    assert sorted(r.unchanged for r in results) == [False, True]
+
+
+def test_bad_options_are_named(db: str) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"k": 0}, "--k"),
+        ({"k": 1001}, "--k"),
+        ({"shrinkage": -1.0}, "--shrinkage"),
+        ({"shrinkage": math.nan}, "--shrinkage"),
+        ({"min_users": 0}, "--min-users"),
+    ]
+    for options, name in cases:
+        with pytest.raises(ValueError, match=name):
+            refresh_cooccurrence(url=db, **options)
+    for argv, name in (
+        (["--k", "0"], "--k"),
+        (["--shrinkage", "-2"], "--shrinkage"),
+        (["--min-users", "0"], "--min-users"),
+    ):
+        code, out, err = pgrec(db, "cooccurrence", "refresh", *argv)
+        assert code == 2 and out == "" and name in err
+    assert _query(db, "SELECT count(*) FROM job_runs") == [(0,)]
+
+
+def test_cli_refresh_then_unchanged(db: str) -> None:
+    code, out, err = pgrec(db, "cooccurrence", "refresh", "--k", "20", "--min-users", "2")
+    assert code == 0, err
+    assert out.startswith("cooccurrence: 40 users, ") and " changed " in out
+    code, out, _ = pgrec(db, "cooccurrence", "refresh", "--k", "20", "--min-users", "2")
+    assert (code, out.startswith("cooccurrence: unchanged")) == (0, True)
+    assert_matches(db, direct(db, k=20, min_users=2))
+
+
+def test_an_item_deleted_during_the_write_makes_the_run_start_over(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = _query(db, "SELECT item_id FROM interactions GROUP BY 1 ORDER BY count(*) DESC")[0][0]
+    real_read = store.read_lists
+    calls: list[int] = []
+
+    def read_then_delete(*, conn: Connection) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # after this run's snapshot, before its writes
+            with psycopg.connect(db) as other:
+                other.execute("DELETE FROM items WHERE id = %s", (victim,))
+        return real_read(conn=conn)
+
+    monkeypatch.setattr(store, "read_lists", read_then_delete)
+    run = refresh_cooccurrence(url=db)
+    assert len(calls) == 2 and run.stats is not None
+    assert_matches(db, direct(db))
+    assert _query(db, "SELECT status FROM job_runs") == [("ok",)]
