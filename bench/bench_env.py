@@ -1,7 +1,7 @@
 """The run's surroundings: machine, versions, the embedder, and the parts measured by others.
 
 Ingest rows/s come from bench/ingest.py, embedding throughput from bench/embed.py, relevance
-from `pgrec eval`'s bench/out/eval.{md,json}. Each is called or read when it exists and is
+from `pgrec eval`'s bench/eval/eval.{md,json}. Each is called or read when it exists and is
 reported as "not run: <reason>" otherwise: a number is never made up here.
 """
 
@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import statistics
 import tempfile
 from importlib import metadata
@@ -25,7 +26,7 @@ from jobs.embedder import Embedder, FakeEmbedder, load_embedder
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
-EVAL_DIR = ROOT / "bench" / "out"
+EVAL_DIR = ROOT / "bench" / "eval"
 PACKAGES = (
     "numpy",
     "faiss-cpu",
@@ -146,8 +147,10 @@ def eval_fragment() -> dict[str, Any]:
     if not md.exists():
         only_fake = (EVAL_DIR / "eval-fake.md").exists()
         fake = " (there is only eval-fake.md, from the fake embedder)" if only_fake else ""
-        return not_run(f"bench/out/eval.md not found: run `pgrec eval`{fake}")
-    out: dict[str, Any] = {"markdown": md.read_text(), "ndcg_at_10": {}}
+        return not_run(f"bench/eval/eval.md not found: run `pgrec eval`{fake}")
+    # The fragment's images sit beside it in bench/eval/; REPORT.md is one folder up.
+    fragment = re.sub(r"\]\((?![a-z]+:|/)([^)]+)\)", r"](eval/\1)", md.read_text())
+    out: dict[str, Any] = {"markdown": fragment, "ndcg_at_10": {}}
     if js.exists():
         data = json.loads(js.read_text())
         for system in data.get("systems", []):

@@ -205,7 +205,7 @@ def _scale(data: dict[str, Any]) -> list[str]:
     rows = []
     for p in data.get("scale", []):
         if not is_run(p):
-            rows.append((_n(p["size"]), _not_run(p), *["-"] * 9))
+            rows.append((_n(p["size"]), _not_run(p), *["-"] * 10))
             continue
         rows.append(
             (
@@ -217,6 +217,7 @@ def _scale(data: dict[str, Any]) -> list[str]:
                 _mib(p.get("faiss_bytes")),
                 _n(p.get("faiss_rebuild_s"), 3),
                 _n(p.get("hnsw_build_s")),
+                _n(p.get("neighbors_refresh_s")),
                 _mib(p.get("items_total_bytes")),
                 _mib(p.get("item_embeddings_total_bytes")),
                 _mib(p.get("hnsw_index_bytes")),
@@ -231,6 +232,7 @@ def _scale(data: dict[str, Any]) -> list[str]:
         "FAISS bytes",
         "FAISS rebuild s",
         "HNSW build s",
+        "neighbour lists s",
         "items (+idx)",
         "item_embeddings (+idx)",
         "HNSW index",

@@ -210,7 +210,7 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "> popularity",
                 None,
                 None,
-                _get(data, "eval", "reason") or "no nDCG@10 in bench/out/eval.json",
+                _get(data, "eval", "reason") or "no nDCG@10 in bench/eval/eval.json",
             )
         )
     return out

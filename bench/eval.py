@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import shlex
 import time
@@ -35,8 +36,9 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
-DEFAULT_OUT = ROOT / "bench" / "out"
+DEFAULT_OUT = ROOT / "bench" / "eval"  # committed: bench/REPORT.md includes eval.md
 DATABASE = "pgrec_eval"
+USER_MODE = "user: hybrid, learned ranker"  # what GET /users/{id}/recommendations serves
 
 
 class EvalError(Exception):
@@ -150,12 +152,48 @@ def query_modes(conn: Connection, embedder: Embedder) -> dict[str, jq.Mode]:
 
 
 def _sources(conn: Connection, training: systems.Training, seed: int) -> dict[str, systems.Source]:
+    """Baselines, each component of the hybrid user mode alone, then the hybrid itself."""
+    candidates = systems.Candidates(conn)
     return {
         "popularity": systems.popularity(training),
         "random": systems.random_items(training, seed),
         "more-like-these": systems.more_like_these(conn),
-        "user": systems.user_mode(conn),
+        "user: one centroid (0004)": systems.centroid_mode(conn),
+        "co-occurrence": systems.cooccurrence_only(candidates),
+        "interests": systems.interests_only(candidates),
+        "popular (rec.popular)": systems.popular_in_db(conn),
+        "user: hybrid, fallback weights": systems.user_mode(conn, ranker="fallback"),
+        "user: hybrid, ranker, no interleave": systems.user_mode(conn, interleave=False),
+        USER_MODE: systems.user_mode(conn),
     }
+
+
+def _jobs(url: str, seed: int) -> dict[str, Any]:
+    """The interaction jobs on the training events: co-occurrence, then the ranker (seeded).
+
+    Both are forced: the eval database is rebuilt by every run, so a stored signature says
+    nothing about what the tables hold.
+    """
+    from jobs.ranker import train_ranker
+
+    from jobs.cooccurrence import refresh_cooccurrence
+
+    t0 = time.perf_counter()
+    cooc = refresh_cooccurrence(url=url, force=True)
+    t1 = time.perf_counter()
+    ranker = train_ranker(url, seed=seed, activate=True, force=True)
+    t2 = time.perf_counter()
+    return {
+        "cooccurrence": {"seconds": round(t1 - t0, 1), **_plain(cooc)},
+        "ranker": {"seconds": round(t2 - t1, 1), **_plain(ranker)},
+    }
+
+
+def _plain(run: Any) -> dict[str, Any]:
+    """A job's run record as JSON-ready values."""
+    out = asdict(run) if hasattr(run, "__dataclass_fields__") else dict(vars(run))
+    plain: dict[str, Any] = json.loads(json.dumps(out, default=str))
+    return plain
 
 
 def run(config: EvalConfig, *, embedder: Embedder | None = None) -> dict[str, Any]:
@@ -165,10 +203,11 @@ def run(config: EvalConfig, *, embedder: Embedder | None = None) -> dict[str, An
     if missing := paths.missing():
         raise EvalError(f"data files not found: {', '.join(map(str, missing))}")
     embedder = embedder or _embedder(config)
-    engine = create_engine(sqlalchemy_url(_target_url(config)))
+    url = _target_url(config)
+    engine = create_engine(sqlalchemy_url(url))
     try:
         with engine.connect() as conn:
-            report = _run(conn, config, paths, embedder)
+            report = _run(conn, url, config, paths, embedder)
     finally:
         engine.dispose()
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -177,7 +216,7 @@ def run(config: EvalConfig, *, embedder: Embedder | None = None) -> dict[str, An
 
 
 def _run(
-    conn: Connection, config: EvalConfig, paths: proto.DataPaths, embedder: Embedder
+    conn: Connection, url: str, config: EvalConfig, paths: proto.DataPaths, embedder: Embedder
 ) -> dict[str, Any]:
     item_of_tmdb = eval_db.load_catalog(conn=conn, path=paths.tmdb)
     events, unmapped = proto.read_events(paths, item_of_tmdb)
@@ -187,6 +226,7 @@ def _run(
     t0 = time.perf_counter()
     embedded = eval_db.embed_pending(conn=conn, embedder=embedder)
     embed_seconds = time.perf_counter() - t0
+    jobs = _jobs(url, config.seed)
 
     training = systems.read_training(conn=conn)
     vectors = load_vectors(conn=conn, model=embedder.name, dim=embedder.dim)
@@ -221,6 +261,7 @@ def _run(
             "embedded_this_run": embedded,
             "embed_seconds": round(embed_seconds, 1),
         },
+        "jobs": jobs,
         "protocol": {
             "like_threshold": proto.LIKE,
             "min_likes": proto.MIN_LIKES,

@@ -126,20 +126,41 @@ def text(report: dict[str, Any]) -> str:
     )
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """The fragment bench/REPORT.md includes."""
+def _jobs_lines(report: dict[str, Any]) -> list[str]:
+    jobs = report.get("jobs") or {}
+    lines: list[str] = []
+    if cooc := jobs.get("cooccurrence"):
+        lines.append(f"Co-occurrence refresh on the training events: {cooc['seconds']:.1f} s.  ")
+    if ranker := jobs.get("ranker"):
+        lines.append(
+            f"Ranker `{ranker.get('version', '?')}` trained in {ranker['seconds']:.1f} s"
+            f" (seed {report['protocol']['seed']}); its own validation split: "
+            + ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in (ranker.get("metrics") or {}).items()
+                if not isinstance(v, dict | list)
+            )
+            + "."
+        )
+    return lines
+
+
+def markdown(report: dict[str, Any], plot: str | None = None) -> str:
+    """The fragment bench/REPORT.md includes; `plot`: the users plot's file name beside it."""
     return "\n".join(
         [
             "<!-- written by `pgrec eval`; do not edit by hand -->",
             f"Command: `{report['command']}`  ",
             f"Machine: {_machine_line(report)}  ",
-            f"Protocol: {_protocol_line(report)}; ran in {report['seconds']:.0f} s.",
+            f"Protocol: {_protocol_line(report)}; ran in {report['seconds']:.0f} s.  ",
+            *_jobs_lines(report),
             "",
             "**Users** (MovieLens ratings >= 4 = liked; leave the most recent liked movie out;"
             " HR@10 and nDCG@10 with 95% CI)",
             "",
             _md_table(USER_COLUMNS, user_rows(report)),
             "",
+            *([f"![HR@10 and nDCG@10 per system]({plot})", ""] if plot else []),
             "**Judged queries** (graded from TMDB genres + keywords, "
             f"{report['queries']['count']} queries)",
             "",
@@ -149,10 +170,42 @@ def markdown(report: dict[str, Any]) -> str:
     )
 
 
+def plot_users(report: dict[str, Any], path: Path) -> Path | None:
+    """HR@10 and nDCG@10 (with 95% CI) of every system that ran, as horizontal bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [s for s in report["systems"] if s["status"] == "ok" and s["hr"] is not None]
+    if not ok:
+        return None
+    names = [s["name"] for s in ok][::-1]
+    ys = range(len(names))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
+    for offset, (key, label) in ((-0.2, ("hr", "HR@10")), (0.2, ("ndcg", "nDCG@10"))):
+        values = [s[key] for s in ok][::-1]
+        errors = [s[f"{key}_ci95"] or 0 for s in ok][::-1]
+        ax.barh([y + offset for y in ys], values, height=0.4, xerr=errors, label=label)
+    pop = next((s["hr"] for s in ok if s["name"] == "popularity"), None)
+    if pop is not None:
+        ax.axvline(pop, color="grey", linestyle=":", label="popularity HR@10")
+        ax.axvline(1.5 * pop, color="black", linestyle="--", label="1.5 x popularity HR@10")
+    ax.set_yticks(list(ys), names)
+    ax.set_xlabel("leave-last-liked-out, MovieLens users on TMDB 5000 (95% CI)")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def write(report: dict[str, Any], out: Path, stem: str) -> tuple[Path, Path]:
-    """`<stem>.json` and `<stem>.md` in `out`."""
+    """`<stem>.json`, `<stem>.md` and the users plot `<stem>_users.png` in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(report), encoding="utf-8")
+    plot = plot_users(report, out / f"{stem}_users.png")
+    md_path.write_text(markdown(report, plot.name if plot else None), encoding="utf-8")
     return json_path, md_path

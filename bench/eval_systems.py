@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, text
@@ -24,6 +25,7 @@ from bench import eval_metrics as m
 from bench.eval_protocol import LIKE, Case
 from db import recs
 from db.recs import Filters, Hit
+from db.recs.calls import call_hits, filters_json
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +35,12 @@ Source = Callable[[Case], list[Hit]]
 
 # name -> the sources it fuses; documented in bench/README.md.
 HYBRIDS: dict[str, tuple[str, ...]] = {
-    "hybrid: user + popularity": ("user", "popularity"),
-    "hybrid: user + more-like-these": ("user", "more-like-these"),
     "hybrid: more-like-these + popularity": ("more-like-these", "popularity"),
+    "hybrid: RRF of co-occurrence + interests + popular": (
+        "co-occurrence",
+        "interests",
+        "popular (rec.popular)",
+    ),
 }
 
 
@@ -140,15 +145,114 @@ def more_like_these(conn: Connection) -> Source:
     return source
 
 
-def user_mode(conn: Connection) -> Source:
-    """db.recs.for_user on the user's training interactions (the only ones loaded)."""
+def user_mode(conn: Connection, *, ranker: str | None = None, interleave: bool = True) -> Source:
+    """db.recs.for_user (the hybrid user mode) on the user's training interactions.
+
+    `ranker`: a session override of the scoring stage ('fallback' or a version; None = the
+    active model); `interleave=False` ranks by score alone, without the per-interest places.
+    """
+
+    def call(case: Case) -> list[Hit]:
+        if ranker is not None:
+            conn.execute(text("SELECT set_config('pgrec.ranker', :r, true)"), {"r": ranker})
+        if not interleave:
+            conn.execute(text("SELECT set_config('pgrec.interleave', '0', true)"))
+        return recs.for_user(conn=conn, user_id=case.user, k=DEPTH, filters=_exclude(case))
+
+    def source(case: Case) -> list[Hit]:
+        return db_call(conn, "for_user", lambda: call(case))
+
+    return source
+
+
+def centroid_mode(conn: Connection) -> Source:
+    """rec.for_user_centroid: 0004's user mode, one vector of all the user's interactions."""
+    sql = text("SELECT item_id, score FROM rec.for_user_centroid(:u, :k, CAST(:f AS jsonb))")
+
+    def source(case: Case) -> list[Hit]:
+        params = {"u": case.user, "k": DEPTH, "f": filters_json(_exclude(case))}
+        return db_call(conn, "for_user_centroid", lambda: call_hits(conn, sql, params))
+
+    return source
+
+
+def popular_in_db(conn: Connection) -> Source:
+    """rec.popular: the cold-start list (item_stats preference within the filters)."""
 
     def source(case: Case) -> list[Hit]:
         return db_call(
-            conn,
-            "for_user",
-            lambda: recs.for_user(conn=conn, user_id=case.user, k=DEPTH, filters=_exclude(case)),
+            conn, "popular", lambda: recs.popular(conn=conn, k=DEPTH, filters=_exclude(case))
         )
+
+    return source
+
+
+@dataclass
+class Candidates:
+    """rec.user_candidates and rec.user_interests of the last user asked, fetched once for
+    the component sources (each ranks its own source's candidates by its own feature)."""
+
+    conn: Connection
+    per_source: int = 100
+    user: str | None = None
+    rows: list[Any] = field(default_factory=list)
+    shares: dict[int, float] = field(default_factory=dict)
+
+    def of(self, case: Case) -> list[Any]:
+        if case.user != self.user:
+
+            def fetch() -> list[Hit]:
+                self.rows = list(
+                    self.conn.execute(
+                        text(
+                            "SELECT item_id, features, sources, interest FROM"
+                            " rec.user_candidates(:u, CAST(:f AS jsonb), :n)"
+                        ),
+                        {"u": case.user, "f": filters_json(_exclude(case)), "n": self.per_source},
+                    )
+                )
+                self.shares = {
+                    int(r.interest): float(r.share)
+                    for r in self.conn.execute(
+                        text("SELECT interest, share FROM rec.user_interests(:u)"),
+                        {"u": case.user},
+                    )
+                }
+                return []
+
+            db_call(self.conn, "user_candidates", fetch)
+            self.user = case.user
+        return self.rows
+
+
+FEATURE = {"cooc": 0, "sem": 3}
+
+
+def cooccurrence_only(candidates: Candidates) -> Source:
+    """The co-occurrence source alone: its candidates by summed co-occurrence with the likes."""
+
+    def source(case: Case) -> list[Hit]:
+        rows = [r for r in candidates.of(case) if "cooc" in r.sources]
+        rows.sort(key=lambda r: (-r.features[FEATURE["cooc"]], r.item_id))
+        return [Hit(int(r.item_id), float(r.features[FEATURE["cooc"]])) for r in rows[:DEPTH]]
+
+    return source
+
+
+def interests_only(candidates: Candidates) -> Source:
+    """The per-interest semantic source alone, interleaved by interest share (as in SQL)."""
+
+    def source(case: Case) -> list[Hit]:
+        rows = [r for r in candidates.of(case) if "interest" in r.sources]
+        rows.sort(key=lambda r: (-r.features[FEATURE["sem"]], r.item_id))
+        seen: dict[int, int] = {}
+        placed = []
+        for r in rows:
+            seen[r.interest] = seen.get(r.interest, 0) + 1
+            share = candidates.shares.get(r.interest, 1.0)
+            placed.append((seen[r.interest] / share, -r.features[FEATURE["sem"]], r.item_id))
+        placed.sort()
+        return [Hit(int(i), -float(s)) for _, s, i in placed[:DEPTH]]
 
     return source
 
