@@ -28,10 +28,10 @@ from sqlalchemy import Connection
 import db.recs as recs
 from api.errors import BadParameter
 from api.fusion import Fused, rrf, single
-from api.params import ATTR_PREFIX, ListOptions, Mode
+from api.params import ATTR_PREFIX, ListOptions, Mode, check_text
 from api.rerank import Candidate, Ranked, rerank
 from api.runtime import Runtime, Serving
-from api.schemas import Explain, FromItems, ModeScore, Page, Result
+from api.schemas import Explain, FromItems, ItemRef, ModeScore, Page, Result
 from api.snapshot import Snapshot
 from db import api_queries as q
 
@@ -167,7 +167,10 @@ class Planner:
         return Page("similar", backend, len(results), results, snapshot_version=version)
 
     def from_items(self, *, body: FromItems, filters: recs.Filters, options: ListOptions) -> Page:
-        """More like these: the average-vector strategy; unknown ids come back as missing."""
+        """More like these: the average-vector strategy; unknown ids come back as missing.
+
+        With `user_id`: the user mode, with these items as extra likes and dislikes.
+        """
         positive, negative = list(dict.fromkeys(body.positive)), list(dict.fromkeys(body.negative))
         both = set(positive) & set(negative)
         if both:
@@ -176,6 +179,24 @@ class Planner:
         stray = set(weights) - set(positive) - set(negative)
         if stray:
             raise BadParameter("weights", f"item {min(stray)} is in neither positive nor negative")
+        if body.user_id is not None:
+            if weights:
+                raise BadParameter("weights", "not taken with user_id (the ranking model weighs)")
+            user_id = check_text("user_id", body.user_id)
+            with self.rt.connect() as conn:
+                rows = Rows(conn)
+                alive = rows.get([*positive, *negative])
+                page = self._user_page(
+                    rows,
+                    "more_like",
+                    user_id,
+                    filters,
+                    options,
+                    positive=[i for i in positive if i in alive],
+                    negative=[i for i in negative if i in alive],
+                )
+            page.missing_ids = [i for i in (*positive, *negative) if i not in alive]
+            return page
         pool = pool_size(options)
         serving = self.rt.serving
         if serving is None:
@@ -218,13 +239,41 @@ class Planner:
         return page
 
     def for_user(self, *, user_id: str, filters: recs.Filters, options: ListOptions) -> Page:
-        """From the user's interactions; items they have seen are excluded by rec.for_user."""
+        """The hybrid user mode; seen items are left out, an unknown user gets popular items."""
         with self.rt.connect() as conn:
-            if not q.user_has_interactions(conn=conn, user_id=user_id):
-                raise NotFoundException(f"user {user_id!r} has no interactions")
-            hits = recs.for_user(conn=conn, user_id=user_id, k=pool_size(options), filters=filters)
-            results = self._finish(Rows(conn), single("user", hits), options, self.rt.serving)
-        return Page("user", "postgres", len(results), results)
+            return self._user_page(Rows(conn), "user", user_id, filters, options)
+
+    def _user_page(
+        self,
+        rows: Rows,
+        mode: str,
+        user_id: str,
+        filters: recs.Filters,
+        options: ListOptions,
+        *,
+        positive: Sequence[int] = (),
+        negative: Sequence[int] = (),
+    ) -> Page:
+        """rec.for_user_explained re-ranked like every list, each result with its reason."""
+        ranker = recs.ranker_version(conn=rows.conn)
+        hits = recs.for_user_explained(
+            conn=rows.conn,
+            user_id=user_id,
+            k=pool_size(options),
+            filters=filters,
+            positive=positive,
+            negative=negative,
+        )
+        plain = [recs.Hit(h.item_id, h.score) for h in hits]
+        results = self._finish(rows, single(mode, plain), options, self.rt.serving)
+        if not options.rerank.active:
+            # The SQL order interleaves the user's interests (not score order): keep it, so
+            # the API and an analyst's rec.for_user_explained give the same list.
+            place = {h.item_id: n for n, h in enumerate(hits)}
+            results.sort(key=lambda r: place[r.id])
+        if options.explain:
+            _add_reasons(rows, results, {h.item_id: h for h in hits})
+        return Page(mode, "postgres", len(results), results, ranker=ranker)
 
     # -- building blocks -------------------------------------------------------------------
 
@@ -304,6 +353,19 @@ class Planner:
         )
         by_id = {c.item_id: c for c in candidates}
         return [_result(found[r.item_id], by_id[r.item_id], r, options) for r in ranked]
+
+
+def _add_reasons(rows: Rows, results: Sequence[Result], hits: Mapping[int, recs.UserHit]) -> None:
+    """The user mode's source, reason and the items it names (id and title) in `explain`."""
+    named = rows.get([i for r in results for i in hits[r.id].because])
+    for result in results:
+        hit = hits[result.id]
+        if isinstance(result.explain, Explain):
+            result.explain.source = hit.source
+            result.explain.reason = hit.reason
+            result.explain.because = [
+                ItemRef(i, named[i]["title"]) for i in hit.because if i in named
+            ]
 
 
 def _result(row: Mapping[str, Any], fused: Fused, ranked: Ranked, options: ListOptions) -> Result:

@@ -20,8 +20,17 @@ class ModeScore(msgspec.Struct):
     score: float
 
 
-class Explain(msgspec.Struct):
-    """Why a result is where it is: its place in each mode, then the re-ranking terms."""
+class ItemRef(msgspec.Struct):
+    id: int
+    title: str
+
+
+class Explain(msgspec.Struct, omit_defaults=True):
+    """Why a result is where it is: its place in each mode, then the re-ranking terms.
+
+    The user mode adds why it was recommended at all: `source` (cooc, interest, popular or
+    fresh), `reason` in words ("liked Alien and Aliens") and the items it names (`because`).
+    """
 
     modes: dict[str, ModeScore]
     relevance: float  # retrieval score normalised over the candidates
@@ -29,6 +38,9 @@ class Explain(msgspec.Struct):
     popularity: float
     redundancy: float  # max cosine to results above it (diversity)
     final: float
+    source: str | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+    because: list[ItemRef] | UnsetType = UNSET
 
 
 class Result(msgspec.Struct, omit_defaults=True):
@@ -53,7 +65,10 @@ class Result(msgspec.Struct, omit_defaults=True):
 
 
 class Page(msgspec.Struct, omit_defaults=True):
-    """A list of results; `backend` says what answered (faiss snapshot or postgres)."""
+    """A list of results; `backend` says what answered (faiss snapshot or postgres).
+
+    `ranker`: the scoring stage's version for the user mode ("fallback" when none is trained).
+    """
 
     mode: str
     backend: str
@@ -61,6 +76,7 @@ class Page(msgspec.Struct, omit_defaults=True):
     results: list[Result]
     snapshot_version: int | None = None
     missing_ids: list[int] | UnsetType = UNSET
+    ranker: str | UnsetType = UNSET
 
 
 class Item(msgspec.Struct):
@@ -81,11 +97,17 @@ class Item(msgspec.Struct):
 
 
 class FromItems(msgspec.Struct, forbid_unknown_fields=True):
-    """More like these: liked (`positive`) and disliked (`negative`) item ids, optional weights."""
+    """More like these: liked (`positive`) and disliked (`negative`) item ids, optional weights.
+
+    With `user_id`, the user mode answers instead: the user's history plus these items,
+    scored by the ranking model (the user's items and these are not recommended back);
+    `weights` do not apply then.
+    """
 
     positive: Annotated[list[ItemId], msgspec.Meta(min_length=1, max_length=100)]
     negative: Annotated[list[ItemId], msgspec.Meta(max_length=100)] = []
     weights: dict[ItemId, Annotated[float, msgspec.Meta(gt=0, le=1000)]] = {}
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
 class InteractionIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -174,9 +174,8 @@ def _jobs(url: str, seed: int) -> dict[str, Any]:
     Both are forced: the eval database is rebuilt by every run, so a stored signature says
     nothing about what the tables hold.
     """
-    from jobs.ranker import train_ranker
-
     from jobs.cooccurrence import refresh_cooccurrence
+    from jobs.ranker import train_ranker
 
     t0 = time.perf_counter()
     cooc = refresh_cooccurrence(url=url, force=True)

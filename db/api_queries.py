@@ -1,4 +1,4 @@
-"""Data functions the API needs beyond `db.recs`: vector snapshots, item writes, status counts.
+"""Data functions the API needs beyond `db.recs`: vector snapshots, item writes, status.
 
 Keyword-only functions over an SQLAlchemy `Connection`, running in the caller's transaction,
 so that api/ never holds SQL. Vectors travel as pgvector's binary form (`vector_send`) and
@@ -199,15 +199,6 @@ def insert_interactions(*, conn: Connection, rows: Sequence[InteractionRow]) -> 
     return int(result.rowcount or 0)
 
 
-def user_has_interactions(*, conn: Connection, user_id: str) -> bool:
-    """Whether `user_id` has any interaction."""
-    return bool(
-        conn.execute(
-            text("SELECT EXISTS (SELECT 1 FROM interactions WHERE user_id = :u)"), {"u": user_id}
-        ).scalar_one()
-    )
-
-
 def catalog_counts(*, conn: Connection) -> dict[str, int]:
     """Row counts for /status: items, available items, interactions, users."""
     row = conn.execute(
@@ -245,6 +236,29 @@ def pending_embeddings(*, conn: Connection, model: str) -> int:
             {"model": model},
         ).scalar_one()
     )
+
+
+def ranker_status(*, conn: Connection) -> dict[str, Any]:
+    """The scoring stage the user mode uses: the active model's version, creation time and
+    validation metrics, or just version 'fallback' when none is trained (or its features
+    are not the current ones, which rec.ranker() then ignores)."""
+    row = conn.execute(
+        text(
+            "SELECT r.version, m.created_at, m.metrics FROM rec.ranker() r"
+            " LEFT JOIN ranking_models m ON m.version = r.version"
+        )
+    ).one()
+    if row.created_at is None:
+        return {"version": row.version}
+    return {"version": row.version, "created_at": row.created_at, "metrics": row.metrics}
+
+
+def job_state(*, conn: Connection, job: str) -> dict[str, Any] | None:
+    """When an interaction job ('cooccurrence', 'ranker') last ran and what it reported."""
+    row = conn.execute(
+        text("SELECT ran_at, seconds, details FROM job_state WHERE job = :job"), {"job": job}
+    ).one_or_none()
+    return None if row is None else dict(row._mapping)
 
 
 async def open_listener(

@@ -55,6 +55,9 @@ class RecommendationController(Controller):
         options: Injected[ListOptions],
         data: JSONBody[FromItems],
     ) -> Page:
-        """avg(positive) + (avg(positive) - avg(negative)); inputs are not recommended back."""
+        """avg(positive) + (avg(positive) - avg(negative)); inputs are not recommended back.
+
+        With `user_id` in the body: the user mode, these items added to the user's history.
+        """
         request.state[MODE_STATE_KEY] = "more_like"
         return planner.from_items(body=data, filters=filters, options=options)

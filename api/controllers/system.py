@@ -22,7 +22,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def status_report(runtime: Runtime) -> dict[str, Any]:
-    """Models, snapshot (version, size, staleness), counts, pending embeddings, uptime."""
+    """Models, snapshot (version, size, staleness), counts, pending embeddings, uptime, and
+    the user mode's ranker and last co-occurrence refresh."""
     serving = runtime.serving
     with runtime.connect() as conn:
         active = q.active_model_info(conn=conn)
@@ -30,6 +31,8 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         counts = q.catalog_counts(conn=conn)
         pending = q.pending_embeddings(conn=conn, model=active.name)
         current = q.vector_signature(conn=conn, model=active.name, dim=active.dim)
+        ranker = q.ranker_status(conn=conn)
+        cooccurrence = q.job_state(conn=conn, job="cooccurrence")
     snapshot: dict[str, Any] | None = None
     if serving is not None:
         snap = serving.snapshot
@@ -69,6 +72,8 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         "snapshot": snapshot,
         "counts": counts,
         "pending_embeddings": pending,
+        "ranker": ranker,
+        "cooccurrence": cooccurrence,
         "api_key_required": bool(runtime.settings.api_key),
     }
 

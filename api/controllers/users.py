@@ -1,4 +1,4 @@
-"""/users/{user_id}/recommendations: from a user's interactions."""
+"""/users/{user_id}/recommendations: the hybrid user mode (rec.for_user_explained)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ class UserController(Controller):
         options: Injected[ListOptions],
         user_id: Annotated[str, PathParameter(min_length=1, max_length=200)],
     ) -> Page:
-        """Weighted by event and rating with recency decay; items the user saw are left out."""
+        """Co-occurrence, interests, popular and fresh items scored by the ranking model.
+
+        Items the user saw are left out; an unknown user gets popular items within the
+        filters. `explain=true` says why each item is there (`source`, `reason`, `because`).
+        """
         request.state[MODE_STATE_KEY] = "user"
         user_id = check_text("user_id", user_id)
         return planner.for_user(user_id=user_id, filters=filters, options=options)

@@ -1,7 +1,7 @@
 """Retrieval functions, one per mode: thin Python wrappers over the SQL functions in `rec`.
 
-The SQL functions (migration 0004) are the one source of truth, so an analyst's SQL and the
-API give the same answers. Every function takes an SQLAlchemy `Connection` and runs in its
+The SQL functions (migrations 0004, 0005) are the one source of truth, so an analyst's SQL and
+the API give the same answers. Every function takes an SQLAlchemy `Connection` and runs in its
 transaction. Scores are "higher is better". `filters` restrict the candidates (full recall:
 the true top-k among matching items). Ids are items.id (bigint). Bad input (a filter value,
 k, a model name) raises `InvalidInput`, a ValueError naming the key; as with any SQL error,
@@ -14,20 +14,36 @@ from db.recs.calls import Hit, MoreLike
 from db.recs.filters import Filters, InvalidInput
 from db.recs.items import fetch_items
 from db.recs.text import search_terms, search_title
-from db.recs.users import for_user
+from db.recs.users import (
+    Interest,
+    UserHit,
+    cooccurring,
+    for_user,
+    for_user_explained,
+    popular,
+    ranker_version,
+    user_interests,
+)
 from db.recs.vector import active_model, more_like, semantic, similar_items
 
 __all__ = [
     "Filters",
     "Hit",
+    "Interest",
     "InvalidInput",
     "MoreLike",
+    "UserHit",
     "active_model",
+    "cooccurring",
     "fetch_items",
     "for_user",
+    "for_user_explained",
     "more_like",
+    "popular",
+    "ranker_version",
     "search_terms",
     "search_title",
     "semantic",
     "similar_items",
+    "user_interests",
 ]

@@ -455,7 +455,11 @@ BEGIN
     WITH interests AS (
       SELECT * FROM rec.user_interests(for_user_explained.user_id, 3, positive, negative)
     ), scored AS (
-      SELECT c.item_id, c.interest, c.because, (r.intercept + s.total)::real AS score, s.source
+      -- score: sigmoid of the model's logit (the fallback's sum too): in (0, 1), so the
+      -- API's re-ranking, which normalises non-negative relevance, works with any model.
+      SELECT c.item_id, c.interest, c.because, r.intercept + s.total AS raw,
+             (1 / (1 + exp(-least(greatest(r.intercept + s.total, -30), 30))))::real AS score,
+             s.source
       FROM rec.user_candidates(for_user_explained.user_id, filters,
                                least(1000, greatest(50, 3 * k)), positive, negative) c,
       LATERAL (
@@ -471,9 +475,9 @@ BEGIN
     ), placed AS (
       SELECT s.*, t.label, t.share,
              CASE WHEN interleave AND t.share IS NOT NULL
-                  THEN row_number() OVER (PARTITION BY s.interest ORDER BY s.score DESC, s.item_id)
+                  THEN row_number() OVER (PARTITION BY s.interest ORDER BY s.raw DESC, s.item_id)
                        / t.share
-                  ELSE row_number() OVER (ORDER BY s.score DESC, s.item_id) END AS place
+                  ELSE row_number() OVER (ORDER BY s.raw DESC, s.item_id) END AS place
       FROM scored s LEFT JOIN interests t ON t.interest = s.interest
     )
     SELECT p.item_id, p.score, p.source,
@@ -486,7 +490,7 @@ BEGIN
       END,
       CASE WHEN p.source IN ('cooc', 'interest') THEN p.because ELSE '{}'::bigint[] END
     FROM placed p
-    ORDER BY p.place, p.score DESC, p.item_id
+    ORDER BY p.place, p.raw DESC, p.item_id
     LIMIT k;
 END $$;
 
