@@ -31,6 +31,7 @@ run: install ## embedded Postgres, migrate, load + embed the sample, then serve 
 	$(BIN)/pgrec embed
 	$(BIN)/pgrec neighbors refresh
 	$(BIN)/pgrec clusters refresh
+	$(BIN)/pgrec cooccurrence refresh
 	@echo
 	@echo "catalog:  psql \"\$$($(BIN)/pgrec db url)\" -c 'select count(*) from items'"
 	@echo

@@ -151,8 +151,11 @@ def query_modes(conn: Connection, embedder: Embedder) -> dict[str, jq.Mode]:
     }
 
 
-def _sources(conn: Connection, training: systems.Training, seed: int) -> dict[str, systems.Source]:
-    """Baselines, each component of the hybrid user mode alone, then the hybrid itself."""
+def _sources(
+    conn: Connection, training: systems.Training, seed: int, ranker: str
+) -> dict[str, systems.Source]:
+    """Baselines, each component of the hybrid user mode alone, then the hybrid itself
+    (with the fallback weights, then the ranker this run trained, `ranker`)."""
     candidates = systems.Candidates(conn)
     return {
         "popularity": systems.popularity(training),
@@ -163,8 +166,10 @@ def _sources(conn: Connection, training: systems.Training, seed: int) -> dict[st
         "interests": systems.interests_only(candidates),
         "popular (rec.popular)": systems.popular_in_db(conn),
         "user: hybrid, fallback weights": systems.user_mode(conn, ranker="fallback"),
-        "user: hybrid, ranker, no interleave": systems.user_mode(conn, interleave=False),
-        USER_MODE: systems.user_mode(conn),
+        "user: hybrid, learned ranker, no interleave": systems.user_mode(
+            conn, ranker=ranker, interleave=False
+        ),
+        USER_MODE: systems.user_mode(conn, ranker=ranker),
     }
 
 
@@ -180,7 +185,7 @@ def _jobs(url: str, seed: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     cooc = refresh_cooccurrence(url=url, force=True)
     t1 = time.perf_counter()
-    ranker = train_ranker(url, seed=seed, activate=True, force=True)
+    ranker = train_ranker(url, seed=seed, activate=True, force=True, always_activate=False)
     t2 = time.perf_counter()
     return {
         "cooccurrence": {"seconds": round(t1 - t0, 1), **_plain(cooc)},
@@ -238,7 +243,8 @@ def _run(
     )
     cases = proto.sample(split.cases, config.users, config.seed)
     log.info("recommending for %d users", len(cases))
-    lists = systems.recommend(cases, _sources(conn, training, config.seed))
+    version = jobs["ranker"]["version"]
+    lists = systems.recommend(cases, _sources(conn, training, config.seed, version))
     scores = [systems.score(s, cases, scoring) for s in lists]
 
     queries = jq.load_queries(config.queries)

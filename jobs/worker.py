@@ -1,7 +1,8 @@
 """The embedding job: claim items that need a vector, encode, upsert, commit, repeat.
 
 `run_embed` (`pgrec embed`) works until nothing is needed and returns; `run_worker`
-(`pgrec worker`) keeps going, woken by NOTIFY pgrec_items with a periodic poll as fallback.
+(`pgrec worker`) keeps going, woken by NOTIFY pgrec_items with a periodic poll as fallback,
+and with `refresh_every` also keeps co-occurrence and the ranker current when idle.
 Any number of either may run on any number of machines: claims use FOR UPDATE SKIP LOCKED,
 so no item is encoded twice, and a process that dies mid-batch only aborts its transaction.
 Schedule: one `pgrec worker` per machine that has spare cores, always on.
@@ -243,13 +244,18 @@ def run_worker(
     poll_seconds: float = DEFAULT_POLL_SECONDS,
     stop: threading.Event | None = None,
     embedders: Embedders | None = None,
+    refresh_every: float | None = None,
 ) -> dict[str, RunStats]:
-    """Keep the given models (default: whichever is active) embedded until `stop` is set."""
+    """Keep the given models (default: whichever is active) embedded until `stop` is set.
+
+    With `refresh_every` (seconds), an idle worker also runs `refresh_derived` that often.
+    """
     stop = stop or threading.Event()
     embedders = embedders or Embedders()
     runs: dict[str, RunStats] = {}
     status, error = "failed", None
     listener: psycopg.Connection | None = None
+    next_refresh = time.monotonic()  # the first idle moment refreshes
     try:
         while not stop.is_set():
             if listener is None or listener.closed:
@@ -275,8 +281,14 @@ def run_worker(
                         stats.written,
                         stats.rate,
                     )
+            timeout = poll_seconds
+            if refresh_every is not None and not stop.is_set():
+                if time.monotonic() >= next_refresh:
+                    refresh_derived(listen_url)
+                    next_refresh = time.monotonic() + refresh_every
+                timeout = max(0.0, min(poll_seconds, next_refresh - time.monotonic()))
             try:
-                wait_for_work(listener, timeout=poll_seconds, stop=stop)
+                wait_for_work(listener, timeout=timeout, stop=stop)
             except psycopg.OperationalError:
                 log.warning("worker lost its LISTEN connection; reconnecting")
                 listener.close()
@@ -292,6 +304,24 @@ def run_worker(
             listener.close()
         for stats in runs.values():
             _finish_run(engine, stats.run_id, status, error)
+
+
+def refresh_derived(url: str) -> None:
+    """Co-occurrence, then the ranker: each does nothing when the interactions are unchanged.
+
+    A failure is logged, not raised: the worker's first job is keeping vectors current.
+    """
+    # Imported here: scipy, faiss and scikit-learn load only for a worker that refreshes.
+    from jobs.cooccurrence import refresh_cooccurrence
+    from jobs.ranker import train_ranker
+
+    try:
+        refresh_cooccurrence(url=url)
+        train_ranker(url)
+    except ValueError as err:  # e.g. too few users with enough likes yet
+        log.info("worker refresh: %s", err)
+    except Exception:
+        log.exception("worker refresh failed; trying again at the next --refresh-every")
 
 
 def _listen(url: str) -> psycopg.Connection:

@@ -9,9 +9,18 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from pgrec import cmd_bench, cmd_db, cmd_eval, cmd_ingest, cmd_jobs, cmd_refresh, cmd_serve
+from pgrec import (
+    cmd_bench,
+    cmd_db,
+    cmd_eval,
+    cmd_ingest,
+    cmd_jobs,
+    cmd_ranker,
+    cmd_refresh,
+    cmd_serve,
+)
 
-GROUPS = (cmd_db, cmd_ingest, cmd_jobs, cmd_refresh, cmd_serve, cmd_eval, cmd_bench)
+GROUPS = (cmd_db, cmd_ingest, cmd_jobs, cmd_refresh, cmd_ranker, cmd_serve, cmd_eval, cmd_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

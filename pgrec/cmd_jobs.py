@@ -39,6 +39,13 @@ def register(sub: Any) -> None:
     )
     w.add_argument("--batch-size", type=int, help="items per transaction (default 256)")
     w.add_argument("--poll-seconds", type=float, help="fallback poll in seconds (default 30)")
+    w.add_argument(
+        "--refresh-every",
+        type=float,
+        metavar="SECONDS",
+        help="when idle, refresh co-occurrence and retrain the ranker at most this often "
+        "(each skips when the interactions are unchanged; default off)",
+    )
     w.set_defaults(func=_worker)
 
     m = sub.add_parser("models", help="embedding model versions")
@@ -133,7 +140,10 @@ def _embed(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from db.engine import database_url, get_engine
     from jobs.worker import DEFAULT_POLL_SECONDS, run_worker
+    from pgrec.cli import CommandError
 
+    if args.refresh_every is not None and args.refresh_every <= 0:
+        raise CommandError("--refresh-every must be a number of seconds > 0")
     batch_size = _batch_size(args.batch_size)
     poll = DEFAULT_POLL_SECONDS if args.poll_seconds is None else args.poll_seconds
     with _user_errors(), _stop_on_signals() as stop:
@@ -144,6 +154,7 @@ def _worker(args: argparse.Namespace) -> int:
             batch_size=batch_size,
             poll_seconds=poll,
             stop=stop,
+            refresh_every=args.refresh_every,
         )
     for stats in runs.values():
         print(f"worker embedded {stats.written} items for {stats.model} (encoded={stats.encoded})")
