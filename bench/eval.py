@@ -152,11 +152,18 @@ def query_modes(conn: Connection, embedder: Embedder) -> dict[str, jq.Mode]:
 
 
 def _sources(
-    conn: Connection, training: systems.Training, seed: int, ranker: str
+    conn: Connection, training: systems.Training, seed: int, ranker: dict[str, Any]
 ) -> dict[str, systems.Source]:
     """Baselines, each component of the hybrid user mode alone, then the hybrid itself
     (with the fallback weights, then the ranker this run trained, `ranker`)."""
     candidates = systems.Candidates(conn)
+    version = ranker.get("version")
+
+    def learned(*, interleave: bool) -> systems.Source:
+        if version is None:
+            return systems.unavailable(ranker.get("status", "not run: no ranker trained"))
+        return systems.user_mode(conn, ranker=version, interleave=interleave)
+
     return {
         "popularity": systems.popularity(training),
         "random": systems.random_items(training, seed),
@@ -166,10 +173,8 @@ def _sources(
         "interests": systems.interests_only(candidates),
         "popular (rec.popular)": systems.popular_in_db(conn),
         "user: hybrid, fallback weights": systems.user_mode(conn, ranker="fallback"),
-        "user: hybrid, learned ranker, no interleave": systems.user_mode(
-            conn, ranker=ranker, interleave=False
-        ),
-        USER_MODE: systems.user_mode(conn, ranker=ranker),
+        "user: hybrid, learned ranker, no interleave": learned(interleave=False),
+        USER_MODE: learned(interleave=True),
     }
 
 
@@ -185,11 +190,15 @@ def _jobs(url: str, seed: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     cooc = refresh_cooccurrence(url=url, force=True)
     t1 = time.perf_counter()
-    ranker = train_ranker(url, seed=seed, activate=True, force=True, always_activate=False)
+    try:
+        trained = _plain(train_ranker(url, seed=seed, activate=True, force=True))
+    except ValueError as err:  # too few users to train: the learned rows say why
+        log.warning("ranker not trained: %s", err)
+        trained = {"version": None, "status": f"not run: ranker not trained: {err}"}
     t2 = time.perf_counter()
     return {
         "cooccurrence": {"seconds": round(t1 - t0, 1), **_plain(cooc)},
-        "ranker": {"seconds": round(t2 - t1, 1), **_plain(ranker)},
+        "ranker": {"seconds": round(t2 - t1, 1), **trained},
     }
 
 
@@ -243,8 +252,7 @@ def _run(
     )
     cases = proto.sample(split.cases, config.users, config.seed)
     log.info("recommending for %d users", len(cases))
-    version = jobs["ranker"]["version"]
-    lists = systems.recommend(cases, _sources(conn, training, config.seed, version))
+    lists = systems.recommend(cases, _sources(conn, training, config.seed, jobs["ranker"]))
     scores = [systems.score(s, cases, scoring) for s in lists]
 
     queries = jq.load_queries(config.queries)

@@ -123,6 +123,15 @@ def db_call(conn: Connection, name: str, call: Callable[[], list[Hit]]) -> list[
         conn.rollback()  # a failed statement must not poison the next call
 
 
+def unavailable(status: str) -> Source:
+    """A source that cannot run (its row shows `status`)."""
+
+    def source(case: Case) -> list[Hit]:
+        raise ModeUnavailable(status)
+
+    return source
+
+
 def more_like_these(conn: Connection) -> Source:
     """db.recs.more_like with positive = the user's training likes (the semantic centroid)."""
 

@@ -251,8 +251,40 @@ def collect(conn: Connection, options: Options) -> Dataset:
     )
 
 
-def fit(x: np.ndarray, y: np.ndarray, seed: int) -> Linear:
-    """StandardScaler + LogisticRegression; a constant feature gets mean, scale and coef 0."""
+PAIRS_PER_POSITIVE = 20  # negatives drawn (seeded) from the same user for each held-out item
+
+
+def pair_differences(
+    z: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise training rows: z(positive) - z(negative) of the same user, both signs.
+
+    A logistic regression without intercept on these learns w with w.z(pos) > w.z(neg)
+    within each user's list (linear RankNet): the order a user sees, not how scores compare
+    across users, which a pooled pointwise fit spends its capacity on.
+    """
+    rng = np.random.default_rng(seed)
+    diffs: list[np.ndarray] = []
+    for g in np.unique(groups).tolist():
+        rows = np.flatnonzero(groups == g)
+        pos, neg = rows[y[rows]], rows[~y[rows]]
+        if not len(pos) or not len(neg):
+            continue
+        for p in pos.tolist():
+            picked = rng.choice(neg, size=min(PAIRS_PER_POSITIVE, len(neg)), replace=False)
+            diffs.append(z[p] - z[picked])
+    if not diffs:
+        raise ValueError("no user has both a held-out candidate and another: nothing to learn")
+    d = np.concatenate(diffs)
+    return np.concatenate([d, -d]), np.concatenate([np.ones(len(d)), np.zeros(len(d))])
+
+
+def fit(x: np.ndarray, y: np.ndarray, seed: int, groups: np.ndarray | None = None) -> Linear:
+    """StandardScaler + LogisticRegression; a constant feature gets mean, scale and coef 0.
+
+    With `groups` (the user of each row) the regression is pairwise (pair_differences) and
+    the intercept 0: the scores rank within a user, they are not probabilities.
+    """
     if y.all() or not y.any():
         raise ValueError(
             "the candidates hold no held-out item (or nothing else): nothing to learn; "
@@ -264,12 +296,19 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int) -> Linear:
     if not varying.any():
         raise ValueError("every feature is constant over the candidates: nothing to learn")
     scaler = StandardScaler().fit(x[:, varying])
-    model = LogisticRegression(random_state=seed, max_iter=1000, C=1.0)
-    model.fit(scaler.transform(x[:, varying]), y)
+    z = scaler.transform(x[:, varying])
+    if groups is not None:
+        dz, dy = pair_differences(z, y, groups, seed)
+        model = LogisticRegression(random_state=seed, max_iter=1000, C=1.0, fit_intercept=False)
+        model.fit(dz, dy)
+    else:
+        model = LogisticRegression(random_state=seed, max_iter=1000, C=1.0)
+        model.fit(z, y)
     # A constant's mean is stored as 0 too: fresh's drifts with now() and would move the version.
     mean, scale, coef = np.zeros(x.shape[1]), np.zeros(x.shape[1]), np.zeros(x.shape[1])
     mean[varying], scale[varying], coef[varying] = scaler.mean_, scaler.scale_, model.coef_[0]
-    return Linear(mean, scale, coef, float(model.intercept_[0]))
+    intercept = float(model.intercept_[0]) if groups is None else 0.0
+    return Linear(mean, scale, coef, intercept)
 
 
 def ranking_metrics(data: Dataset, scores: np.ndarray, users: np.ndarray) -> dict[str, Any]:
@@ -304,7 +343,7 @@ def validate(data: Dataset, seed: int) -> dict[str, Any]:
     n_val = max(1, round(VALIDATION_SHARE * n))
     val, fit_users = np.sort(order[:n_val]), np.sort(order[n_val:])
     rows = np.isin(data.user_at, fit_users)
-    model = fit(data.x[rows], data.y[rows], seed).rounded()
+    model = fit(data.x[rows], data.y[rows], seed, groups=data.user_at[rows]).rounded()
     pop = data.x[:, data.features.index("pop")]
     return {
         "validation_users": int(n_val),
@@ -381,7 +420,7 @@ def _train(
     data = collect(conn, options)
     metrics = validate(data, options.seed)
     activate = activate and (always or beats_fallback(metrics))
-    params = fit(data.x, data.y, options.seed).rounded().params()
+    params = fit(data.x, data.y, options.seed, groups=data.user_at).rounded().params()
     version = version_of(data.features, params, options.seed)
     positives = int(data.y.sum())
     trained_on = {

@@ -400,7 +400,9 @@ END $$;
 
 -- The scoring stage's parameters: the active ranking model's, or the fallback weights
 -- (coefficients on the raw features: co-occurrence first, then interest similarity,
--- then popularity) when none is trained; version 'fallback' names the latter. A session
+-- then popularity) when none is trained; version 'fallback' names the latter. cooc_hits
+-- and pop weigh 0 and 0.05: both favour the items in everybody's lists, and with more
+-- weight catalog coverage fell below 10% in `pgrec eval` (docs/ranker.md). A session
 -- may pick another: SET pgrec.ranker = 'fallback' or = '<version>' (to compare versions).
 CREATE FUNCTION rec.ranker(OUT version text, OUT mean real[], OUT scale real[],
                            OUT coef real[], OUT intercept real)
@@ -428,7 +430,7 @@ BEGIN
     mean := array_fill(0::real, ARRAY[9]);
     scale := array_fill(1::real, ARRAY[9]);
     --             cooc cooc_max hits  sem  sem_profile pop  cat_overlap year_gap fresh
-    coef := ARRAY[ 2.0, 1.0,     0.5,  1.0, 0.5,        0.2, 0.3,        -0.1,    0.1]::real[];
+    coef := ARRAY[ 2.0, 1.0,     0.0,  1.0, 0.5,        0.05, 0.3,       -0.1,    0.1]::real[];
     intercept := 0;
   END IF;
 END $$;

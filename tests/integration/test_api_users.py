@@ -28,7 +28,7 @@ CAROL = "carol"
 DRAMAS = "Dramas"
 # A trained model with the fallback's coefficients and intercept -1: the same list, every
 # logit exactly 1 lower, so the test can tell which one served.
-COEF = [2.0, 1.0, 0.5, 1.0, 0.5, 0.2, 0.3, -0.1, 0.1]
+COEF = [2.0, 1.0, 0.0, 1.0, 0.5, 0.05, 0.3, -0.1, 0.1]
 TRAINED = {"mean": [0.0] * 9, "scale": [1.0] * 9, "coef": COEF, "intercept": -1.0}
 METRICS = {"validation": {"auc": 0.71, "ndcg_at_10": 0.33}}
 
