@@ -131,18 +131,49 @@ def _jobs_lines(report: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if cooc := jobs.get("cooccurrence"):
         lines.append(f"Co-occurrence refresh on the training events: {cooc['seconds']:.1f} s.  ")
-    if ranker := jobs.get("ranker"):
+    ranker = jobs.get("ranker") or {}
+    if ranker.get("version"):
+        m = ranker.get("metrics") or {}
+        shown = ", ".join(
+            f"{name} {m[name]['ndcg@10']:.3f}"
+            for name in ("model", "fallback", "popularity")
+            if isinstance(m.get(name), dict) and m[name].get("ndcg@10") is not None
+        )
+        verdict = (
+            "it beat the fallback weights there, so it serves"
+            if ranker.get("active")
+            else "below the fallback weights there, so it is stored, not served"
+        )
         lines.append(
-            f"Ranker `{ranker.get('version', '?')}` trained in {ranker['seconds']:.1f} s"
-            f" (seed {report['protocol']['seed']}); its own validation split: "
-            + ", ".join(
-                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                for k, v in (ranker.get("metrics") or {}).items()
-                if not isinstance(v, dict | list)
-            )
-            + "."
+            f"Ranker `{ranker['version']}` trained in {ranker['seconds']:.1f} s (seed "
+            f"{report['protocol']['seed']}); nDCG@10 on its own validation users "
+            f"({m.get('validation_users', '?')}, 20% of likes held out per user): {shown}; "
+            f"{verdict}.  "
+        )
+    elif ranker.get("status"):
+        lines.append(f"Ranker: {ranker['status']}.  ")
+    served = served_row(report)
+    pop = next((s for s in report["systems"] if s["name"] == "popularity"), None)
+    if served and pop and served.get("hr") and pop.get("hr"):
+        lines.append(
+            f"Served by `GET /users/{{id}}/recommendations`: **{served['name']}**, HR@10 "
+            f"{served['hr'] / pop['hr']:.2f}x popularity, nDCG@10 "
+            f"{served['ndcg'] / pop['ndcg']:.2f}x, catalog coverage {served['coverage']:.3f}."
         )
     return lines
+
+
+def served_row(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The user-mode row the API serves: the learned ranker if it was activated, else the
+    fallback weights."""
+    ranker = (report.get("jobs") or {}).get("ranker") or {}
+    name = (
+        "user: hybrid, learned ranker" if ranker.get("active") else "user: hybrid, fallback weights"
+    )
+    found: dict[str, Any] | None = next(
+        (s for s in report["systems"] if s["name"] == name and s["status"] == "ok"), None
+    )
+    return found
 
 
 def markdown(report: dict[str, Any], plot: str | None = None) -> str:
@@ -182,7 +213,7 @@ def plot_users(report: dict[str, Any], path: Path) -> Path | None:
         return None
     names = [s["name"] for s in ok][::-1]
     ys = range(len(names))
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 2.2))
     for offset, (key, label) in ((-0.2, ("hr", "HR@10")), (0.2, ("ndcg", "nDCG@10"))):
         values = [s[key] for s in ok][::-1]
         errors = [s[f"{key}_ci95"] or 0 for s in ok][::-1]
@@ -193,7 +224,7 @@ def plot_users(report: dict[str, Any], path: Path) -> Path | None:
         ax.axvline(1.5 * pop, color="black", linestyle="--", label="1.5 x popularity HR@10")
     ax.set_yticks(list(ys), names)
     ax.set_xlabel("leave-last-liked-out, MovieLens users on TMDB 5000 (95% CI)")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
