@@ -198,8 +198,8 @@ def popular_in_db(conn: Connection) -> Source:
 
 @dataclass
 class Candidates:
-    """rec.user_candidates and rec.user_interests of the last user asked, fetched once for
-    the component sources (each ranks its own source's candidates by its own feature)."""
+    """rec.user_candidates of the last user asked (with its interests' shares), fetched once
+    for the component sources (each ranks its own source's candidates by its own feature)."""
 
     conn: Connection
     per_source: int = 100
@@ -214,18 +214,16 @@ class Candidates:
                 self.rows = list(
                     self.conn.execute(
                         text(
-                            "SELECT item_id, features, sources, interest FROM"
-                            " rec.user_candidates(:u, CAST(:f AS jsonb), :n)"
+                            "SELECT item_id, features, sources, interest, interest_share"
+                            " FROM rec.user_candidates(:u, CAST(:f AS jsonb), :n)"
                         ),
                         {"u": case.user, "f": filters_json(_exclude(case)), "n": self.per_source},
                     )
                 )
                 self.shares = {
-                    int(r.interest): float(r.share)
-                    for r in self.conn.execute(
-                        text("SELECT interest, share FROM rec.user_interests(:u)"),
-                        {"u": case.user},
-                    )
+                    int(r.interest): float(r.interest_share)
+                    for r in self.rows
+                    if r.interest is not None
                 }
                 return []
 

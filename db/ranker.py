@@ -21,14 +21,16 @@ from sqlalchemy import Connection, text
 POSITIVE_ITEMS = """
 WITH per_item AS (
   SELECT user_id, item_id, sum(rec.event_weight(event, value)::float8) AS p,
-         max(occurred_at) AS last_at
+         min(occurred_at) AS first_at
   FROM interactions GROUP BY user_id, item_id
 ), liked AS (
-  SELECT user_id, item_id, last_at, count(*) OVER (PARTITION BY user_id) AS n
+  SELECT user_id, item_id, first_at, count(*) OVER (PARTITION BY user_id) AS n
   FROM per_item WHERE p > 0
 )
-SELECT user_id, item_id, last_at FROM liked WHERE n >= :min_items
-ORDER BY user_id COLLATE "C", last_at, item_id
+-- By the first event on the item: an item held out (first touched at or after the cut)
+-- then has no event left before the cut, so it is not "seen" and can be a candidate.
+SELECT user_id, item_id, first_at FROM liked WHERE n >= :min_items
+ORDER BY user_id COLLATE "C", first_at, item_id
 """
 
 CANDIDATES = """
@@ -74,8 +76,8 @@ def active_embedding_model(*, conn: Connection) -> str | None:
 def positive_items(*, conn: Connection, min_items: int) -> dict[str, list[tuple[dt.datetime, int]]]:
     """Per user with >= `min_items` positive items: (latest event, item) oldest first."""
     out: dict[str, list[tuple[dt.datetime, int]]] = {}
-    for user, item, last_at in conn.execute(text(POSITIVE_ITEMS), {"min_items": min_items}):
-        out.setdefault(user, []).append((last_at, int(item)))
+    for user, item, first_at in conn.execute(text(POSITIVE_ITEMS), {"min_items": min_items}):
+        out.setdefault(user, []).append((first_at, int(item)))
     return out
 
 

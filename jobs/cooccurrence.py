@@ -209,6 +209,20 @@ def changed_lists(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return np.union1d(new["item_id"][~same], old["item_id"][gone]).astype(np.int64)
 
 
+def stored_params(conn: Connection) -> Params:
+    """The parameters of the last run (job_state), else the defaults: what later runs and
+    the ranker's rolled-back rebuild should use, so the lists keep the operator's choice."""
+    state = store.get_state(conn=conn, job=JOB)
+    d = state.details if state is not None else {}
+    params = Params(
+        k=d.get("k", DEFAULT_K),
+        shrinkage=d.get("shrinkage", DEFAULT_SHRINKAGE),
+        min_users=d.get("min_users", DEFAULT_MIN_USERS),
+    )
+    params.check()
+    return params
+
+
 def rebuild(conn: Connection, params: Params | None = None) -> CooccurrenceStats:
     """Recompute item_cooccurrence and item_stats on `conn`, in its transaction; no commit.
 

@@ -165,24 +165,11 @@ def split_history(
     return None if len(held) == len(likes) else (cut, held)
 
 
-def _cooccurrence_params(conn: Connection) -> cooc.Params:
-    """The co-occurrence job's parameters as last run (so features match what is served)."""
-    state = cooc_store.get_state(conn=conn, job=cooc.JOB)
-    d = state.details if state is not None else {}
-    params = cooc.Params(
-        k=d.get("k", cooc.DEFAULT_K),
-        shrinkage=d.get("shrinkage", cooc.DEFAULT_SHRINKAGE),
-        min_users=d.get("min_users", cooc.DEFAULT_MIN_USERS),
-    )
-    params.check()
-    return params
-
-
 def _signature(conn: Connection, options: Options) -> str:
     model = store.active_embedding_model(conn=conn)
     return (
         f"{cooc_store.interactions_signature(conn=conn)} {options.signature()} "
-        f"cooccurrence=({_cooccurrence_params(conn).signature()}) embedding_model={model}"
+        f"cooccurrence=({cooc.stored_params(conn).signature()}) embedding_model={model}"
     )
 
 
@@ -211,7 +198,7 @@ def collect(conn: Connection, options: Options) -> Dataset:
         deleted = store.truncate_histories(
             conn=conn, users=users, cuts=[splits[u][0] for u in users]
         )
-        params = _cooccurrence_params(conn)
+        params = cooc.stored_params(conn)
         cooc.rebuild(conn, params)
         store.deactivate(conn=conn)
         fallback = store.current_weights(conn=conn)

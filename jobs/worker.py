@@ -312,11 +312,20 @@ def refresh_derived(url: str) -> None:
     A failure is logged, not raised: the worker's first job is keeping vectors current.
     """
     # Imported here: scipy, faiss and scikit-learn load only for a worker that refreshes.
-    from jobs.cooccurrence import refresh_cooccurrence
+    from jobs.cooccurrence import refresh_cooccurrence, stored_params
+    from jobs.neighbors import job_engine
     from jobs.ranker import train_ranker
 
     try:
-        refresh_cooccurrence(url=url)
+        engine = job_engine(url)
+        try:
+            with engine.connect() as conn:
+                params = stored_params(conn)  # keep what the operator last ran with
+        finally:
+            engine.dispose()
+        refresh_cooccurrence(
+            url=url, k=params.k, shrinkage=params.shrinkage, min_users=params.min_users
+        )
         train_ranker(url)
     except ValueError as err:  # e.g. too few users with enough likes yet
         log.info("worker refresh: %s", err)

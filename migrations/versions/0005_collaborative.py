@@ -200,7 +200,10 @@ LANGUAGE sql STABLE SET search_path = public AS $$
     SELECT ev.item_id, sum(ev.w)::real AS w, max(ev.occurred_at) AS last_at
     FROM ev GROUP BY ev.item_id
   ), top AS (
-    SELECT coalesce(max(p.w), 1) AS w, coalesce(max(p.last_at), now()) AS at FROM per_item p
+    -- Never negative: for a user with only low ratings, given likes must still be likes.
+    SELECT coalesce(nullif(greatest(max(p.w), 0), 0), 1) AS w,
+           coalesce(max(p.last_at), now()) AS at
+    FROM per_item p
   )
   SELECT p.item_id, p.w, p.last_at FROM per_item p
   WHERE p.item_id <> ALL (coalesce(positive, '{}') || coalesce(negative, '{}'))
@@ -306,14 +309,16 @@ $$;
 -- Every candidate for a user with its features. Sources, each within the filters and
 -- without the user's items: co-occurrence of the 50 most recent likes, a semantic search
 -- per interest, popular items, fresh items (per_source each, fresh a fifth of that).
--- `interest`: the closest interest (null without vectors); `because`: for co-occurrence,
--- the two likes that contribute most, else the interest's two heaviest items.
+-- `interest`: the closest interest (null without vectors), with its share, label and items
+-- (heaviest first); `because`: the two likes whose co-occurrence lists add most (null when
+-- none lists the item).
 CREATE FUNCTION rec.user_candidates(user_id text, filters jsonb DEFAULT '{}',
                                     per_source integer DEFAULT 100,
                                     positive bigint[] DEFAULT '{}',
                                     negative bigint[] DEFAULT '{}')
 RETURNS TABLE(item_id bigint, features real[], sources text[], interest integer,
-              because bigint[])
+              because bigint[], interest_share real, interest_label text,
+              interest_items bigint[])
 LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
   m text;
@@ -384,14 +389,18 @@ BEGIN
       ]::real[],
       c.sources,
       near.interest,
-      coalesce(co.because, (SELECT t.items[1:2] FROM interests t WHERE t.interest = near.interest))
+      co.because,
+      near.share,
+      near.label,
+      near.items
     FROM cand c
     JOIN public.items i ON i.id = c.id
     LEFT JOIN public.item_embeddings e ON e.item_id = c.id AND e.model = $6
     LEFT JOIN cooc co ON co.id = c.id
     LEFT JOIN public.item_stats st ON st.item_id = c.id
     LEFT JOIN LATERAL (
-      SELECT t.interest, (1 - (e.embedding <=> t.centroid))::real AS sim FROM interests t
+      SELECT t.interest, t.share, t.label, t.items, (1 - (e.embedding <=> t.centroid))::real AS sim
+      FROM interests t
       WHERE e.embedding IS NOT NULL ORDER BY e.embedding <=> t.centroid, t.interest LIMIT 1
     ) near ON true
     ORDER BY c.id$f$, rec.filter_sql(f))
@@ -454,12 +463,13 @@ BEGIN
   PERFORM rec._check_k(k);
   r := rec.ranker();
   RETURN QUERY
-    WITH interests AS (
-      SELECT * FROM rec.user_interests(for_user_explained.user_id, 3, positive, negative)
-    ), scored AS (
+    WITH scored AS (
       -- score: sigmoid of the model's logit (the fallback's sum too): in (0, 1), so the
       -- API's re-ranking, which normalises non-negative relevance, works with any model.
-      SELECT c.item_id, c.interest, c.because, r.intercept + s.total AS raw,
+      SELECT c.item_id, c.interest, c.interest_share AS share, c.interest_label AS label,
+             CASE s.source WHEN 'cooc' THEN c.because WHEN 'interest' THEN c.interest_items[1:2]
+             END AS because,
+             r.intercept + s.total AS raw,
              (1 / (1 + exp(-least(greatest(r.intercept + s.total, -30), 30))))::real AS score,
              s.source
       FROM rec.user_candidates(for_user_explained.user_id, filters,
@@ -475,12 +485,12 @@ BEGIN
               GROUP BY x.src) g
       ) s
     ), placed AS (
-      SELECT s.*, t.label, t.share,
-             CASE WHEN interleave AND t.share IS NOT NULL
+      SELECT s.*,
+             CASE WHEN interleave AND s.share IS NOT NULL
                   THEN row_number() OVER (PARTITION BY s.interest ORDER BY s.raw DESC, s.item_id)
-                       / t.share
+                       / s.share
                   ELSE row_number() OVER (ORDER BY s.raw DESC, s.item_id) END AS place
-      FROM scored s LEFT JOIN interests t ON t.interest = s.interest
+      FROM scored s
     )
     SELECT p.item_id, p.score, p.source,
       CASE
@@ -490,7 +500,7 @@ BEGIN
         WHEN p.source = 'fresh' THEN 'new' || rec._in_category(p.item_id, filters)
         ELSE 'popular' || rec._in_category(p.item_id, filters)
       END,
-      CASE WHEN p.source IN ('cooc', 'interest') THEN p.because ELSE '{}'::bigint[] END
+      coalesce(p.because, '{}')
     FROM placed p
     ORDER BY p.place, p.raw DESC, p.item_id
     LIMIT k;

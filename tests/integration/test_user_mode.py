@@ -252,3 +252,20 @@ def test_new_item_without_interactions_is_reachable_by_content(
     assert found is not None, "the new horror item should be a semantic candidate"
     assert "interest" in found.sources
     assert found.features[0] == 0  # no co-occurrence: only its content brought it
+
+
+def test_given_likes_stay_likes_for_a_user_with_only_low_ratings(conn: Connection) -> None:
+    a, b, c = _genre(conn, "Horror", "Animation", 3)
+    conn.execute(
+        text(
+            "INSERT INTO interactions (user_id, item_id, event, value, occurred_at)"
+            " VALUES ('grump', :a, 'rating', 1, :t)"
+        ),
+        {"a": a, "t": T0},
+    )
+    rows = conn.execute(
+        text("SELECT item_id, weight FROM rec.user_history('grump', ARRAY[:b], ARRAY[:c])"),
+        {"b": b, "c": c},
+    ).all()
+    weight = {r.item_id: r.weight for r in rows}
+    assert weight[a] < 0 and weight[b] > 0 and weight[c] < 0
