@@ -255,7 +255,6 @@ class Planner:
         negative: Sequence[int] = (),
     ) -> Page:
         """rec.for_user_explained re-ranked like every list, each result with its reason."""
-        ranker = recs.ranker_version(conn=rows.conn)
         hits = recs.for_user_explained(
             conn=rows.conn,
             user_id=user_id,
@@ -264,6 +263,8 @@ class Planner:
             positive=positive,
             negative=negative,
         )
+        # Read with the list when there is one (the same snapshot), else on its own.
+        ranker = hits[0].ranker if hits else recs.ranker_version(conn=rows.conn)
         plain = [recs.Hit(h.item_id, h.score) for h in hits]
         results = self._finish(rows, single(mode, plain), options, self.rt.serving)
         if not options.rerank.active:

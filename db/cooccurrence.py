@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
-from db.neighbors import COPY_HEADER, COPY_TRAILER, _copy_out, _copy_rows, driver_connection
+from db.neighbors import COPY_HEADER, COPY_TRAILER, copy_out, copy_rows, driver_connection
 
 # p(u, i): the sum of the user's event weights on the item. rec.event_weight (migration 0004)
 # is the one definition of what an event is worth; it returns real, summed here in float8.
@@ -106,7 +106,7 @@ class JobState:
 def read_preferences(*, conn: Connection) -> Preferences:
     """Every positive p(u, i) computed from interactions with rec.event_weight."""
     sql = f"COPY ({PREFERENCES}) TO STDOUT (FORMAT binary)"
-    rows = _copy_rows(_copy_out(conn, sql, ()), PREFERENCE_DTYPE)
+    rows = copy_rows(copy_out(conn, sql, ()), PREFERENCE_DTYPE)
     return Preferences(
         users=rows["user"].astype(np.int64),
         item_ids=rows["item_id"].astype(np.int64),
@@ -146,7 +146,7 @@ def read_lists(*, conn: Connection) -> np.ndarray:
         "COPY (SELECT item_id, rank, neighbor_id, score, users FROM item_cooccurrence"
         " ORDER BY item_id, rank) TO STDOUT (FORMAT binary)"
     )
-    return _copy_rows(_copy_out(conn, sql, ()), LIST_DTYPE)
+    return copy_rows(copy_out(conn, sql, ()), LIST_DTYPE)
 
 
 def replace_lists(*, conn: Connection, items: np.ndarray, rows: np.ndarray) -> int:

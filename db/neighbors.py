@@ -64,7 +64,7 @@ def driver_connection(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
 
-def _copy_out(conn: Connection, sql: str, params: tuple[Any, ...]) -> bytes:
+def copy_out(conn: Connection, sql: str, params: tuple[Any, ...]) -> bytes:
     buf = bytearray()
     with driver_connection(conn).cursor() as cur, cur.copy(sql, params) as copy:
         for chunk in copy:
@@ -72,7 +72,7 @@ def _copy_out(conn: Connection, sql: str, params: tuple[Any, ...]) -> bytes:
     return bytes(buf)
 
 
-def _copy_rows(data: bytes, dtype: np.dtype[Any]) -> np.ndarray:
+def copy_rows(data: bytes, dtype: np.dtype[Any]) -> np.ndarray:
     """Rows of a binary COPY whose rows all have the fixed layout `dtype`."""
     if not data.startswith(COPY_HEADER) or not data.endswith(COPY_TRAILER):
         raise ValueError("unexpected binary COPY framing")
@@ -104,7 +104,7 @@ def load_vectors(*, conn: Connection, model: str) -> Vectors:
     # Each field is preceded by its byte length; a vector is (dim int16, unused int16, floats).
     layout = [("nfields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("at_len", ">i4")]
     layout += [("at", ">i8"), ("vec_len", ">i4"), ("dim", ">i2"), ("unused", ">i2")]
-    rows = _copy_rows(_copy_out(conn, sql, (model,)), np.dtype([*layout, ("v", ">f4", (dim,))]))
+    rows = copy_rows(copy_out(conn, sql, (model,)), np.dtype([*layout, ("v", ">f4", (dim,))]))
     if len(rows) and not np.all(rows["dim"] == dim):
         raise ValueError(f"vectors of model {model!r} do not all have its dimension {dim}")
     matrix = np.ascontiguousarray(rows["v"], dtype=np.float32)
@@ -204,10 +204,10 @@ def read_lists(*, conn: Connection, model: str, items: np.ndarray | None) -> np.
         + where
         + ") TO STDOUT (FORMAT binary)"
     )
-    return _copy_rows(_copy_out(conn, sql, params), ROW_DTYPE)
+    return copy_rows(copy_out(conn, sql, params), ROW_DTYPE)
 
 
-def _found(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+def found_in(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """Which of `needles` are in the sorted `haystack` (np.isin is ~50x slower at 2M keys)."""
     if len(haystack) == 0:
         return np.zeros(len(needles), dtype=bool)
@@ -215,7 +215,7 @@ def _found(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     return np.asarray(haystack[at] == needles)
 
 
-def _keys(item_ids: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+def pair_keys(item_ids: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return item_ids.astype(np.int64) * 65536 + ranks.astype(np.int64)  # ranks < 2**15
 
 
@@ -247,13 +247,13 @@ def write_neighbors(
     new["score"] = scores.reshape(-1)
 
     old = read_lists(conn=conn, model=model, items=lists)
-    old_keys = _keys(old["item_id"], old["rank"])
+    old_keys = pair_keys(old["item_id"], old["rank"])
     order = np.argsort(old_keys)
     old, old_keys = old[order], old_keys[order]
-    new_keys = _keys(new["item_id"], new["rank"])
+    new_keys = pair_keys(new["item_id"], new["rank"])
     order = np.argsort(new_keys)
     new, new_keys = new[order], new_keys[order]
-    same = _found(old_keys, new_keys)
+    same = found_in(old_keys, new_keys)
     if len(old):
         at = np.minimum(np.searchsorted(old_keys, new_keys), len(old) - 1)
         # A score that moved by float noise alone is left as it is.
@@ -261,7 +261,7 @@ def write_neighbors(
             np.abs(old["score"][at].astype(np.float32) - new["score"]) <= 1e-6
         )
     changed = new[~same]
-    gone = old[~_found(new_keys, old_keys)]
+    gone = old[~found_in(new_keys, old_keys)]
 
     written = 0
     if len(gone):

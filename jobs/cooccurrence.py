@@ -28,7 +28,7 @@ from sqlalchemy import Connection, exc, text
 
 from db import cooccurrence as store
 from db.embeddings import finish_run, record_batch, start_run
-from db.neighbors import _found, _keys
+from db.neighbors import found_in, pair_keys
 from jobs.neighbors import WRITE_ATTEMPTS, exclusive_run, job_engine
 
 log = logging.getLogger(__name__)
@@ -196,16 +196,19 @@ def top_neighbors(
 
 def changed_lists(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     """Item ids whose list in `new` differs from `old` (rows in store.LIST_DTYPE), sorted."""
-    old_keys, new_keys = _keys(old["item_id"], old["rank"]), _keys(new["item_id"], new["rank"])
+    old_keys, new_keys = (
+        pair_keys(old["item_id"], old["rank"]),
+        pair_keys(new["item_id"], new["rank"]),
+    )
     old, old_keys = old[np.argsort(old_keys)], np.sort(old_keys)
     new, new_keys = new[np.argsort(new_keys)], np.sort(new_keys)
-    same = _found(old_keys, new_keys)
+    same = found_in(old_keys, new_keys)
     if len(old):
         at = np.minimum(np.searchsorted(old_keys, new_keys), len(old) - 1)
         same &= (old["neighbor_id"][at] == new["neighbor_id"]) & (old["users"][at] == new["users"])
         diff = np.abs(old["score"][at].astype(np.float64) - new["score"].astype(np.float64))
         same &= diff <= SCORE_TOLERANCE
-    gone = ~_found(new_keys, old_keys)
+    gone = ~found_in(new_keys, old_keys)
     return np.union1d(new["item_id"][~same], old["item_id"][gone]).astype(np.int64)
 
 
@@ -239,7 +242,9 @@ def rebuild(conn: Connection, params: Params | None = None) -> CooccurrenceStats
         item_ids[top.items], top.ranks, item_ids[top.neighbors], top.scores, top.users
     )
     changed = changed_lists(store.read_lists(conn=conn), new)
-    rows = store.replace_lists(conn=conn, items=changed, rows=new[_found(changed, new["item_id"])])
+    rows = store.replace_lists(
+        conn=conn, items=changed, rows=new[found_in(changed, new["item_id"])]
+    )
     stats_written = store.merge_item_stats(conn=conn)
     log.debug(
         "cooccurrence: loaded %.2fs, computed %.2fs, written %.2fs",

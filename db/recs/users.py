@@ -21,6 +21,7 @@ class UserHit:
     source: str
     reason: str
     because: tuple[int, ...]
+    ranker: str  # the scoring stage's version, read in the same statement as the list
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,11 @@ class Interest:
 
 
 _FOR_USER = text("SELECT item_id, score FROM rec.for_user(:user_id, :k, CAST(:filters AS jsonb))")
+# One statement, one snapshot: the version shown is the one that scored the list.
 _EXPLAINED = text(
-    "SELECT item_id, score, source, reason, because FROM rec.for_user_explained("
-    ":user_id, :k, CAST(:filters AS jsonb), CAST(:positive AS bigint[]), "
-    "CAST(:negative AS bigint[]))"
+    "SELECT e.item_id, e.score, e.source, e.reason, e.because, r.version"
+    " FROM rec.ranker() r, rec.for_user_explained(:user_id, :k, CAST(:filters AS jsonb),"
+    " CAST(:positive AS bigint[]), CAST(:negative AS bigint[])) e"
 )
 _RANKER = text("SELECT version FROM rec.ranker()")
 _POPULAR = text("SELECT item_id, score FROM rec.popular(:k, CAST(:filters AS jsonb))")
@@ -77,7 +79,9 @@ def for_user_explained(
     with translated_errors():
         rows = conn.execute(_EXPLAINED, params).all()
     return [
-        UserHit(int(r[0]), float(r[1]), str(r[2]), str(r[3]), tuple(int(i) for i in r[4] or ()))
+        UserHit(
+            int(r[0]), float(r[1]), str(r[2]), r[3] or "", tuple(int(i) for i in r[4] or ()), r[5]
+        )
         for r in rows
     ]
 
