@@ -88,7 +88,7 @@ class Item(Base):
         Index("ix_items_year", "year"),
         Index("ix_items_price", "price"),
         Index("ix_items_popularity", "popularity"),
-        Index("ix_items_created_at", "created_at"),
+        Index("ix_items_created_at", "created_at", "id"),
         Index("ix_items_available", "available", postgresql_where=text("NOT available")),
     )
 

@@ -26,7 +26,8 @@ def _item_fk(table: str, column: str) -> sa.ForeignKeyConstraint:
 
 
 def _tables() -> None:
-    op.create_index("ix_items_created_at", "items", ["created_at"])  # the fresh source
+    # The fresh source: newest first, ties (a bulk load shares one timestamp) by id.
+    op.create_index("ix_items_created_at", "items", ["created_at", "id"])
     op.create_table(
         "item_cooccurrence",
         sa.Column("item_id", sa.BigInteger(), nullable=False),
@@ -308,7 +309,8 @@ $$;
 
 -- Every candidate for a user with its features. Sources, each within the filters and
 -- without the user's items: co-occurrence of the 50 most recent likes, a semantic search
--- per interest, popular items, fresh items (per_source each, fresh a fifth of that).
+-- per interest (per_source in proportion to its share, at least 10), popular items, fresh
+-- items (per_source each, fresh a fifth of that).
 -- `interest`: the closest interest (null without vectors), with its share, label and items
 -- (heaviest first); `because`: the two likes whose co-occurrence lists add most (null when
 -- none lists the item).
@@ -319,7 +321,10 @@ CREATE FUNCTION rec.user_candidates(user_id text, filters jsonb DEFAULT '{}',
 RETURNS TABLE(item_id bigint, features real[], sources text[], interest integer,
               because bigint[], interest_share real, interest_label text,
               interest_items bigint[])
-LANGUAGE plpgsql STABLE SET search_path = public AS $$
+LANGUAGE plpgsql STABLE
+-- Candidates, not answers: each interest's search may use a narrower HNSW beam.
+SET search_path = public SET pgrec.ef_search_min = '100'
+AS $$
 DECLARE
   m text;
   f jsonb;
@@ -364,7 +369,7 @@ BEGIN
         (SELECT c.id, 'cooc' AS src FROM cooc c ORDER BY c.total DESC, c.id LIMIT $2)
         UNION ALL
         SELECT s.item_id, 'interest' FROM interests t
-          CROSS JOIN LATERAL rec.semantic(t.centroid, $2, $3) s
+          CROSS JOIN LATERAL rec.semantic(t.centroid, greatest(10, ceil($2 * t.share))::int, $3) s
         UNION ALL
         SELECT p.item_id, 'popular' FROM rec.popular($2, $3) p
         UNION ALL
