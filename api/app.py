@@ -20,8 +20,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from api.console import console_routes, template_config
 from api.controllers import CONTROLLERS
 from api.errors import exception_handlers
+from api.impressions import STATE_KEY as ONLINE_KEY
+from api.impressions import Online
 from api.metrics import Metrics
 from api.planner import Planner
 from api.refresher import Refresher
@@ -48,6 +51,7 @@ def create_app(
     runtime = Runtime(settings, embedder_factory=embedder_factory, lazy=lazy, metrics=Metrics())
     planner = Planner(runtime)
     refresher = Refresher(runtime, interval=refresh_interval)
+    online = Online(runtime)  # impressions, variants, online metrics (issue 17)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -82,15 +86,16 @@ def create_app(
         return planner
 
     return Litestar(
-        route_handlers=list(CONTROLLERS),
+        route_handlers=[*CONTROLLERS, *console_routes()],
+        template_config=template_config(),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True),
             "planner": Provide(provide_planner, sync_to_thread=False, use_cache=True),
         },
         exception_handlers=exception_handlers(),
-        middleware=[runtime.metrics.middleware],
-        lifespan=[lifespan],
-        state=State({"runtime": runtime, "refresher": refresher}),
+        middleware=[runtime.metrics.middleware, online.middleware],
+        lifespan=[lifespan, online.lifespan],
+        state=State({"runtime": runtime, "refresher": refresher, ONLINE_KEY: online}),
         openapi_config=OpenAPIConfig(
             title="pgrec",
             version="0.1.0",

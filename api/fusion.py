@@ -33,18 +33,25 @@ def single(mode: str, hits: Sequence[Hit]) -> list[Fused]:
     ]
 
 
-def rrf(lists: Mapping[str, Sequence[Hit]], *, k: int = RRF_K) -> list[Fused]:
-    """sum over lists of 1 / (k + rank); ties go to the better best rank, then the lower id."""
+def rrf(
+    lists: Mapping[str, Sequence[Hit]],
+    *,
+    k: int = RRF_K,
+    weights: Mapping[str, float] | None = None,
+) -> list[Fused]:
+    """sum over lists of w / (k + rank) (w = 1 unless weighted); ties go to the better best
+    rank, then the lower id."""
     modes: dict[int, dict[str, ModeRank]] = {}
     scores: dict[int, float] = {}
     for mode, hits in lists.items():
+        weight = 1.0 if weights is None else weights.get(mode, 1.0)
         seen: set[int] = set()
         for rank, hit in enumerate(hits, start=1):
             if hit.item_id in seen:  # a list repeating an item counts it once, at its best
                 continue
             seen.add(hit.item_id)
             modes.setdefault(hit.item_id, {})[mode] = ModeRank(rank, hit.score)
-            scores[hit.item_id] = scores.get(hit.item_id, 0.0) + 1.0 / (k + rank)
+            scores[hit.item_id] = scores.get(hit.item_id, 0.0) + weight / (k + rank)
 
     def key(item_id: int) -> tuple[float, int, int]:
         best = min(r.rank for r in modes[item_id].values())

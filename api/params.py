@@ -59,6 +59,7 @@ FILTER_PARAMS = frozenset(
 )
 LIST_PARAMS = frozenset(
     {"n", "fields", "explain", "diversity", "freshness", "popularity", "group_by", "group_cap"}
+    | {"variant"}  # an A/B variant by name (api/variants.py)
 )
 
 
@@ -68,6 +69,7 @@ class ListOptions:
     fields: tuple[str, ...] = ()
     explain: bool = False
     rerank: RerankOptions = field(default_factory=RerankOptions)
+    fusion: tuple[tuple[str, float], ...] = ()  # hybrid: a weight per list (from a variant)
 
 
 def check_known(request: Request[Any, Any, Any], allowed: frozenset[str]) -> None:

@@ -127,7 +127,7 @@ class Planner:
             if mode == "hybrid":
                 if not lists["title"]:  # title joins the fusion only when it matches
                     del lists["title"]
-                candidates = rrf(lists)
+                candidates = rrf(lists, weights=dict(options.fusion))
                 backend = "faiss+postgres" if backend == "faiss" else "postgres"
             else:
                 candidates = single(mode, lists[mode])

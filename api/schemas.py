@@ -68,6 +68,7 @@ class Page(msgspec.Struct, omit_defaults=True):
     """A list of results; `backend` says what answered (faiss snapshot or postgres).
 
     `ranker`: the scoring stage's version for the user mode ("fallback" when none is trained).
+    `request_id` (also the X-Request-ID header) names this impression; `variant` the A/B arm.
     """
 
     mode: str
@@ -77,6 +78,9 @@ class Page(msgspec.Struct, omit_defaults=True):
     snapshot_version: int | None = None
     missing_ids: list[int] | UnsetType = UNSET
     ranker: str | UnsetType = UNSET
+    # The impression: quote request_id on /interactions so clicks join to this list.
+    request_id: str | UnsetType = UNSET
+    variant: str | UnsetType = UNSET
 
 
 class Item(msgspec.Struct):
@@ -119,6 +123,8 @@ class InteractionIn(msgspec.Struct, forbid_unknown_fields=True):
     external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
     value: float | None = None
     occurred_at: dt.datetime | None = None
+    # The X-Request-ID of the list this event answers (click-through per variant).
+    request_id: str | None = None
 
 
 class InteractionsWritten(msgspec.Struct):

@@ -57,6 +57,7 @@ class InteractionRow:
     event: str
     value: float | None
     occurred_at: dt.datetime | None
+    request_id: str | None = None  # the impression this event answers (X-Request-ID)
 
 
 def _decode(blobs: Sequence[bytes], dim: int) -> np.ndarray:
@@ -180,11 +181,13 @@ def insert_interactions(*, conn: Connection, rows: Sequence[InteractionRow]) -> 
         return 0
     result = conn.execute(
         text(
-            "INSERT INTO interactions (user_id, item_id, event, value, occurred_at)"
-            " SELECT t.user_id, t.item_id, t.event, t.value, coalesce(t.occurred_at, now())"
+            "INSERT INTO interactions (user_id, item_id, event, value, occurred_at, request_id)"
+            " SELECT t.user_id, t.item_id, t.event, t.value, coalesce(t.occurred_at, now()),"
+            " t.request_id"
             " FROM unnest(CAST(:users AS text[]), CAST(:items AS bigint[]),"
-            " CAST(:events AS text[]), CAST(:vals AS real[]), CAST(:times AS timestamptz[]))"
-            " AS t(user_id, item_id, event, value, occurred_at)"
+            " CAST(:events AS text[]), CAST(:vals AS real[]), CAST(:times AS timestamptz[]),"
+            " CAST(:requests AS uuid[]))"
+            " AS t(user_id, item_id, event, value, occurred_at, request_id)"
             " JOIN items i ON i.id = t.item_id"
             " ON CONFLICT DO NOTHING"
         ),
@@ -194,6 +197,7 @@ def insert_interactions(*, conn: Connection, rows: Sequence[InteractionRow]) -> 
             "events": [r.event for r in rows],
             "vals": [r.value for r in rows],
             "times": [r.occurred_at for r in rows],
+            "requests": [r.request_id for r in rows],
         },
     )
     return int(result.rowcount or 0)

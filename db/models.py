@@ -8,6 +8,7 @@ the first migration (`pgrec_embed_text`, `pgrec_array_text`, `pgrec_norm_title`)
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Numeric,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
     text,
 )
@@ -113,6 +115,10 @@ class EmbeddingModel(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # The drift check at activation: neighbour overlap@10 with the model it replaced.
+    neighbor_overlap: Mapped[float | None] = mapped_column(REAL)
+    overlap_against: Mapped[str | None] = mapped_column(Text)
+    overlap_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("dim > 0 AND dim <= 16000", name="dim_range"),
@@ -157,6 +163,8 @@ class Interaction(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # The impression (served list) this event answers, when the client passed it on.
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     __table_args__ = (
         CheckConstraint(
@@ -167,12 +175,17 @@ class Interaction(Base):
         UniqueConstraint("user_id", "item_id", "event", "occurred_at"),
         Index("ix_interactions_user_time", "user_id", text("occurred_at DESC")),
         Index("ix_interactions_item_id", "item_id"),
+        Index(
+            "ix_interactions_request_id",
+            "request_id",
+            postgresql_where=text("request_id IS NOT NULL"),
+        ),
     )
 
 
 # Tables of the jobs live beside their own code; importing them here registers them on
 # Base.metadata for Alembic.
-from db import models_collab, models_graph, models_jobs  # noqa: E402
+from db import models_collab, models_graph, models_jobs, models_online  # noqa: E402
 
 __all__ = [
     "EmbeddingModel",
@@ -182,4 +195,5 @@ __all__ = [
     "models_collab",
     "models_graph",
     "models_jobs",
+    "models_online",
 ]

@@ -24,11 +24,29 @@ class Settings(BaseSettings):
     model_name: str = "all-MiniLM-L6-v2"
     model_path: str | None = None
     api_key: str | None = None
+    read_key: str | None = None
     api_key_header: str = "X-API-Key"
+    # Online metrics (api/impressions.py): record what was served, keep it this long.
+    impressions: bool = True
+    impression_queue: int = Field(default=10_000, ge=1, le=1_000_000)
+    impression_retention_days: float = Field(default=30.0, gt=0)
+    # A/B variants: JSON object name -> {share, ranker, fusion, diversity, ...} (api/variants.py).
+    variants: str | None = None
+    # Window of the online gauges (CTR, coverage, diversity) and how often they are re-read.
+    online_window_hours: float = Field(default=24.0, gt=0)
+    online_refresh_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def read_keys(self) -> tuple[str, ...]:
+        return _keys(self.read_key)
 
     @property
     def pgdata_dir(self) -> Path:
         return self.pgdata if self.pgdata is not None else self.data_dir / "pgdata"
+
+
+def _keys(value: str | None) -> tuple[str, ...]:
+    return tuple(k.strip() for k in (value or "").split(",") if k.strip())
 
 
 @lru_cache(maxsize=1)

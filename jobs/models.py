@@ -6,13 +6,16 @@ serving; activation is one transaction and refuses while the new model misses it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from db import embeddings as store
 from db import vector_index
+from db.drift import save_overlap
 from db.embeddings import Coverage, ModelInfo
+from jobs.drift import Drift, DriftTooHigh, check_drift
 from jobs.embedder import load_embedder
 from jobs.worker import Loader
 
@@ -45,8 +48,29 @@ def add_model(
     return model, index
 
 
-def activate_model(engine: Engine, *, name: str, force: bool = False) -> Coverage:
-    """Switch the active model in one transaction (refused while coverage < 100%)."""
+def activate_model(
+    engine: Engine,
+    *,
+    name: str,
+    force: bool = False,
+    min_overlap: float | None = None,
+    on_drift: Callable[[Drift], None] | None = None,
+) -> Coverage:
+    """Switch the active model in one transaction (refused while coverage < 100%).
+
+    With `min_overlap`, the drift check runs first: its overlap@10 is kept with the new
+    model, passed to `on_drift`, and a figure below `min_overlap` refuses the switch
+    (DriftTooHigh) unless forced.
+    """
+    if min_overlap is not None:
+        drift = check_drift(engine, new=name)
+        if drift is not None:
+            with engine.begin() as conn:
+                save_overlap(conn=conn, name=name, overlap=drift.overlap, against=drift.old)
+            if on_drift is not None:
+                on_drift(drift)
+            if drift.overlap < min_overlap and not force:
+                raise DriftTooHigh(drift, min_overlap)
     with engine.begin() as conn:
         model = store.get_model(conn, name=name)
         if not vector_index.hnsw_index_exists(conn, model=name):

@@ -58,7 +58,19 @@ def register(sub: Any) -> None:
     add.set_defaults(func=_models_add)
     act = msub.add_parser("activate", help="make a fully embedded model the active one")
     act.add_argument("name")
-    act.add_argument("--force", action="store_true", help="even if some items lack a vector")
+    act.add_argument(
+        "--force",
+        action="store_true",
+        help="even if some items lack a vector or the neighbour lists change a lot",
+    )
+    act.add_argument(
+        "--min-overlap",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="refuse when neighbour overlap@10 with the active model is below this "
+        "(0..1, default 0.5; 0 skips the check)",
+    )
     act.set_defaults(func=_models_activate)
     drop = msub.add_parser("drop", help="delete an inactive model, its vectors and its index")
     drop.add_argument("name")
@@ -175,11 +187,32 @@ def _models_add(args: argparse.Namespace) -> int:
 def _models_activate(args: argparse.Namespace) -> int:
     from db.engine import get_engine
     from jobs.models import activate_model
+    from pgrec.cli import CommandError
 
+    if not 0 <= args.min_overlap <= 1:
+        raise CommandError("--min-overlap must be between 0 and 1")
     with _user_errors():
-        cov = activate_model(get_engine(), name=args.name, force=args.force)
+        cov = activate_model(
+            get_engine(),
+            name=args.name,
+            force=args.force,
+            min_overlap=args.min_overlap or None,
+            on_drift=_print_drift,
+        )
     print(f"active model: {args.name} ({cov.embedded}/{cov.items} items embedded)")
     return 0
+
+
+def _print_drift(drift: Any) -> None:
+    """The drift check's report: the figure, then the sample's biggest movers with titles."""
+    print(
+        f"neighbour overlap@{drift.k} {drift.old} -> {drift.new}: {drift.overlap:.3f} "
+        f"over {drift.sample} sampled items"
+    )
+    for m in drift.movers:
+        print(f"  {m.overlap:.1f}  [{m.item_id}] {m.title}")
+        print(f"        was: {'; '.join(m.old)}")
+        print(f"        now: {'; '.join(m.new)}")
 
 
 def _models_drop(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from litestar import Controller, post
@@ -15,6 +16,14 @@ from api.schemas import InteractionIn, InteractionsWritten
 from db import api_queries as q
 
 MAX_BATCH = 10_000
+
+
+def _request_id(name: str, value: str) -> str:
+    """The X-Request-ID of a served list: a UUID."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as err:
+        raise BadParameter(name, f"{value[:60]!r} is not a request id (a UUID)") from err
 
 
 class InteractionController(Controller):
@@ -43,6 +52,8 @@ class InteractionController(Controller):
             check_text(f"body[{i}].external_id", event.external_id or "")
             if event.occurred_at is not None and event.occurred_at.tzinfo is None:
                 raise BadParameter(f"body[{i}].occurred_at", "needs a timezone (e.g. Z)")
+            if event.request_id is not None:
+                _request_id(f"body[{i}].request_id", event.request_id)
         with runtime.engine.begin() as conn:
             external = [e.external_id for e in data if e.external_id is not None]
             by_external = q.item_ids_by_external(conn=conn, external_ids=external)
@@ -56,7 +67,11 @@ class InteractionController(Controller):
                     item_id = by_external.get(e.external_id or "")
                 if item_id is None:
                     continue
-                rows.append(q.InteractionRow(e.user_id, item_id, e.event, e.value, e.occurred_at))
+                rows.append(
+                    q.InteractionRow(
+                        e.user_id, item_id, e.event, e.value, e.occurred_at, e.request_id
+                    )
+                )
             inserted = q.insert_interactions(conn=conn, rows=rows)
         return InteractionsWritten(
             received=len(data),

@@ -11,6 +11,7 @@ from litestar.params import Body, PathParameter
 import db.recs as recs
 from api.auth import require_api_key
 from api.errors import BadParameter
+from api.impressions import serve
 from api.metrics import MODE_STATE_KEY
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions
 from api.planner import Planner, json_value
@@ -59,7 +60,12 @@ class ItemController(Controller):
     ) -> Page:
         """Nearest neighbours by the active model's vectors, the item itself excluded."""
         request.state[MODE_STATE_KEY] = "similar"
-        return planner.similar(item_id=item_id, filters=filters, options=options)
+        return serve(
+            request,
+            options,
+            None,
+            lambda opts: planner.similar(item_id=item_id, filters=filters, options=opts),
+        )
 
     @post(
         "/",

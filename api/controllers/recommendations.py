@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, QueryParameter
 
+from api.impressions import serve
 from api.metrics import MODE_STATE_KEY
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, Mode, provide_query
 from api.planner import Planner
@@ -38,7 +39,13 @@ class RecommendationController(Controller):
     ) -> Page:
         """Semantic (embedding), terms (full text), title (typo-tolerant) or hybrid."""
         request.state[MODE_STATE_KEY] = mode
-        return planner.recommend(mode=mode, q=provide_query(q), filters=filters, options=options)
+        text = provide_query(q)
+        return serve(
+            request,
+            options,
+            None,
+            lambda opts: planner.recommend(mode=mode, q=text, filters=filters, options=opts),
+        )
 
     @post(
         "/from-items",
@@ -60,4 +67,9 @@ class RecommendationController(Controller):
         With `user_id` in the body: the user mode, these items added to the user's history.
         """
         request.state[MODE_STATE_KEY] = "more_like"
-        return planner.from_items(body=data, filters=filters, options=options)
+        return serve(
+            request,
+            options,
+            data.user_id,
+            lambda opts: planner.from_items(body=data, filters=filters, options=opts),
+        )

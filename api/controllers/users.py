@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get
 from litestar.params import PathParameter
 
+from api.impressions import serve
 from api.metrics import MODE_STATE_KEY
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, check_text
 from api.planner import Planner
@@ -40,4 +41,9 @@ class UserController(Controller):
         """
         request.state[MODE_STATE_KEY] = "user"
         user_id = check_text("user_id", user_id)
-        return planner.for_user(user_id=user_id, filters=filters, options=options)
+        return serve(
+            request,
+            options,
+            user_id,
+            lambda opts: planner.for_user(user_id=user_id, filters=filters, options=opts),
+        )

@@ -1,0 +1,172 @@
+"""Impressions in Postgres: batched COPY of served lists, pruning, and the online metrics.
+
+The API queues what it served and a background task hands batches to `write_impressions`
+(one COPY per batch). The metric queries read the `rec.*` views of migration 0008, over a
+window, so the gauges in /metrics and an analyst's SQL agree on definitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+COLUMNS = ("request_id", "served_at", "user_id", "mode", "variant", "ranker", "snapshot_version")
+TYPES = ("uuid", "timestamptz", "text", "text", "text", "text", "int4", "int8[]")
+
+
+@dataclass(frozen=True)
+class ImpressionRow:
+    request_id: str
+    served_at: dt.datetime
+    user_id: str | None
+    mode: str
+    variant: str
+    ranker: str | None
+    snapshot_version: int | None
+    item_ids: tuple[int, ...]
+
+
+def write_impressions(*, engine: Engine, rows: Sequence[ImpressionRow]) -> int:
+    """COPY the rows in one transaction; returns how many were written."""
+    if not rows:
+        return 0
+    with engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            columns = ", ".join((*COLUMNS, "item_ids"))
+            with cur.copy(f"COPY impressions ({columns}) FROM STDIN") as copy:
+                copy.set_types(list(TYPES))
+                for r in rows:
+                    copy.write_row(
+                        (
+                            r.request_id,
+                            r.served_at,
+                            r.user_id,
+                            r.mode,
+                            r.variant,
+                            r.ranker,
+                            r.snapshot_version,
+                            list(r.item_ids),
+                        )
+                    )
+        conn.commit()
+    return len(rows)
+
+
+def prune_impressions(*, conn: Connection, older_than: dt.timedelta) -> int:
+    """Delete impressions served before now() - older_than; returns how many went."""
+    result = conn.execute(
+        text("DELETE FROM impressions WHERE served_at < now() - CAST(:age AS interval)"),
+        {"age": older_than},
+    )
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class VariantRates:
+    mode: str
+    variant: str
+    impressions: int
+    clicked: int
+    converted: int
+
+    @property
+    def ctr(self) -> float:
+        return self.clicked / self.impressions if self.impressions else 0.0
+
+    @property
+    def conversion(self) -> float:
+        return self.converted / self.impressions if self.impressions else 0.0
+
+
+def variant_rates(*, conn: Connection, window: dt.timedelta) -> list[VariantRates]:
+    """Click-through and conversion per mode and variant of the impressions in the window."""
+    rows = conn.execute(
+        text(
+            "SELECT mode, variant, count(*) AS impressions,"
+            " count(*) FILTER (WHERE clicked) AS clicked,"
+            " count(*) FILTER (WHERE converted) AS converted"
+            " FROM rec.impression_outcomes WHERE served_at >= now() - CAST(:w AS interval)"
+            " GROUP BY mode, variant ORDER BY mode, variant"
+        ),
+        {"w": window},
+    ).all()
+    return [VariantRates(r.mode, r.variant, r.impressions, r.clicked, r.converted) for r in rows]
+
+
+def served_coverage(*, conn: Connection, window: dt.timedelta) -> tuple[int, int]:
+    """(distinct items served in the window, items in the catalog)."""
+    row = conn.execute(
+        text(
+            "SELECT (SELECT count(DISTINCT item_id) FROM rec.impression_items"
+            "  WHERE served_at >= now() - CAST(:w AS interval)) AS served,"
+            " (SELECT count(*) FROM items) AS catalog"
+        ),
+        {"w": window},
+    ).one()
+    return int(row.served), int(row.catalog)
+
+
+@dataclass(frozen=True)
+class ListQuality:
+    mode: str
+    variant: str
+    diversity: float | None
+    novelty: float | None
+
+
+def list_quality(*, conn: Connection, window: dt.timedelta, sample: int) -> list[ListQuality]:
+    """Mean intra-list diversity and novelty per mode and variant, over the newest lists."""
+    rows = conn.execute(
+        text(
+            "WITH recent AS (SELECT request_id FROM impressions"
+            "  WHERE served_at >= now() - CAST(:w AS interval)"
+            "  ORDER BY served_at DESC LIMIT :n)"
+            " SELECT q.mode, q.variant, avg(q.diversity) AS diversity, avg(q.novelty) AS novelty"
+            " FROM rec.impression_quality q JOIN recent USING (request_id)"
+            " GROUP BY q.mode, q.variant ORDER BY q.mode, q.variant"
+        ),
+        {"w": window, "n": sample},
+    ).all()
+    return [
+        ListQuality(
+            r.mode,
+            r.variant,
+            None if r.diversity is None else float(r.diversity),
+            None if r.novelty is None else float(r.novelty),
+        )
+        for r in rows
+    ]
+
+
+def job_seconds(*, conn: Connection) -> dict[str, float]:
+    """How long each job's last run took: interaction jobs, embedding runs per model."""
+    rows = conn.execute(
+        text(
+            "SELECT job, seconds::float8 FROM job_state"
+            " UNION ALL"
+            " SELECT name, seconds FROM (SELECT DISTINCT ON (job, model)"
+            "  job || coalesce(':' || model, '') AS name,"
+            "  extract(epoch FROM finished_at - started_at)::float8 AS seconds"
+            "  FROM job_runs WHERE finished_at IS NOT NULL"
+            "  ORDER BY job, model, finished_at DESC) last_runs"
+        )
+    ).all()
+    return {str(r[0]): float(r[1]) for r in rows if r[1] is not None}
+
+
+def recent_impressions(*, conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """The newest impressions, for the console."""
+    rows = conn.execute(
+        text(
+            "SELECT request_id, served_at, user_id, mode, variant, ranker, snapshot_version,"
+            " cardinality(item_ids) AS items FROM impressions"
+            " ORDER BY served_at DESC LIMIT :n"
+        ),
+        {"n": limit},
+    ).all()
+    return [dict(r._mapping) for r in rows]
