@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+# request_id goes as text: the server parses it into the uuid column.
 COLUMNS = ("request_id", "served_at", "user_id", "mode", "variant", "ranker", "snapshot_version")
-TYPES = ("uuid", "timestamptz", "text", "text", "text", "text", "int4", "int8[]")
+TYPES = ("text", "timestamptz", "text", "text", "text", "text", "int4", "int8[]")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def write_impressions(*, engine: Engine, rows: Sequence[ImpressionRow]) -> int:
                             list(r.item_ids),
                         )
                     )
-        conn.commit()
+        # The COPY ran on the driver connection, outside SQLAlchemy's transaction: commit there.
+        raw.commit()
     return len(rows)
 
 

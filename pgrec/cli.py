@@ -15,12 +15,23 @@ from pgrec import (
     cmd_eval,
     cmd_ingest,
     cmd_jobs,
+    cmd_online,
     cmd_ranker,
     cmd_refresh,
     cmd_serve,
 )
 
-GROUPS = (cmd_db, cmd_ingest, cmd_jobs, cmd_refresh, cmd_ranker, cmd_serve, cmd_eval, cmd_bench)
+GROUPS = (
+    cmd_db,
+    cmd_ingest,
+    cmd_jobs,
+    cmd_refresh,
+    cmd_ranker,
+    cmd_serve,
+    cmd_eval,
+    cmd_bench,
+    cmd_online,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,201 @@
+"""Impressions and online metrics on a real database: request ids join clicks to what was
+shown, CTR per variant matches a direct count, a full queue drops (counted) without failing
+a request, variants are honoured by name, retention prunes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from typing import Any
+
+import psycopg
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.impressions import Online
+from db.settings import Settings
+from jobs.embedder import FakeEmbedder
+from tests.integration.test_api_support import API_KEY, Catalog, seed, wait_ready, wait_until
+
+KEY = {"X-API-Key": API_KEY}
+VARIANTS = '{"control": {"share": 0.5}, "diverse": {"share": 0.5, "diversity": 0.5}}'
+
+
+def _client(url: str, **settings: Any) -> TestClient[Any]:
+    app = create_app(
+        Settings(database_url=url, api_key=API_KEY, variants=VARIANTS, **settings),
+        embedder_factory=lambda model: FakeEmbedder(dim=model.dim, name=model.name),
+        refresh_interval=60,
+    )
+    return TestClient(app)
+
+
+def _online(client: TestClient[Any]) -> Online:
+    online: Online = client.app.state["online"]
+    return online
+
+
+def _count(url: str, sql: str = "SELECT count(*) FROM impressions") -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _metric(text: str, name: str, labels: str = "") -> float:
+    match = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+    assert match, f"{name}{labels} not in /metrics"
+    return float(match.group(1))
+
+
+def _serve_lists(client: TestClient[Any], catalog: Catalog) -> list[dict[str, Any]]:
+    pages = []
+    for n in range(24):
+        resp = client.get(f"/users/u{n}/recommendations", params={"n": 5})
+        assert resp.status_code == 200, resp.text
+        page = resp.json()
+        assert resp.headers["x-request-id"] == page["request_id"]
+        pages.append(page)
+    some = next(iter(catalog.ids.values()))
+    for _ in range(6):
+        page = client.get(f"/items/{some}/similar", params={"n": 4}).json()
+        pages.append(page)
+    return pages
+
+
+def test_ctr_per_variant_matches_a_direct_count(fresh_db_url: str) -> None:
+    catalog = seed(fresh_db_url)
+    with _client(fresh_db_url) as client:
+        wait_ready(client)
+        pages = _serve_lists(client, catalog)
+        assert {p["variant"] for p in pages} == {"control", "diverse"}
+        # The same user lands in the same variant every time.
+        again = client.get("/users/u3/recommendations", params={"n": 5}).json()
+        assert again["variant"] == pages[3]["variant"]
+        pages.append(again)
+        wait_until(lambda: _count(fresh_db_url) == len(pages))
+
+        events, expect = [], Counter[tuple[str, str, str]]()
+        for n, page in enumerate(pages):
+            ids = [r["id"] for r in page["results"]]
+            key = (page["mode"], page["variant"])
+            expect[(*key, "shown")] += 1
+            if n % 3 == 0 and ids:  # a click on a served item
+                events.append({"user_id": f"c{n}", "item_id": ids[-1], "event": "click"})
+                events[-1]["request_id"] = page["request_id"]
+                expect[(*key, "clicked")] += 1
+            if n % 5 == 0 and ids:
+                events.append(
+                    {"user_id": f"c{n}", "item_id": ids[0], "event": "purchase"}
+                    | {"request_id": page["request_id"]}
+                )
+                expect[(*key, "converted")] += 1
+            if n % 4 == 1:  # clicks on items that were not in the list do not count
+                shown = set(ids)
+                other = next(i for i in catalog.ids.values() if i not in shown)
+                events.append(
+                    {"user_id": f"c{n}", "item_id": other, "event": "click"}
+                    | {"request_id": page["request_id"]}
+                )
+        written = client.post("/interactions", json=events, headers=KEY)
+        assert written.status_code == 200 and written.json()["inserted"] == len(events)
+
+        with psycopg.connect(fresh_db_url) as conn:
+            view = conn.execute(
+                "SELECT mode, variant, impressions, clicked, converted, ctr FROM rec.online_ctr"
+            ).fetchall()
+        assert view, "no rows in rec.online_ctr"
+        for mode, variant, shown, clicked, converted, ctr in view:
+            assert shown == expect[(mode, variant, "shown")]
+            assert clicked == expect[(mode, variant, "clicked")]
+            assert converted == expect[(mode, variant, "converted")]
+            assert abs(ctr - clicked / shown) < 1e-12
+
+        _online(client).refresh()
+        text = client.get("/metrics").text
+        for mode, variant, shown, clicked, _, _ in view:
+            labels = f'{{mode="{mode}",variant="{variant}"}}'
+            assert abs(_metric(text, "pgrec_ctr", labels) - clicked / shown) < 1e-9
+        served = _count(fresh_db_url, "SELECT count(DISTINCT item_id) FROM rec.impression_items")
+        assert _metric(text, "pgrec_served_items") == served
+        assert abs(_metric(text, "pgrec_served_coverage") - served / len(catalog.ids)) < 1e-9
+        assert _metric(text, "pgrec_list_diversity", '{mode="user",variant="control"}') > 0
+        assert _metric(text, "pgrec_list_novelty", '{mode="user",variant="control"}') > 0
+        assert 0 <= _metric(text, "pgrec_cache_hit_ratio") <= 1
+
+
+def test_interactions_reject_a_bad_request_id(fresh_db_url: str) -> None:
+    catalog = seed(fresh_db_url)
+    item = next(iter(catalog.ids.values()))
+    with _client(fresh_db_url) as client:
+        bad = [{"user_id": "u", "item_id": item, "event": "click", "request_id": "nope"}]
+        resp = client.post("/interactions", json=bad, headers=KEY)
+        assert resp.status_code == 400 and "body[0].request_id" in resp.text
+
+
+def test_a_named_variant_is_served_and_an_unknown_one_is_a_400(fresh_db_url: str) -> None:
+    catalog = seed(fresh_db_url)
+    item = next(iter(catalog.ids.values()))
+    with _client(fresh_db_url) as client:
+        wait_ready(client)
+        for _ in range(3):
+            page = client.get(f"/items/{item}/similar", params={"variant": "diverse"}).json()
+            assert page["variant"] == "diverse"
+        resp = client.get(f"/items/{item}/similar", params={"variant": "nope"})
+        assert resp.status_code == 400 and "variant" in resp.text
+
+
+def test_a_full_queue_drops_and_counts_without_failing_requests(fresh_db_url: str) -> None:
+    catalog = seed(fresh_db_url)
+    item = next(iter(catalog.ids.values()))
+    with _client(fresh_db_url, impression_queue=3) as client:
+        wait_ready(client)
+        online = _online(client)
+        # A slow database: the writer's COPY waits on this lock, the queue fills up.
+        with psycopg.connect(fresh_db_url) as blocker:
+            blocker.execute("LOCK TABLE impressions IN ACCESS EXCLUSIVE MODE")
+            statuses = [
+                client.get(f"/items/{item}/similar", params={"n": 3}).status_code for _ in range(25)
+            ]
+            assert statuses == [200] * 25
+            assert online.recorder.dropped >= 25 - 2 * 3
+        wait_until(lambda: online.recorder.depth == 0 and online.recorder.written > 0)
+        wait_until(lambda: online.recorder.written + online.recorder.dropped == 25)
+        assert _count(fresh_db_url) == online.recorder.written
+        text = client.get("/metrics").text
+        assert _metric(text, "pgrec_impressions_dropped_total") == online.recorder.dropped
+        shown = _metric(text, "pgrec_impressions_total", '{mode="similar",variant="control"}')
+        shown += _metric(text, "pgrec_impressions_total", '{mode="similar",variant="diverse"}')
+        assert shown == 25
+
+
+def test_recording_off_writes_nothing_and_prune_keeps_the_window(fresh_db_url: str) -> None:
+    catalog = seed(fresh_db_url)
+    item = next(iter(catalog.ids.values()))
+    with _client(fresh_db_url, impressions=False) as client:
+        wait_ready(client)
+        page = client.get(f"/items/{item}/similar").json()
+        assert page["request_id"]
+        assert _online(client).recorder.written == 0
+    assert _count(fresh_db_url) == 0
+
+    from sqlalchemy import create_engine
+
+    from db.engine import sqlalchemy_url
+    from db.impressions import prune_impressions
+
+    with psycopg.connect(fresh_db_url) as conn:
+        for age in (1, 40):
+            conn.execute(
+                "INSERT INTO impressions (request_id, served_at, mode, variant, item_ids)"
+                " VALUES (gen_random_uuid(), now() - make_interval(days => %s), 'x', 'v', %s)",
+                (age, [item]),
+            )
+    engine = create_engine(sqlalchemy_url(fresh_db_url))
+    try:
+        with engine.begin() as conn:
+            assert prune_impressions(conn=conn, older_than=dt.timedelta(days=30)) == 1
+    finally:
+        engine.dispose()
+    assert _count(fresh_db_url) == 1
