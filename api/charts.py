@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
 W, H, PAD = 320, 120, 24
+MAX_DOTS = 60
 
 
 def _fmt(value: float) -> str:
@@ -37,15 +38,15 @@ def line_chart(
     )
     for n, (name, pts) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
-        coords = " ".join(
-            f"{PAD + (x - x0) / xspan * (W - PAD - 4):.1f},{H - y / top * (H - 20):.1f}"
-            for x, y in pts
-        )
+        xy = [(PAD + (x - x0) / xspan * (W - PAD - 4), H - y / top * (H - 20)) for x, y in pts]
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
         parts.append(
             f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>'
             f'<text x="{W - 90}" y="{14 + 12 * n}" font-size="10" fill="{color}">'
             f"{escape(name)}</text>"
         )
+        if len(xy) <= MAX_DOTS:  # a lone point would draw no line at all
+            parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{color}"/>' for x, y in xy)
     parts.append("</svg>")
     return Markup("".join(parts))
 
