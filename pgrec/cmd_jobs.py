@@ -226,16 +226,25 @@ def _models_drop(args: argparse.Namespace) -> int:
 
 
 def _models_list(args: argparse.Namespace) -> int:
+    from db.drift import model_overlaps
     from db.engine import get_engine
     from jobs.models import list_models
 
     rows = list_models(get_engine())
-    print(f"{'model':<28} {'dim':>5} {'active':>6} {'embedded':>10} {'items':>8}  index / path")
+    with get_engine().connect() as conn:
+        overlaps = model_overlaps(conn=conn)
+    print(
+        f"{'model':<28} {'dim':>5} {'active':>6} {'embedded':>10} {'items':>8} {'overlap':>7}"
+        "  index / path"
+    )
     for r in rows:
         m = r.model
+        overlap = overlaps.get(m.name, (None, None))[0]
+        shown = "-" if overlap is None else f"{overlap:.2f}"
         print(
             f"{m.name:<28} {m.dim:>5} {'yes' if m.active else '':>6} "
-            f"{r.coverage.embedded:>10} {r.coverage.items:>8}  {r.index or '-'} / {m.path or '-'}"
+            f"{r.coverage.embedded:>10} {r.coverage.items:>8} {shown:>7}"
+            f"  {r.index or '-'} / {m.path or '-'}"
         )
     return 0
 

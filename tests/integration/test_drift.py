@@ -3,6 +3,7 @@ its figure kept), one with the same vectors is accepted, --force overrides."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -106,6 +107,16 @@ def test_a_rewritten_model_is_refused_and_the_same_vectors_pass(engine: Engine, 
 
     code, out, _ = pgrec("models", "activate", "permuted", "--force")
     assert code == 0 and _active(engine) == "permuted"
+    code, out, _ = pgrec("models", "list")
+    assert code == 0 and re.search(r"^same .* 1\.00  ", out, re.M), out
+    assert re.search(r"^permuted .* 0\.[0-4]\d  ", out, re.M), out
+
+    code, out, _ = pgrec("impressions", "prune", "--days", "7")
+    assert code == 0 and "deleted 0 impressions older than 7 days" in out
+    code, _, err = pgrec("impressions", "prune", "--days", "0")
+    assert code == 2 and "--days" in err
+    code, out, _ = pgrec("impressions", "stats")
+    assert code == 0 and "served coverage: 0 of 120 items" in out
 
 
 def test_the_check_in_code(engine: Engine) -> None:
