@@ -26,6 +26,7 @@ from litestar.types import ControllerRouterHandler
 from api.charts import bar_chart, line_chart
 from api.controllers.system import status_report
 from api.impressions import STATE_KEY, Online
+from api.online_metrics import QUALITY_SAMPLE
 from api.params import Injected
 from api.runtime import Runtime
 from db import console as queries
@@ -72,7 +73,7 @@ def _online(online: Online, runtime: Runtime) -> dict[str, Any]:
     with runtime.connect() as conn:
         rates = store.variant_rates(conn=conn, window=window)
         served, catalog = store.served_coverage(conn=conn, window=window)
-        found = store.list_quality(conn=conn, window=window, sample=500)
+        found = store.list_quality(conn=conn, window=window, sample=QUALITY_SAMPLE)
         quality = {(q.mode, q.variant): q for q in found}
         hourly = queries.hourly_impressions(conn=conn, window=window)
         runs = queries.recent_job_runs(conn=conn, limit=10)

@@ -17,7 +17,7 @@ from db import impressions as store
 if TYPE_CHECKING:
     from api.runtime import Runtime
 
-QUALITY_SAMPLE = 500  # newest lists whose diversity and novelty the gauges average
+QUALITY_SAMPLE = 200  # newest lists whose diversity and novelty the gauges average
 
 
 class OnlineMetrics:

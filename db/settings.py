@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     variants: str | None = None
     # Window of the online gauges (CTR, coverage, diversity) and how often they are re-read.
     online_window_hours: float = Field(default=24.0, gt=0)
-    online_refresh_seconds: float = Field(default=30.0, gt=0)
+    online_refresh_seconds: float = Field(default=60.0, gt=0)
 
     @property
     def read_keys(self) -> tuple[str, ...]:
