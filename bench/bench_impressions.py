@@ -13,11 +13,13 @@ import argparse
 import json
 import os
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 from sqlalchemy import create_engine, text
 
 from bench import bench_catalog as catalog
@@ -29,6 +31,7 @@ from db.settings import get_settings
 from jobs.worker import run_embed
 
 DATABASE = "pgrec_bench_impressions"
+DRAIN = 1.0  # seconds: > the recorder's drain interval
 WORDS = [
     "space",
     "chef",
@@ -93,6 +96,50 @@ def _server(url: str, recording: bool, logs: Path) -> ApiServer:
     return server
 
 
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process and its children so far."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _postmaster_pid() -> int | None:
+    """The embedded server's postmaster (its backends serve both API servers)."""
+    pid_file = get_settings().pgdata_dir / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _run(server: ApiServer, scenario: Scenario, seconds: float) -> dict[str, Any]:
+    """One load run; with the CPU seconds per request the API process and Postgres spent."""
+    assert server.proc is not None
+    pg = _postmaster_pid()
+    before = (_tree_cpu(server.proc.pid), _tree_cpu(pg))
+    result = sc.play(server.base_url, [scenario], timeout=seconds + 120)[0]
+    time.sleep(DRAIN)  # the impressions queued by this run get written (and counted) too
+    api_cpu = _tree_cpu(server.proc.pid) - before[0]
+    pg_cpu = _tree_cpu(pg) - before[1]
+    row = {k: result.get(k) for k in ("rps", "ok", "errors", "p50_ms", "p95_ms")}
+    ok = max(1, int(result.get("ok") or 0))
+    row["api_cpu_ms_per_req"] = round(1000 * api_cpu / ok, 3)
+    row["pg_cpu_ms_per_req"] = round(1000 * pg_cpu / ok, 3)
+    return row
+
+
 def _recorded(server: ApiServer) -> dict[str, float]:
     """The impression counters of a server's /metrics."""
     body = httpx.get(server.base_url + "/metrics", timeout=10.0).text
@@ -115,8 +162,7 @@ def measure(url: str, ids: np.ndarray, args: argparse.Namespace) -> dict[str, An
             row: dict[str, Any] = {"round": n + 1}
             for label, server in order:
                 scenario = _scenario(ids, args.seconds, args.concurrency, seed=n)
-                result = sc.play(server.base_url, [scenario], timeout=args.seconds + 120)[0]
-                row[label] = {k: result.get(k) for k in ("rps", "ok", "errors", "p50_ms", "p95_ms")}
+                row[label] = _run(server, scenario, args.seconds)
             rounds.append(row)
             print(f"round {n + 1}: off {row['off']['rps']} req/s, on {row['on']['rps']} req/s")
         recorded = _recorded(on)
@@ -124,7 +170,20 @@ def measure(url: str, ids: np.ndarray, args: argparse.Namespace) -> dict[str, An
         off.stop()
         on.stop()
     ratios = [r["on"]["rps"] / r["off"]["rps"] for r in rounds if r["off"]["rps"]]
+
+    def cpu(label: str) -> float:
+        return float(
+            sum(r[label]["api_cpu_ms_per_req"] + r[label]["pg_cpu_ms_per_req"] for r in rounds)
+        )
+
     return {
+        # CPU per request is what bounds req/s on a saturated machine, and unlike wall-clock
+        # throughput it hardly moves with what else the machine runs.
+        "cpu_ms_per_req": {
+            "off": round(cpu("off") / len(rounds), 3),
+            "on": round(cpu("on") / len(rounds), 3),
+        },
+        "implied_rps_ratio_on_off": round(cpu("off") / cpu("on"), 4) if cpu("on") else None,
         "items": len(ids),
         "concurrency": args.concurrency,
         "seconds_per_run": args.seconds,
@@ -139,7 +198,6 @@ def measure(url: str, ids: np.ndarray, args: argparse.Namespace) -> dict[str, An
 def hot_path_us(calls: int = 50_000) -> float:
     """Microseconds per impression on the request path: a request id, the row, the queue."""
     import datetime as dt
-    import time
     import uuid
 
     from prometheus_client import CollectorRegistry
@@ -178,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     ratio = report["ratio_on_off_median"]
     print(f"impressions on/off req/s, median of {args.rounds} rounds: {ratio}")
+    print(
+        f"CPU ms per request (API + Postgres) off/on: {report['cpu_ms_per_req']}; "
+        f"implied req/s ratio on/off: {report['implied_rps_ratio_on_off']}"
+    )
     return 0
 
 
