@@ -70,6 +70,7 @@ class ListOptions:
     explain: bool = False
     rerank: RerankOptions = field(default_factory=RerankOptions)
     fusion: tuple[tuple[str, float], ...] = ()  # hybrid: a weight per list (from a variant)
+    ranker: str | None = None  # user mode: the ranking-model version (from a variant)
 
 
 def check_known(request: Request[Any, Any, Any], allowed: frozenset[str]) -> None:

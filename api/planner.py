@@ -34,6 +34,7 @@ from api.runtime import Runtime, Serving
 from api.schemas import Explain, FromItems, ItemRef, ModeScore, Page, Result
 from api.snapshot import Snapshot
 from db import api_queries as q
+from db.variants import use_ranker
 
 DELETED_MARGIN = 10  # candidates fetched beyond n to absorb items deleted since the snapshot
 MAX_POOL = 400
@@ -255,6 +256,8 @@ class Planner:
         negative: Sequence[int] = (),
     ) -> Page:
         """rec.for_user_explained re-ranked like every list, each result with its reason."""
+        if options.ranker is not None:  # an A/B variant's ranking model
+            use_ranker(conn=rows.conn, version=options.ranker)
         hits = recs.for_user_explained(
             conn=rows.conn,
             user_id=user_id,

@@ -36,7 +36,7 @@ class VariantConfigError(ValueError):
 class Variant:
     name: str
     share: float = 1.0
-    ranker: str | None = None  # the ranking-model version this variant is meant to use
+    ranker: str | None = None  # the user mode's ranking-model version ('fallback' or trained)
     fusion: tuple[tuple[str, float], ...] = ()  # hybrid mode: weight per list
     rerank: tuple[tuple[str, float], ...] = ()  # defaults for diversity, freshness, popularity
 
@@ -46,7 +46,12 @@ class Variant:
         for knob, value in self.rerank:
             if knob not in given:
                 rerank = _with(rerank, knob, value)
-        return replace(options, rerank=rerank, fusion=self.fusion or options.fusion)
+        return replace(
+            options,
+            rerank=rerank,
+            fusion=self.fusion or options.fusion,
+            ranker=self.ranker or options.ranker,
+        )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ from jobs.embedder import FakeEmbedder
 from tests.integration.test_api_support import API_KEY, Catalog, seed, wait_ready, wait_until
 
 KEY = {"X-API-Key": API_KEY}
-VARIANTS = '{"control": {"share": 0.5}, "diverse": {"share": 0.5, "diversity": 0.5}}'
+VARIANTS = (
+    '{"control": {"share": 0.5}, "diverse": {"share": 0.5, "diversity": 0.5},'
+    ' "fallback": {"share": 0, "ranker": "fallback"}, "ghost": {"share": 0, "ranker": "v0"}}'
+)
 
 
 def _client(url: str, **settings: Any) -> TestClient[Any]:
@@ -144,6 +147,12 @@ def test_a_named_variant_is_served_and_an_unknown_one_is_a_400(fresh_db_url: str
             assert page["variant"] == "diverse"
         resp = client.get(f"/items/{item}/similar", params={"variant": "nope"})
         assert resp.status_code == 400 and "variant" in resp.text
+        # A variant's ranker reaches the user mode's SQL (pgrec.ranker): 'fallback' scores,
+        # a version that does not exist is refused by rec.ranker() itself.
+        page = client.get("/users/alice/recommendations", params={"variant": "fallback"})
+        assert page.status_code == 200 and page.json()["ranker"] == "fallback"
+        bad = client.get("/users/alice/recommendations", params={"variant": "ghost"})
+        assert bad.status_code == 400 and "pgrec.ranker" in bad.text, bad.text
 
 
 def test_a_full_queue_drops_and_counts_without_failing_requests(fresh_db_url: str) -> None:
