@@ -27,9 +27,9 @@ from bench import eval_protocol as proto
 from bench import eval_queries as jq
 from bench import eval_systems as systems
 from db import migrate, recs
-from db.api_queries import load_vectors
 from db.engine import database_url, sqlalchemy_url
 from db.recs import Filters, Hit
+from db.vectors import load_serving_vectors
 from jobs.embedder import Embedder, FakeEmbedder, load_embedder
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def _run(
     jobs = _jobs(url, config.seed)
 
     training = systems.read_training(conn=conn)
-    vectors = load_vectors(conn=conn, model=embedder.name, dim=embedder.dim)
+    vectors = load_serving_vectors(conn=conn, model=embedder.name, dim=embedder.dim)
     conn.rollback()
     scoring = systems.Scoring(
         catalog_size=len(training.catalog),

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, create_engine, text
 
 from db import embeddings as store
-from db import vector_index
+from db import job_runs, vector_index
 from db.engine import sqlalchemy_url
 from jobs.embedder import FakeEmbedder
 
@@ -101,13 +101,13 @@ def test_status_view_counts_per_model(conn: Connection) -> None:
     add_items(conn, 4)
     store.register_model(conn, name="side-8", dim=8, path="fake:8")
     model = store.get_model(conn)
-    run = store.start_run(conn, job="embed", model=MODEL)
+    run = job_runs.start_run(conn, job="embed", model=MODEL)
     claims = store.claim_batch(conn, model=MODEL, limit=3)
     store.upsert_vectors(
         conn, model=model, claims=claims, vectors=FakeEmbedder().encode([c.text for c in claims])
     )
-    store.record_batch(conn, run_id=run, items=3, seconds=1.5)
-    store.finish_run(conn, run_id=run, status="ok")
+    job_runs.record_batch(conn, run_id=run, items=3, seconds=1.5)
+    job_runs.finish_run(conn, run_id=run, status="ok")
     rows = {r.model: r for r in store.embedding_status(conn)}
     active = rows[MODEL]
     assert (active.active, active.items, active.embedded, active.needed) == (True, 4, 3, 1)
