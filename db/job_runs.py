@@ -70,15 +70,15 @@ def unseen_floor(*, conn: Connection) -> dt.datetime:
     ).scalar_one()
 
 
+_REFRESH_STATE = text(
+    "SELECT ran_at, watermark, items, changed, k, mode, seconds FROM refresh_state"
+    " WHERE model = :m AND job = :j"
+)
+
+
 def refresh_state(*, conn: Connection, model: str, job: str) -> RunState | None:
     """The last recorded run of refresh job `job` for `model`, if any."""
-    row = conn.execute(
-        text(
-            "SELECT ran_at, watermark, items, changed, k, mode, seconds FROM refresh_state"
-            " WHERE model = :m AND job = :j"
-        ),
-        {"m": model, "j": job},
-    ).one_or_none()
+    row = conn.execute(_REFRESH_STATE, {"m": model, "j": job}).one_or_none()
     return None if row is None else RunState(*row)
 
 

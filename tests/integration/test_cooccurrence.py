@@ -20,10 +20,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import Connection, text
 
 from db import cooccurrence as store
-from db.engine import sqlalchemy_url
+from db.engine import job_engine
 from db.ingest import ingest_file
 from db.job_runs import lock_job, unlock_job
 from jobs.cooccurrence import JOB, LOCK_SCOPE, Params, rebuild, refresh_cooccurrence
@@ -294,7 +294,7 @@ def test_deleting_an_item_cascades(db: str) -> None:
 def test_rebuild_runs_in_the_callers_transaction(db: str) -> None:
     refresh_cooccurrence(url=db)
     versions, state = list_rows(db), query(db, "SELECT * FROM job_state")
-    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    engine = job_engine(db)
     try:
         with engine.connect() as conn:
             conn.execute(text("DELETE FROM interactions WHERE user_id = 'ml:1'"))
@@ -316,7 +316,7 @@ def test_rebuild_runs_in_the_callers_transaction(db: str) -> None:
 
 
 def test_two_runs_serialize_on_the_advisory_lock(db: str) -> None:
-    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    engine = job_engine(db)
     results: list[Any] = []
     try:
         with engine.connect() as holder:

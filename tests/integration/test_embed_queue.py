@@ -8,11 +8,11 @@ import json
 import numpy as np
 import psycopg
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from db import embeddings as store
 from db import job_runs, vector_index
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from jobs.embedder import FakeEmbedder
 
 MODEL = "all-MiniLM-L6-v2"
@@ -150,7 +150,7 @@ def _notes(listener: psycopg.Connection, channel: str) -> list[str]:
 
 
 def test_notify_triggers(fresh_db_url: str) -> None:
-    engine = create_engine(sqlalchemy_url(fresh_db_url))
+    engine = make_engine(fresh_db_url)
     try:
         with psycopg.connect(fresh_db_url, autocommit=True) as listener:
             listener.execute("LISTEN pgrec_items")

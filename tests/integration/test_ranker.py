@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import text
 
 from bench import eval_db
-from db.engine import sqlalchemy_url
+from db.engine import job_engine
 from jobs.cooccurrence import refresh_cooccurrence
 from jobs.embedder import FakeEmbedder
 from jobs.ranker import RankerRun, train_ranker
@@ -226,7 +226,7 @@ def test_worker_retrains_after_new_interactions(db: str) -> None:
             " SELECT 'ml:1', id, 'like' FROM items ORDER BY popularity DESC LIMIT 1"
         )
     before = dict(query(db, "SELECT job, ran_at FROM job_state"))
-    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    engine = job_engine(db)
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,
