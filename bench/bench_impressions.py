@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from bench import bench_catalog as catalog
 from bench import bench_scenarios as sc
 from bench.bench_load import Scenario
 from bench.bench_server import ROOT, ApiServer
-from db.engine import database_url, sqlalchemy_url
+from db.engine import database_url, make_engine
 from db.settings import get_settings
 from jobs.worker import run_embed
 
@@ -53,7 +53,7 @@ WORDS = [
 def build(server_url: str, items: int) -> tuple[str, np.ndarray]:
     """A migrated scratch database with `items` embedded items; (its URL, the item ids)."""
     url = catalog.recreate_database(server_url, DATABASE)
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
             conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))

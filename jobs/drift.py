@@ -14,7 +14,8 @@ import numpy as np
 from sqlalchemy import Engine
 
 import db.recs as recs
-from db import api_queries as q
+from db.embeddings import active_model, get_model
+from db.vectors import load_serving_vectors
 
 K = 10
 SAMPLE = 200
@@ -85,12 +86,12 @@ def check_drift(
     """Overlap@k between the active model and `new` over items both embed; None when there
     is nothing to compare (the same model, or too few items with both vectors)."""
     with engine.connect() as conn:
-        active = q.active_model_info(conn=conn)
+        active = active_model(conn)
         if active.name == new:
             return None
-        target = next(m for m in q.model_stats(conn=conn) if m["name"] == new)
-        a = q.load_vectors(conn=conn, model=active.name, dim=active.dim)
-        b = q.load_vectors(conn=conn, model=new, dim=int(target["dim"]))
+        target = get_model(conn, name=new)
+        a = load_serving_vectors(conn=conn, model=active.name, dim=active.dim)
+        b = load_serving_vectors(conn=conn, model=new, dim=target.dim)
         common, ia, ib = np.intersect1d(a.ids, b.ids, assume_unique=True, return_indices=True)
         if len(common) <= k:
             return None

@@ -20,6 +20,7 @@ from pgrec import (
     cmd_refresh,
     cmd_serve,
 )
+from pgrec.errors import CommandError
 
 GROUPS = (
     cmd_db,
@@ -65,10 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as err:
         print(f"pgrec: error: {err}", file=sys.stderr)
         return 2
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed without a traceback, exit code 2."""
 
 
 if __name__ == "__main__":  # pragma: no cover

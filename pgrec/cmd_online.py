@@ -29,7 +29,7 @@ def _prune(args: argparse.Namespace) -> int:
     from db.engine import get_engine
     from db.impressions import prune_impressions
     from db.settings import get_settings
-    from pgrec.cli import CommandError
+    from pgrec.errors import CommandError
 
     days = get_settings().impression_retention_days if args.days is None else args.days
     if days <= 0:
@@ -45,7 +45,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     from db.engine import get_engine
     from db.impressions import served_coverage, variant_rates
-    from pgrec.cli import CommandError
+    from pgrec.errors import CommandError
 
     if args.hours <= 0:
         raise CommandError("--hours must be > 0")

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from db import frozen_sql
+
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -20,70 +22,16 @@ depends_on: str | Sequence[str] | None = None
 
 # One row per impression: a served list, its items in order (position = array index).
 # A click or purchase names the request id, so outcomes join to exactly what was shown.
-VIEWS = """
-CREATE VIEW rec.impression_items AS
-SELECT i.request_id, i.served_at, i.user_id, i.mode, i.variant, i.ranker, i.snapshot_version,
-       t.item_id, t.position::integer AS position
-FROM impressions i
-CROSS JOIN LATERAL unnest(i.item_ids) WITH ORDINALITY AS t(item_id, position);
-
-CREATE VIEW rec.impression_outcomes AS
-SELECT i.request_id, i.served_at, i.user_id, i.mode, i.variant, i.ranker,
-       cardinality(i.item_ids) AS items,
-       coalesce(o.clicked, false) AS clicked,
-       coalesce(o.converted, false) AS converted
-FROM impressions i
-LEFT JOIN LATERAL (
-  SELECT bool_or(x.event = 'click') AS clicked, bool_or(x.event = 'purchase') AS converted
-  FROM interactions x
-  WHERE x.request_id = i.request_id AND x.item_id = ANY (i.item_ids)
-) o ON true;
-
-CREATE VIEW rec.online_ctr AS
-SELECT mode, variant, count(*) AS impressions,
-       count(*) FILTER (WHERE clicked) AS clicked,
-       count(*) FILTER (WHERE converted) AS converted,
-       (count(*) FILTER (WHERE clicked))::float8 / count(*) AS ctr,
-       (count(*) FILTER (WHERE converted))::float8 / count(*) AS conversion_rate
-FROM rec.impression_outcomes
-GROUP BY mode, variant;
-
-CREATE VIEW rec.served_coverage_daily AS
-SELECT date_trunc('day', served_at) AS day,
-       count(DISTINCT item_id) AS served_items,
-       (SELECT count(*) FROM items) AS catalog_items,
-       count(DISTINCT item_id)::float8 / greatest(1, (SELECT count(*) FROM items)) AS coverage
-FROM rec.impression_items
-GROUP BY 1;
-
--- diversity: mean pairwise cosine distance of a list's items (active model's vectors);
--- novelty: mean -log2 of the share of users who interacted with each item (item_stats).
-CREATE VIEW rec.impression_quality AS
-SELECT i.request_id, i.served_at, i.mode, i.variant,
-  (SELECT avg(e1.embedding <=> e2.embedding)
-     FROM unnest(i.item_ids) WITH ORDINALITY AS a(item_id, p)
-     JOIN unnest(i.item_ids) WITH ORDINALITY AS b(item_id, p) ON a.p < b.p
-     JOIN item_embeddings e1 ON e1.item_id = a.item_id AND e1.model = m.name
-     JOIN item_embeddings e2 ON e2.item_id = b.item_id AND e2.model = m.name) AS diversity,
-  (SELECT avg(-ln((coalesce(s.users, 0) + 1)::float8 / (u.users + 1)) / ln(2))
-     FROM unnest(i.item_ids) AS x(item_id)
-     LEFT JOIN item_stats s ON s.item_id = x.item_id) AS novelty
-FROM impressions i
-CROSS JOIN (SELECT name FROM embedding_models WHERE active) m
-CROSS JOIN (SELECT count(DISTINCT user_id) AS users FROM interactions) u;
-
-GRANT SELECT ON impressions TO pgrec_analyst;
-GRANT SELECT ON rec.impression_items, rec.impression_outcomes, rec.online_ctr,
-  rec.served_coverage_daily, rec.impression_quality TO pgrec_analyst;
-"""
-
-DROP_VIEWS = """
-DROP VIEW rec.impression_quality;
-DROP VIEW rec.served_coverage_daily;
-DROP VIEW rec.online_ctr;
-DROP VIEW rec.impression_outcomes;
-DROP VIEW rec.impression_items;
-"""
+# The views' SQL is frozen in migrations/versions/sql/0008 (db/sql/views links to it).
+OBJECTS = (
+    "rec.impression_items",
+    "rec.impression_outcomes",
+    "rec.online_ctr",
+    "rec.served_coverage_daily",
+    "rec.impression_quality",
+)
+# sha256 of migrations/versions/sql/0008 (db.frozen_sql.digest): the files never change.
+SHA256 = "ad0ef5aa40c1a59e0bfbb3f880abdf203fd30e540dec45788d8f7ae0c33e4ab1"
 
 
 def upgrade() -> None:
@@ -112,11 +60,16 @@ def upgrade() -> None:
     op.add_column("embedding_models", sa.Column("neighbor_overlap", postgresql.REAL()))
     op.add_column("embedding_models", sa.Column("overlap_against", sa.Text()))
     op.add_column("embedding_models", sa.Column("overlap_checked_at", sa.DateTime(timezone=True)))
-    op.execute(VIEWS)
+    sql = frozen_sql.load("0008", SHA256)
+    for name in OBJECTS:
+        op.execute(sql[name])
+    op.execute("GRANT SELECT ON impressions TO pgrec_analyst")
+    op.execute(f"GRANT SELECT ON {', '.join(OBJECTS)} TO pgrec_analyst")
 
 
 def downgrade() -> None:
-    op.execute(DROP_VIEWS)
+    for name in reversed(OBJECTS):
+        op.execute(f"DROP VIEW {name}")
     op.drop_column("embedding_models", "overlap_checked_at")
     op.drop_column("embedding_models", "overlap_against")
     op.drop_column("embedding_models", "neighbor_overlap")

@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
-from tests.integration.test_api_support import API_KEY, seed, wait_ready
+from tests.support.api import API_KEY, seed, wait_ready
 
 
 def _client(url: str, **settings: Any) -> TestClient[Any]:

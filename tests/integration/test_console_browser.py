@@ -20,7 +20,7 @@ import pytest
 from api.app import create_app
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
-from tests.integration.test_api_support import (
+from tests.support.api import (
     API_KEY,
     running_server,
     seed,

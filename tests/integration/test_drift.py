@@ -7,15 +7,14 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from db import embeddings as store
-from db.engine import get_engine, sqlalchemy_url
-from db.settings import get_settings
+from db.engine import make_engine
 from jobs.drift import DriftTooHigh, check_drift
 from jobs.models import activate_model
 from jobs.worker import run_embed
-from pgrec import cli
+from tests.support.cli import pgrec as run_cli
 
 MODEL = "all-MiniLM-L6-v2"
 Cli = Callable[..., tuple[int, str, str]]
@@ -23,7 +22,7 @@ Cli = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
-    eng = create_engine(sqlalchemy_url(fresh_db_url))
+    eng = make_engine(fresh_db_url)
     with eng.begin() as conn:
         conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))
         conn.execute(
@@ -62,20 +61,13 @@ def engine(fresh_db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def pgrec(
-    fresh_db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Cli]:
-    monkeypatch.setenv("DATABASE_URL", fresh_db_url)
-    get_settings.cache_clear()
+def pgrec(fresh_db_url: str) -> Cli:
+    """The `pgrec` command in this process, pointed at the private database."""
 
     def run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_cli(fresh_db_url, *argv)
 
-    yield run
-    get_engine().dispose()
-    get_settings.cache_clear()
+    return run
 
 
 def _active(engine: Engine) -> str:

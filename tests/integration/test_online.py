@@ -16,7 +16,7 @@ from api.app import create_app
 from api.impressions import Online
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
-from tests.integration.test_api_support import API_KEY, Catalog, seed, wait_ready, wait_until
+from tests.support.api import API_KEY, Catalog, seed, wait_ready, wait_until
 
 KEY = {"X-API-Key": API_KEY}
 VARIANTS = (
@@ -189,9 +189,7 @@ def test_recording_off_writes_nothing_and_prune_keeps_the_window(fresh_db_url: s
         assert _online(client).recorder.written == 0
     assert _count(fresh_db_url) == 0
 
-    from sqlalchemy import create_engine
-
-    from db.engine import sqlalchemy_url
+    from db.engine import make_engine
     from db.impressions import prune_impressions
 
     with psycopg.connect(fresh_db_url) as conn:
@@ -201,7 +199,7 @@ def test_recording_off_writes_nothing_and_prune_keeps_the_window(fresh_db_url: s
                 " VALUES (gen_random_uuid(), now() - make_interval(days => %s), 'x', 'v', %s)",
                 (age, [item]),
             )
-    engine = create_engine(sqlalchemy_url(fresh_db_url))
+    engine = make_engine(fresh_db_url)
     try:
         with engine.begin() as conn:
             assert prune_impressions(conn=conn, older_than=dt.timedelta(days=30)) == 1

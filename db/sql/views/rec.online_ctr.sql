@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0008/rec.online_ctr.sql
