@@ -20,7 +20,7 @@ MAX_BATCH = 10_000
 
 
 def _request_id(name: str, value: str) -> str:
-    """The X-Request-ID of a served list: a UUID."""
+    """The X-Request-ID of a served list: a UUID, in the form Postgres reads."""
     try:
         return str(uuid.UUID(value))
     except ValueError as err:
@@ -44,6 +44,7 @@ class InteractionController(Controller):
         data: Annotated[list[InteractionIn], Body(min_items=1, max_items=MAX_BATCH)],
     ) -> InteractionsWritten:
         """Events on unknown items are reported back, not fatal; exact repeats are skipped."""
+        request_ids: list[str | None] = []
         for i, event in enumerate(data):
             if (event.item_id is None) == (event.external_id is None):
                 raise BadParameter(f"body[{i}]", "give exactly one of item_id and external_id")
@@ -53,15 +54,18 @@ class InteractionController(Controller):
             check_text(f"body[{i}].external_id", event.external_id or "")
             if event.occurred_at is not None and event.occurred_at.tzinfo is None:
                 raise BadParameter(f"body[{i}].occurred_at", "needs a timezone (e.g. Z)")
-            if event.request_id is not None:
-                _request_id(f"body[{i}].request_id", event.request_id)
+            request_ids.append(
+                None
+                if event.request_id is None
+                else _request_id(f"body[{i}].request_id", event.request_id)
+            )
         with runtime.engine.begin() as conn:
             external = [e.external_id for e in data if e.external_id is not None]
             by_external = catalog.item_ids_by_external(conn=conn, external_ids=external)
             wanted = [e.item_id for e in data if e.item_id is not None]
             existing = catalog.existing_item_ids(conn=conn, ids=wanted)
             rows: list[InteractionRow] = []
-            for e in data:
+            for e, request_id in zip(data, request_ids, strict=True):
                 if e.item_id is not None:
                     item_id = e.item_id if e.item_id in existing else None
                 else:
@@ -69,9 +73,7 @@ class InteractionController(Controller):
                 if item_id is None:
                     continue
                 rows.append(
-                    InteractionRow(
-                        e.user_id, item_id, e.event, e.value, e.occurred_at, e.request_id
-                    )
+                    InteractionRow(e.user_id, item_id, e.event, e.value, e.occurred_at, request_id)
                 )
             inserted = insert_interactions(conn=conn, rows=rows)
         return InteractionsWritten(

@@ -135,6 +135,16 @@ def test_interactions_reject_a_bad_request_id(fresh_db_url: str) -> None:
         bad = [{"user_id": "u", "item_id": item, "event": "click", "request_id": "nope"}]
         resp = client.post("/interactions", json=bad, headers=KEY)
         assert resp.status_code == 400 and "body[0].request_id" in resp.text
+        # Any spelling Python reads as a UUID is stored in the canonical form.
+        urn = "urn:uuid:12345678-1234-5678-1234-567812345678"
+        good = [{"user_id": "u", "item_id": item, "event": "click", "request_id": urn}]
+        assert client.post("/interactions", json=good, headers=KEY).json()["inserted"] == 1
+        stored = _count(
+            fresh_db_url,
+            "SELECT count(*) FROM interactions WHERE request_id ="
+            " '12345678-1234-5678-1234-567812345678'",
+        )
+        assert stored == 1
 
 
 def test_a_named_variant_is_served_and_an_unknown_one_is_a_400(fresh_db_url: str) -> None:

@@ -72,3 +72,12 @@ def test_variant_options_apply_where_the_request_is_silent() -> None:
 def test_bad_configuration_is_refused(raw: str, why: str) -> None:
     with pytest.raises(VariantConfigError, match=why):
         parse_variants(raw)
+
+
+def test_the_app_refuses_to_start_with_bad_variants() -> None:
+    from api.app import create_app
+    from db.settings import Settings
+
+    settings = Settings(database_url="postgresql://nowhere/none", api_key="k", variants='{"a": 1}')
+    with pytest.raises(VariantConfigError, match="variant 'a': expected an object"):
+        create_app(settings)
