@@ -115,6 +115,8 @@ def test_try_it_panel_shows_results_and_a_chart(fresh_db_url: str, browser: Any)
         browser.get(f"{base}/console")
         assert "pgrec console" in browser.title
         Select(browser.find_element(By.ID, "try-mode")).select_by_value("hybrid")
+        # Named, not assigned: an anonymous query's variant follows its random request id.
+        Select(browser.find_element(By.ID, "try-variant")).select_by_value("control")
         browser.find_element(By.ID, "try-input").send_keys("space adventure")
         browser.find_element(By.ID, "try-run").click()
         wait = WebDriverWait(browser, 30)
@@ -125,7 +127,7 @@ def test_try_it_panel_shows_results_and_a_chart(fresh_db_url: str, browser: Any)
         assert any(t in titles for t in ("Star Voyage", "Deep Space Rescue", "Starship Odyssey"))
         reasons = [r.find_element(By.CSS_SELECTOR, "td.reason").text for r in rows]
         assert all("final" in why for why in reasons), reasons
-        assert "request " in browser.find_element(By.ID, "try-meta").text
+        assert "variant control · request " in browser.find_element(By.ID, "try-meta").text
         chart = browser.find_element(By.CSS_SELECTOR, 'svg[aria-label="Latency (ms), last hour"]')
         assert chart.is_displayed() and chart.find_elements(By.TAG_NAME, "polyline")
         SCREENSHOT.parent.mkdir(exist_ok=True)
