@@ -136,7 +136,7 @@ def targets(peer: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     p50 = one.get("p50_ms")
     rows = [
-        ("item-to-item p50, c=1 (pgrec, 1 worker)", "<= 1.0 ms", _f(p50, 3),
+        ("item-to-item p50, c=1 (pgrec, 1 worker)", "<= 1.0 ms", _f(p50, 3, " ms"),
          _status(p50, p50 is not None and p50 <= 1.0))
     ]  # fmt: skip
     for conc in peer["concurrency"]:
@@ -163,7 +163,7 @@ def targets(peer: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     missed = fresh.get("not_visible_within_timeout") or 0
     rows.append(
         ("freshness lag p99 (commit -> visible)", "<= 1,000 ms",
-         _f(p99) + (f", {missed} never seen" if missed else ""),
+         _f(p99, 2, " ms") + (f", {missed} never seen" if missed else ""),
          _status(p99, p99 is not None and p99 <= 1000.0 and not missed))
     )  # fmt: skip
     return rows
