@@ -184,6 +184,14 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "20 queries cycled (pgrec's encode cache answers, the peer encodes each time).",
         "",
     ]
+    reused = [p for p in peer["passes"] if p.get("repeated")]
+    if reused:
+        which = ", ".join(f"{p['server']} c={p['concurrency']}" for p in reused)
+        intro += [
+            f"`semantic_new` served more requests than it had distinct queries ({which}): "
+            "some were repeated, so pgrec's encode cache answered those.",
+            "",
+        ]
     size_note = "" if peer["size"] == 40_000 else f" Measured at {peer['size']:,} items, not 40k."
     goals = [
         "Issue 11's targets (for `pgrec bench --quick` on an idle machine at 40k items)."
