@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import bench_plots
+from bench import bench_plots, peer_report
 from bench.bench_report import SECTIONS, _get, scenario
 from bench.bench_stats import is_run
 
@@ -289,6 +289,7 @@ def markdown(data: dict[str, Any]) -> str:
         "API latency": _api(data),
         "Filtered retrieval": _filtered(data),
         "Baselines and ratios": _baselines(data),
+        peer_report.SECTION: peer_report.markdown(data),
         "Scale": _scale(data),
         "Ingest and embedding": [
             f"- ingest: {_kv(data.get('ingest'))}",

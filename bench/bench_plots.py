@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import peer_report
 from bench.bench_stats import is_run
 
 PLOTS = {
@@ -132,6 +133,7 @@ def draw(data: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         save(fig, name)
+    written.update(peer_report.draw(data, out_dir, plt))
     return written
 
 

@@ -15,6 +15,7 @@ SECTIONS = (
     "API latency",
     "Filtered retrieval",
     "Baselines and ratios",
+    "Side by side with the classic design",
     "Scale",
     "Ingest and embedding",
     "Catalog build",

@@ -45,13 +45,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def command(port: int, *, fake: bool) -> list[str]:
+def command(port: int, *, fake: bool, workers: int = 1) -> list[str]:
     """The server command line: `pgrec serve`, or uvicorn on fake_app."""
     if fake:
         app = ["-m", "uvicorn", "bench.bench_server:fake_app", "--factory"]
-        return [sys.executable, *app, *_listen(port), "--log-level", "warning"]
-    serve = [sys.executable, "-m", "pgrec", "serve", *_listen(port), "--workers", "1"]
+        return [sys.executable, *app, *_listen(port), *_workers(workers), "--log-level", "warning"]
+    serve = [sys.executable, "-m", "pgrec", "serve", *_listen(port), "--workers", str(workers)]
     return [*serve, "--log-level", "warning"]
+
+
+def _workers(workers: int) -> list[str]:
+    return [] if workers == 1 else ["--workers", str(workers)]
 
 
 def _listen(port: int) -> list[str]:
@@ -63,10 +67,22 @@ class ServerError(RuntimeError):
 
 
 class ApiServer:
-    def __init__(self, *, database_url: str, fake: bool, log_path: Path) -> None:
+    ready_path = "/health/ready"
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        fake: bool,
+        log_path: Path,
+        workers: int = 1,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.database_url = database_url
         self.fake = fake
         self.log_path = log_path
+        self.workers = workers
+        self.extra_env = dict(extra_env or {})
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -94,11 +110,12 @@ class ApiServer:
             TRANSFORMERS_OFFLINE="1",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            command(self.port, fake=self.fake),
+            self.argv(),
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -111,13 +128,20 @@ class ApiServer:
                 if self.proc.poll() is not None:
                     raise ServerError(f"server exited with {self.proc.returncode}: {self.tail()}")
                 with contextlib.suppress(httpx.TransportError):
-                    if client.get("/health/ready").status_code == 200:
+                    if client.get(self.ready_path).status_code == 200:
                         self.cold_start_s = time.perf_counter() - started
                         return self.cold_start_s
                 time.sleep(POLL)
         detail = self.status().get("load_error") if self.proc.poll() is None else None
         self.stop()
         raise ServerError(f"not ready after {timeout:.0f} s ({detail}): {self.tail()}")
+
+    def argv(self) -> list[str]:
+        return command(self.port, fake=self.fake, workers=self.workers)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None or self.proc.poll() is not None else self.proc.pid
 
     def status(self) -> dict[str, Any]:
         """GET /status, or {} when it does not answer."""

@@ -26,6 +26,7 @@ from bench import bench_baselines as base
 from bench import bench_catalog as catalog
 from bench import bench_env as env
 from bench import bench_markdown as md
+from bench import bench_peer as peer
 from bench import bench_report as report
 from bench import bench_scenarios as sc
 from bench.bench_args import DESCRIPTION, add_arguments, argv_of
@@ -59,6 +60,8 @@ class BenchConfig:
     embed_rounds: int = 1
     budget_s: float | None = QUICK_BUDGET_S
     keep_databases: bool = False
+    peer_seconds: float | None = 3.0  # per load pass of the side-by-side run; None: skipped
+    peer_changes: int = 50  # freshness lag: item changes committed and watched
     argv: tuple[str, ...] = ()
 
     @property
@@ -223,9 +226,25 @@ def _one_size(
             data["baselines"] = clock.timed("baselines", lambda: _baselines(config, cat, embedder))
             queries = sc.distinct_queries(originals, 60, config.seed + 1)
             data["baselines"]["bare_encode"] = base.bare_encode(embedder, queries)
+            data["peer"] = _peer(config, clock, cat, originals)
     finally:
         if not config.keep_databases:
             catalog.drop_database(server_url, cat.database)
+
+
+def _peer(
+    config: BenchConfig, clock: Clock, cat: catalog.Catalog, originals: list[catalog.Original]
+) -> dict[str, Any]:
+    """pgrec beside the classic-design peer on this catalog (bench/bench_peer.py)."""
+    if config.peer_seconds is None:
+        return not_run("skipped by the configuration")
+    if clock.over(reserve=120.0):
+        return not_run("time budget of --quick spent")
+    settings = peer.PeerConfig(
+        seconds=config.peer_seconds, fake=config.fake, seed=config.seed, changes=config.peer_changes
+    )
+    log_dir = (get_settings().data_dir / "bench-cache" / "logs").resolve()
+    return dict(clock.timed("peer", lambda: peer.run(cat, originals, settings, log_dir)))
 
 
 def _scenario(api: dict[str, Any], name: str, conc: int) -> dict[str, Any] | None:
@@ -335,6 +354,7 @@ def config_from_args(args: argparse.Namespace, argv: tuple[str, ...]) -> BenchCo
         embed_texts=400 if args.quick else 2000,
         embed_rounds=1 if args.quick else 3,
         budget_s=QUICK_BUDGET_S if args.quick else None,
+        peer_seconds=3.0 if args.quick else 8.0,
         keep_databases=args.keep_databases,
         argv=argv,
     )

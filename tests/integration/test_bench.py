@@ -38,6 +38,8 @@ def test_tiny_bench_writes_every_section(server_env: str, tmp_path: Path) -> Non
         users=3,
         originals_per_source=300,
         budget_s=None,
+        peer_seconds=1.0,
+        peer_changes=4,
         argv=("--sizes", "500", "--fake-embedder"),
     )
     data = run.run(config)
@@ -79,6 +81,17 @@ def test_tiny_bench_writes_every_section(server_env: str, tmp_path: Path) -> Non
     assert data["ingest"]["first_load_items_per_s"] > 0
     assert data["embedding"]["status"] == "not run"
     assert len(data["goals"]) == 7
+
+    peer = data["peer"]
+    ran = {(p["server"], p["mode"], p["concurrency"]) for p in peer["passes"] if "rps" in p}
+    for server in ("peer", "pgrec_w1", "pgrec_w2"):
+        assert (server, "item_to_item", 1) in ran and (server, "item_to_item", 8) in ran, server
+    assert ("peer", "semantic_new", 1) in ran and ("pgrec_w1", "semantic_repeated", 8) in ran
+    assert not [p for p in peer["passes"] if p.get("errors")]
+    assert peer["servers"]["pgrec_w2"]["pss"]["workers"] == 2
+    assert peer["ratios"][0]["pgrec_w1_vs_peer_rps"] > 0
+    assert peer["freshness"]["count"] + peer["freshness"]["not_visible_within_timeout"] == 4
+    assert "peer_side_by_side" in data["plots"]
 
     md = (tmp_path / "REPORT.md").read_text()
     for section in bench_report.SECTIONS:
