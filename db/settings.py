@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     model_path: str | None = None
     api_key: str | None = None
     api_key_header: str = "X-API-Key"
+    # Where API workers write the memory-mapped read model (default: data_dir/readmodel).
+    readmodel_dir: Path | None = None
 
     @property
     def pgdata_dir(self) -> Path:

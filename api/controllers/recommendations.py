@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+import anyio
+from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 
 from api.metrics import MODE_STATE_KEY
+from api.outage import page_headers
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, Mode, provide_query
 from api.planner import Planner
 from api.schemas import FromItems, Page
@@ -21,11 +24,10 @@ class RecommendationController(Controller):
 
     @get(
         "/",
-        sync_to_thread=True,
         opt={"query": LIST_QUERY | {"mode", "q"}},
         summary="Recommendations for a text query",
     )
-    def recommend(
+    async def recommend(
         self,
         request: Request[Any, Any, Any],
         planner: Injected[Planner],
@@ -35,29 +37,33 @@ class RecommendationController(Controller):
             Mode, QueryParameter(description="semantic, terms, title or hybrid (RRF of all three).")
         ] = "hybrid",
         q: Annotated[str | None, QueryParameter(description="Query text.", max_length=500)] = None,
-    ) -> Page:
+    ) -> Response[Page]:
         """Semantic (embedding), terms (full text), title (typo-tolerant) or hybrid."""
         request.state[MODE_STATE_KEY] = mode
-        return planner.recommend(mode=mode, q=provide_query(q), filters=filters, options=options)
+        text = provide_query(q)
+        find = partial(planner.recommend, mode=mode, q=text, filters=filters, options=options)
+        page = await anyio.to_thread.run_sync(find)
+        return Response(page, headers=page_headers(page.snapshot_version, page.stale))
 
     @post(
         "/from-items",
-        sync_to_thread=True,
         status_code=200,
         opt={"query": LIST_QUERY},
         summary="More like these items",
     )
-    def from_items(
+    async def from_items(
         self,
         request: Request[Any, Any, Any],
         planner: Injected[Planner],
         filters: Injected[Filters],
         options: Injected[ListOptions],
         data: JSONBody[FromItems],
-    ) -> Page:
+    ) -> Response[Page]:
         """avg(positive) + (avg(positive) - avg(negative)); inputs are not recommended back.
 
         With `user_id` in the body: the user mode, these items added to the user's history.
         """
         request.state[MODE_STATE_KEY] = "more_like"
-        return planner.from_items(body=data, filters=filters, options=options)
+        find = partial(planner.from_items, body=data, filters=filters, options=options)
+        page = await anyio.to_thread.run_sync(find)
+        return Response(page, headers=page_headers(page.snapshot_version, page.stale))
