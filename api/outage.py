@@ -34,7 +34,7 @@ class ThrottledLog:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
 
-    def warning(self, key: str, message: str, *args: object) -> bool:
+    def warning(self, key: str, message: str, *args: object, exc_info: bool = False) -> bool:
         """Log now (True) or count it for the next line (False)."""
         now = time.monotonic()
         with self._lock:
@@ -45,7 +45,7 @@ class ThrottledLog:
             self._last[key] = now
             held = self._held.pop(key, 0)
         suffix = f" (and {held} more like it in the last {self.every:.0f}s)" if held else ""
-        self.logger.warning(message + suffix, *args)
+        self.logger.warning(message + suffix, *args, exc_info=exc_info)
         return True
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import anyio
 import psycopg
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.errors import outage_log
 from api.runtime import CONNECT_TIMEOUT, Runtime
@@ -70,19 +71,28 @@ class Refresher:
         while True:
             try:
                 await self._session()
-            except (psycopg.Error, OSError, TimeoutError) as err:
-                self._lost(err)
+            except (psycopg.Error, OSError, TimeoutError, OperationalError, InterfaceError) as err:
+                await self._lost(err)
             except Exception as err:  # a dead refresher would serve a stale view forever
                 self.rt.load_error = f"{type(err).__name__}: {err}"
-                log.exception("read model refresher failed; restarting it")
+                outage_log.warning("refresher-failed", "read model refresher failed", exc_info=True)
             self.rt.listening = False
             self.rt.fresh = False
             await anyio.sleep(self.retry)
 
-    def _lost(self, err: BaseException) -> None:
+    async def _lost(self, err: BaseException) -> None:
         self.rt.mark_database(False)
         self.rt.load_error = f"{type(err).__name__}: {err}"
         outage_log.warning("refresher", "database unreachable (%s); serving the read model", err)
+        if self.rt.view is None:  # started during the outage: serve what was published
+            try:
+                base = await anyio.to_thread.run_sync(self.rt.map_published)
+            except (OSError, ValueError) as failed:
+                log.warning("no published read model to serve: %s", failed)
+                return
+            if base is not None and self.rt.view is None:
+                self.rt.swap(View(base))
+                await self._load_encoder()
 
     async def _session(self) -> None:
         listener = await open_change_listener(url=self.rt.url, timeout=CONNECT_TIMEOUT)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine
 
-from api.errors import NotReady
+from api.errors import NotReady, outage_log
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
 from api.readmodel import (
@@ -132,6 +132,7 @@ class Runtime:
     def connect(self) -> Connection:
         """A pooled connection; fails fast (503) while the refresher finds Postgres down."""
         if not self.database_up:
+            outage_log.warning("db-down", "database unavailable: a request that needs it got 503")
             raise DatabaseUnavailable()
         return self.engine.connect()
 
@@ -228,6 +229,13 @@ class Runtime:
         base = open_version(directory)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         return base
+
+    def map_published(self) -> ReadModel | None:
+        """The last published read model, without asking Postgres (which is unreachable):
+        a restart during an outage still serves the read-model modes, flagged stale."""
+        root = self.readmodel_root
+        meta = current_meta(root)
+        return None if meta is None else open_version(root / f"v{meta.version:08d}")
 
     def changed(self, view: View, ids: list[int]) -> rm.ChangedRows:
         """The current rows and vectors of `ids`, read from Postgres."""
