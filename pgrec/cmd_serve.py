@@ -61,6 +61,8 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
+            # By name: workers import it (see pgrec/nodelay.py for why it exists).
+            http="pgrec.nodelay:NoDelayHTTPProtocol",
         )
     finally:
         if metrics_dir:
