@@ -6,7 +6,8 @@ One asyncio task per process owns every load and change, so they never overlap. 
    reconcile: map or build the read model when there is none, when the database's
    fingerprint moved away from it while nobody listened, or when an overlay from before a
    lost connection might be incomplete (a full reload, when in doubt);
-2. load the active model's encoder (the read model already serves meanwhile);
+2. load the active model's encoder, in a task of its own (the read model serves, and
+   changes keep being applied, meanwhile);
 3. watch: each notification names item ids; they are read again from Postgres and become
    the new overlay (a notification never carries data). `{"full": ...}` (new neighbour
    lists, another model) and an overlay grown past `max_overlay` reload everything, at
@@ -58,6 +59,7 @@ class Refresher:
         self.reloads = 0
         self.applied = 0
         self._lock: anyio.Lock | None = None  # created in the loop: loads and applies in turn
+        self._encoder_wanted: anyio.Event | None = None
         runtime.reread = self.apply
 
     @property
@@ -68,6 +70,23 @@ class Refresher:
 
     async def run(self) -> None:
         await self.rt.load_requested.wait()
+        self._encoder_wanted = anyio.Event()
+        async with anyio.create_task_group() as tasks:
+            # Loading a model takes seconds to minutes: beside the watch, never blocking it.
+            tasks.start_soon(self._encoder_loop)
+            await self._sessions()
+
+    def want_encoder(self) -> None:
+        if self._encoder_wanted is not None:
+            self._encoder_wanted.set()
+
+    async def _encoder_loop(self) -> None:
+        while self._encoder_wanted is not None:
+            await self._encoder_wanted.wait()
+            self._encoder_wanted = anyio.Event()
+            await self._load_encoder()
+
+    async def _sessions(self) -> None:
         while True:
             try:
                 await self._session()
@@ -92,7 +111,7 @@ class Refresher:
                 return
             if base is not None and self.rt.view is None:
                 self.rt.swap(View(base))
-                await self._load_encoder()
+                self.want_encoder()
 
     async def _session(self) -> None:
         listener = await open_change_listener(url=self.rt.url, timeout=CONNECT_TIMEOUT)
@@ -101,7 +120,7 @@ class Refresher:
             self.rt.listening = True
             await self._reconcile()
             self.rt.fresh = True
-            await self._load_encoder()
+            self.want_encoder()
             await self._watch(listener)
         finally:
             with anyio.CancelScope(shield=True):
@@ -150,7 +169,7 @@ class Refresher:
                 self.full_pending = True
             if self.full_pending and time.monotonic() - self.last_full >= self.min_full_gap:
                 await self.reload()
-                await self._load_encoder()
+                self.want_encoder()
                 continue
             if ids:
                 await self.apply(sorted(ids))
