@@ -18,13 +18,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--lazy",
         action="store_true",
-        help="load the model and build the vector snapshot on first use, not at startup",
+        help="map or build the read model and load the model on first use, not at startup",
     )
     p.add_argument(
         "--refresh-interval",
         type=float,
         default=5.0,
-        help="seconds between snapshot freshness checks when no NOTIFY arrives (default 5)",
+        help="seconds between liveness checks of the change listener when idle (default 5)",
     )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     p.set_defaults(func=_serve)
