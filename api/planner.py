@@ -43,8 +43,9 @@ from api.rerank import Candidate, rerank
 from api.runtime import Runtime
 from api.schemas import FromItems, Page, Result
 from api.view import Keep, View
-from db import api_queries as q
 from db import read_model as rm
+from db.embeddings import active_model
+from db.vectors import item_vectors
 
 __all__ = [
     "MAX_POOL",
@@ -297,8 +298,8 @@ class Planner:
                     out[i] = vector
         rest = [i for i in ids if i not in out]
         if rest and rows.conn is not None:
-            model = q.active_model_info(conn=rows.conn)
-            out |= q.item_vectors(conn=rows.conn, model=model.name, dim=model.dim, ids=rest)
+            model = active_model(rows.conn)
+            out |= item_vectors(conn=rows.conn, model=model.name, dim=model.dim, ids=rest)
         return out
 
     def _finish(

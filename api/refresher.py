@@ -33,8 +33,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from api.errors import outage_log
 from api.runtime import CONNECT_TIMEOUT, Runtime
 from api.view import View
-from db.api_queries import ActiveModel
-from db.read_model import open_change_listener, parse_change
+from db.embeddings import ModelInfo
+from db.read_model import open_change_listener, parse_change, ping
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Refresher:
         if view is None or (serving is not None and serving.model.name == view.model):
             return
         meta = view.base.meta
-        model = ActiveModel(name=meta.model, dim=meta.dim, path=meta.path)
+        model = ModelInfo(name=meta.model, dim=meta.dim, path=meta.path, active=True)
         try:
             # Loading a model holds no connection and may take long: shutdown abandons it.
             serving = await anyio.to_thread.run_sync(
@@ -175,7 +175,7 @@ class Refresher:
                 await self.apply(sorted(ids))
             elif not full:
                 with anyio.fail_after(CONNECT_TIMEOUT):
-                    await listener.execute("SELECT 1")
+                    await ping(listener)
                 self.rt.last_check = time.time()
 
     async def _next_batch(self, listener: psycopg.AsyncConnection[Any]) -> tuple[set[int], bool]:

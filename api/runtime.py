@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine
 
 from api.errors import NotReady, outage_log
 from api.metrics import Metrics
@@ -34,15 +34,15 @@ from api.readmodel import (
     write_version,
 )
 from api.view import View
-from db import api_queries as q
 from db import read_model as rm
-from db.engine import database_url, sqlalchemy_url
+from db.embeddings import ModelInfo
+from db.engine import database_url, make_engine
 from db.settings import Settings
 from jobs.embedder import Embedder, QueryEncoder, check_dimension, load_embedder
 
 log = logging.getLogger(__name__)
 
-EmbedderFactory = Callable[[q.ActiveModel], Embedder]
+EmbedderFactory = Callable[[ModelInfo], Embedder]
 # Seconds a request waits for a connection to Postgres (or a pooled one) before it fails.
 CONNECT_TIMEOUT = 2
 
@@ -50,7 +50,7 @@ CONNECT_TIMEOUT = 2
 def default_embedder_factory(settings: Settings) -> EmbedderFactory:
     """Load the active model from its registered path (else the configured one)."""
 
-    def load(model: q.ActiveModel) -> Embedder:
+    def load(model: ModelInfo) -> Embedder:
         return load_embedder(model.path or settings.model_path, model.name)
 
     return load
@@ -60,7 +60,7 @@ def default_embedder_factory(settings: Settings) -> EmbedderFactory:
 class Serving:
     """The active model's embedder and query encoder (semantic queries need them)."""
 
-    model: q.ActiveModel
+    model: ModelInfo
     embedder: Embedder
     encoder: QueryEncoder
 
@@ -103,13 +103,11 @@ class Runtime:
         if not self.lazy:
             self.load_requested.set()
         self._url = database_url(self.settings)
-        self._engine = create_engine(
-            sqlalchemy_url(self._url),
-            pool_pre_ping=True,
-            pool_size=10,
+        self._engine = make_engine(
+            self._url,
             max_overflow=20,
             pool_timeout=CONNECT_TIMEOUT,
-            connect_args={"connect_timeout": CONNECT_TIMEOUT},
+            connect_timeout=CONNECT_TIMEOUT,
         )
 
     def close(self) -> None:
@@ -248,7 +246,7 @@ class Runtime:
         self.last_check = time.time()
         return stamp
 
-    def encoder_for(self, model: q.ActiveModel) -> Serving:
+    def encoder_for(self, model: ModelInfo) -> Serving:
         """The current encoder when the model is unchanged, else a newly loaded one."""
         current = self.serving
         if current is not None and current.model == model:

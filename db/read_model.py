@@ -20,7 +20,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Engine, text
 
-from db.neighbors import copy_out, copy_rows, read_lists
+from db.neighbors import read_lists
+from db.pgcopy import copy_out, copy_rows
 
 # Migration 0009's triggers NOTIFY this channel with the ids of changed items.
 CHANGES_CHANNEL = "pgrec_changes"
@@ -237,6 +238,11 @@ def parse_change(payload: str) -> list[int] | None:
     if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
         return None
     return ids
+
+
+async def ping(aconn: psycopg.AsyncConnection[Any]) -> None:
+    """A round trip on the listener: proves the connection alive while nothing is notified."""
+    await aconn.execute("SELECT 1")
 
 
 async def open_change_listener(*, url: str, timeout: int) -> psycopg.AsyncConnection[Any]:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from db import embedded, migrate
-from tests.integration.test_api_support import (
+from tests.support.api import (
     Catalog,
     make_app,
     running_server,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.integration.test_api_support import (
+from tests.support.api import (
     API_KEY,
     Catalog,
     embed_all,

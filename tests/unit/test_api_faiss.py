@@ -18,8 +18,8 @@ from api.readmodel import (
     write_version,
 )
 from api.view import View
-from db.api_queries import _decode
 from db.read_model import Catalog, ChangedRows, parse_change
+from db.vectors import _decode
 
 STAMP = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
