@@ -1,8 +1,9 @@
 """The Litestar app factory: routes, errors, metrics, OpenAPI, and the snapshot lifespan.
 
 `create_app(settings)` builds an app; its lifespan creates the engine, starts the refresher
-(which loads the model and builds the FAISS snapshot: at once by default, on demand when
-lazy) and stops it on shutdown. `app_from_env()` is the factory `pgrec serve` gives uvicorn.
+(which maps or builds the read model and loads the model: at once by default, on demand
+when lazy, then keeps it fresh) and stops it on shutdown. `app_from_env()` is the factory
+`pgrec serve` gives uvicorn.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def create_app(
             with scope:
                 await refresher.run()
 
-        task = asyncio.create_task(refresh(), name="pgrec-snapshot-refresher")
+        task = asyncio.create_task(refresh(), name="pgrec-read-model-refresher")
         try:
             yield
         finally:
@@ -75,7 +76,7 @@ def create_app(
             try:
                 await task
             except Exception:
-                log.exception("the snapshot refresher had failed")
+                log.exception("the read model refresher had failed")
             finally:
                 await anyio.to_thread.run_sync(runtime.close)
 

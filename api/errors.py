@@ -16,9 +16,13 @@ from litestar.exceptions import HTTPException, ServiceUnavailableException, Vali
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from api.outage import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER
+from api.outage import ThrottledLog
 from db.recs import InvalidInput
 
 log = logging.getLogger(__name__)
+# During an outage every request fails the same way: one line per interval, with a count.
+outage_log = ThrottledLog(log)
 
 RETRY_AFTER_SECONDS = 5
 # SQLSTATE classes that mean "the input was wrong": 22 data exception (22023
@@ -148,11 +152,11 @@ def _database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Respons
         message = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
         return _response(status, message, {"sqlstate": sqlstate})
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        log.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+        outage_log.warning("db-unavailable", "database unavailable: %s", exc.orig)
         return _response(
             503,
             "database unavailable",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
         )
     log.error("database error on %s", request.url.path, exc_info=exc)
     return _response(500, "internal server error")

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +32,7 @@ from api.params import ListOptions, check_text
 from api.runtime import Runtime
 from api.schemas import Page
 from api.timeline import Timeline
-from api.variants import Variants, parse_variants
+from api.variants import Variant, Variants, parse_variants
 from db.impressions import ImpressionRow, write_impressions
 
 log = logging.getLogger(__name__)
@@ -112,20 +112,20 @@ class Online:
 
     # -- the hook in list endpoints ----------------------------------------------------------
 
-    def serve(
-        self,
-        request: Request[Any, Any, Any],
-        options: ListOptions,
-        user_id: str | None,
-        produce: Callable[[ListOptions], Page],
-    ) -> Page:
+    def choose(
+        self, request: Request[Any, Any, Any], options: ListOptions, user_id: str | None
+    ) -> tuple[str, Variant, ListOptions]:
+        """The request id, its variant and the options that variant makes of `options`."""
         request_id = request_id_of(request)
         name = request.query_params.get("variant")
         if name is not None:
             variant = self.variants.named(check_text("variant", name.strip()))
         else:
             variant = self.variants.assign(user_id or request_id)
-        page = produce(variant.apply(options, list(request.query_params)))
+        return request_id, variant, variant.apply(options, list(request.query_params))
+
+    def record(self, page: Page, request_id: str, variant: Variant, user_id: str | None) -> Page:
+        """Stamp the page with its request id and variant, and queue its impression."""
         page.request_id = request_id
         page.variant = variant.name
         self.metrics.served.labels(page.mode, variant.name).inc()
@@ -142,6 +142,16 @@ class Online:
             )
         )
         return page
+
+    def serve(
+        self,
+        request: Request[Any, Any, Any],
+        options: ListOptions,
+        user_id: str | None,
+        produce: Callable[[ListOptions], Page],
+    ) -> Page:
+        request_id, variant, opts = self.choose(request, options, user_id)
+        return self.record(produce(opts), request_id, variant, user_id)
 
     # -- background work ----------------------------------------------------------------------
 
@@ -229,3 +239,15 @@ def serve(
     """The list endpoints' hook: variant, answer, request id, impression (see Online.serve)."""
     online: Online = request.app.state[STATE_KEY]
     return online.serve(request, options, user_id, produce)
+
+
+async def serve_async(
+    request: Request[Any, Any, Any],
+    options: ListOptions,
+    user_id: str | None,
+    produce: Callable[[ListOptions], Awaitable[Page]],
+) -> Page:
+    """`serve` for handlers that answer in the event loop (the read model's modes)."""
+    online: Online = request.app.state[STATE_KEY]
+    request_id, variant, opts = online.choose(request, options, user_id)
+    return online.record(await produce(opts), request_id, variant, user_id)

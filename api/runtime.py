@@ -1,34 +1,50 @@
-"""What one API process holds: the engine, the loaded model and FAISS snapshot, readiness.
+"""What one API process holds: the engine, the read model view, the loaded model, readiness.
 
-`serving` is the single reference that requests read: an immutable (model, embedder,
-encoder, snapshot) bundle, replaced whole by the refresher, never mutated. A request reads
-it once and keeps its own reference, so a swap never changes the snapshot under it.
+Requests read two references, each replaced whole and never mutated: `view` (the mapped
+read model plus this worker's overlay of changes: item-to-item, more-like-these and the
+vector legs need only this) and `serving` (the model's embedder and query encoder, for
+semantic queries). A request reads each once and keeps it, so a swap never changes
+anything under it. `database_up` and `fresh` follow the refresher's connection: while
+Postgres is unreachable, requests that need it fail fast (503) and read-model answers say
+they are stale.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from api.errors import NotReady
+from api.errors import NotReady, outage_log
 from api.metrics import Metrics
-from api.snapshot import Snapshot, build_snapshot
-from db.embeddings import ModelInfo, active_model
+from api.outage import DatabaseUnavailable
+from api.readmodel import (
+    ReadModel,
+    build_lock,
+    current_meta,
+    database_key,
+    next_version,
+    open_version,
+    write_version,
+)
+from api.view import View
+from db import read_model as rm
+from db.embeddings import ModelInfo
 from db.engine import database_url, make_engine
-from db.neighbors import neighbor_list_depth
 from db.settings import Settings
-from db.vectors import load_serving_vectors, vector_signature
 from jobs.embedder import Embedder, QueryEncoder, check_dimension, load_embedder
 
 log = logging.getLogger(__name__)
 
 EmbedderFactory = Callable[[ModelInfo], Embedder]
+# Seconds a request waits for a connection to Postgres (or a pooled one) before it fails.
+CONNECT_TIMEOUT = 2
 
 
 def default_embedder_factory(settings: Settings) -> EmbedderFactory:
@@ -42,10 +58,11 @@ def default_embedder_factory(settings: Settings) -> EmbedderFactory:
 
 @dataclass(frozen=True, eq=False)
 class Serving:
+    """The active model's embedder and query encoder (semantic queries need them)."""
+
     model: ModelInfo
     embedder: Embedder
     encoder: QueryEncoder
-    snapshot: Snapshot
 
 
 class Runtime:
@@ -61,16 +78,21 @@ class Runtime:
         self.embedder_factory = embedder_factory or default_embedder_factory(settings)
         self.lazy = lazy
         self.metrics = metrics or Metrics()
+        self.view: View | None = None
         self.serving: Serving | None = None
         self.load_error: str | None = None
         self.listening = False
+        self.database_up = True  # until the refresher finds otherwise
+        self.fresh = False  # the view has every change the database notified
+        self.down_since: float | None = None
         self.last_check: float | None = None
         self.started_at = time.time()
-        self._versions = itertools.count(1)
         self._engine: Engine | None = None
         self._url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.load_requested = asyncio.Event()
+        # Set by the refresher: re-read some items and put them in the overlay now.
+        self.reread: Callable[[list[int]], Coroutine[Any, Any, None]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -81,7 +103,12 @@ class Runtime:
         if not self.lazy:
             self.load_requested.set()
         self._url = database_url(self.settings)
-        self._engine = make_engine(self._url, max_overflow=20)
+        self._engine = make_engine(
+            self._url,
+            max_overflow=20,
+            pool_timeout=CONNECT_TIMEOUT,
+            connect_timeout=CONNECT_TIMEOUT,
+        )
 
     def close(self) -> None:
         if self._engine is not None:
@@ -101,20 +128,43 @@ class Runtime:
         return self._url
 
     def connect(self) -> Connection:
+        """A pooled connection; fails fast (503) while the refresher finds Postgres down."""
+        if not self.database_up:
+            outage_log.warning("db-down", "database unavailable: a request that needs it got 503")
+            raise DatabaseUnavailable()
         return self.engine.connect()
 
     @property
     def uptime(self) -> float:
         return time.time() - self.started_at
 
+    @property
+    def readmodel_root(self) -> Path:
+        base = self.settings.readmodel_dir or self.settings.data_dir / "readmodel"
+        return base / database_key(self.url)
+
     # -- readiness -------------------------------------------------------------------------
 
     @property
     def ready(self) -> bool:
-        return self.serving is not None
+        return self.view is not None
+
+    @property
+    def stale(self) -> bool:
+        """Answers from the view may miss changes: Postgres is unreachable or not caught up."""
+        return not (self.database_up and self.fresh)
+
+    def mark_database(self, up: bool) -> None:
+        if up and not self.database_up:
+            log.info("database reachable again after %.1fs", time.time() - (self.down_since or 0))
+            self.down_since = None
+        elif not up and self.database_up:
+            self.down_since = time.time()
+            self.fresh = False
+        self.database_up = up
 
     def request_load(self) -> None:
-        """Ask the refresher to load model and snapshot (lazy mode); safe from any thread."""
+        """Ask the refresher to load model and read model (lazy mode); safe from any thread."""
         if self.load_requested.is_set() or self._loop is None:
             return
         try:
@@ -126,69 +176,98 @@ class Runtime:
         else:
             self._loop.call_soon_threadsafe(self.load_requested.set)
 
-    def require_serving(self) -> Serving:
-        """The loaded model and snapshot, or 503 + Retry-After (and a load is requested)."""
-        serving = self.serving
-        if serving is None:
+    def require_view(self) -> View:
+        """The read model, or 503 + Retry-After (and a load is requested)."""
+        view = self.view
+        if view is None:
             self.request_load()
             why = f" (last attempt failed: {self.load_error})" if self.load_error else ""
-            raise NotReady(f"the model and the vector snapshot are still loading{why}")
-        return serving
+            raise NotReady(f"the read model is still loading{why}")
+        return view
+
+    def require_serving(self) -> tuple[Serving, View]:
+        """The model's encoder with a view of the same model, or 503 + Retry-After."""
+        view, serving = self.require_view(), self.serving
+        if serving is None or serving.model.name != view.model:
+            self.request_load()
+            why = f" (last attempt failed: {self.load_error})" if self.load_error else ""
+            raise NotReady(f"the embedding model is still loading{why}")
+        return serving, view
+
+    def written(self, ids: list[int]) -> None:
+        """After this process's own write committed (called from a handler's worker thread):
+        show it in this worker's view before answering, without waiting for the NOTIFY."""
+        if self.reread is None or self.view is None or self._loop is None or not ids:
+            return
+        try:
+            done = asyncio.run_coroutine_threadsafe(self.reread(ids), self._loop)
+            done.result(timeout=CONNECT_TIMEOUT * 2)
+        except Exception as err:  # the NOTIFY of the same commit applies it anyway
+            log.warning("could not apply a write to the read model at once: %s", err)
 
     # -- building (blocking: run these in a worker thread) ---------------------------------
 
-    def needs_rebuild(self) -> bool:
-        """Whether the active model or its vectors differ from the served snapshot."""
-        current = self.serving
-        with self.connect() as conn:
-            model = active_model(conn)
-            if current is None or model != current.model:
-                return True
-            signature = vector_signature(conn=conn, model=model.name, dim=model.dim)
+    def load_base(self) -> ReadModel:
+        """Map the published read model when it is current, else build and publish one.
+
+        Under the build lock, in one REPEATABLE READ transaction: the fingerprint says
+        whether the published version still describes the database; if not, everything
+        is read in that same transaction. Workers after the first find it current.
+        """
+        started = time.perf_counter()
+        root = self.readmodel_root
+        with build_lock(root):
+            with rm.consistent_read(self.engine) as conn:
+                stamp = rm.fingerprint(conn=conn)
+                meta = current_meta(root)
+                if meta is not None and meta.fingerprint == stamp:
+                    return open_version(root / f"v{meta.version:08d}")
+                catalog = rm.read_catalog(conn=conn)
+            directory = write_version(root, catalog, version=next_version(root), started=started)
+        base = open_version(directory)
+        self.metrics.snapshot_builds.observe(time.perf_counter() - started)
+        return base
+
+    def map_published(self) -> ReadModel | None:
+        """The last published read model, without asking Postgres (which is unreachable):
+        a restart during an outage still serves the read-model modes, flagged stale."""
+        root = self.readmodel_root
+        meta = current_meta(root)
+        return None if meta is None else open_version(root / f"v{meta.version:08d}")
+
+    def changed(self, view: View, ids: list[int]) -> rm.ChangedRows:
+        """The current rows and vectors of `ids`, read from Postgres."""
+        with self.engine.connect() as conn:
+            return rm.changed_rows(conn=conn, model=view.model, dim=view.base.meta.dim, ids=ids)
+
+    def database_fingerprint(self) -> str:
+        with self.engine.connect() as conn:
+            stamp = rm.fingerprint(conn=conn)
         self.last_check = time.time()
-        return signature != current.snapshot.signature
+        return stamp
 
-    # A (re)build has three steps so that the slow one holding no connection (loading a
-    # model) is the only one shutdown may abandon; the two that hold a pooled connection
-    # always run to the end, and the engine is disposed only after them.
-
-    def active_model(self) -> ModelInfo:
-        with self.connect() as conn:
-            return active_model(conn)
-
-    def encoder_for(self, model: ModelInfo) -> tuple[Embedder, QueryEncoder]:
-        """The current embedder when the model is unchanged, else a newly loaded one."""
+    def encoder_for(self, model: ModelInfo) -> Serving:
+        """The current encoder when the model is unchanged, else a newly loaded one."""
         current = self.serving
         if current is not None and current.model == model:
-            return current.embedder, current.encoder
+            return current
         log.info("loading embedder for model %s", model.name)
         embedder = self.embedder_factory(model)
         check_dimension(embedder, model.dim)
-        return embedder, QueryEncoder(embedder)
+        return Serving(model=model, embedder=embedder, encoder=QueryEncoder(embedder))
 
-    def build_serving(self, model: ModelInfo, embedder: Embedder, encoder: QueryEncoder) -> Serving:
-        """Read the model's vectors and build a new snapshot (the next version)."""
-        started = time.perf_counter()
-        with self.connect() as conn:
-            vectors = load_serving_vectors(conn=conn, model=model.name, dim=model.dim)
-            neighbor_k = neighbor_list_depth(conn=conn, model=model.name)
-        snapshot = build_snapshot(vectors, version=next(self._versions), neighbor_k=neighbor_k)
-        self.metrics.snapshot_builds.observe(time.perf_counter() - started)
-        self.last_check = time.time()
-        return Serving(model=model, embedder=embedder, encoder=encoder, snapshot=snapshot)
-
-    def swap(self, serving: Serving) -> None:
-        """Publish a new bundle: one reference assignment, atomic for every reader."""
-        previous = self.serving
-        self.serving = serving
+    def swap(self, view: View) -> None:
+        """Publish a new view: one reference assignment, atomic for every reader."""
+        previous = self.view
+        self.view = view
         self.load_error = None
-        snap = serving.snapshot
-        self.metrics.observe_snapshot(version=snap.version, size=snap.size, built_at=snap.built_at)
-        log.info(
-            "snapshot v%d: %d vectors of %s in %.2fs (was v%s)",
-            snap.version,
-            snap.size,
-            snap.model,
-            snap.build_seconds,
-            previous.snapshot.version if previous else "-",
-        )
+        self.metrics.observe_snapshot(version=view.version, size=view.size, built_at=view.built_at)
+        if previous is None or previous.base is not view.base:
+            log.info(
+                "read model v%d: %d items, %d vectors of %s (was v%s)",
+                view.version,
+                view.base.meta.items,
+                view.base.meta.vectors,
+                view.model,
+                previous.version if previous else "-",
+            )

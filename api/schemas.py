@@ -65,7 +65,9 @@ class Result(msgspec.Struct, omit_defaults=True):
 
 
 class Page(msgspec.Struct, omit_defaults=True):
-    """A list of results; `backend` says what answered (faiss snapshot or postgres).
+    """A list of results; `backend` says what answered: `faiss` (the in-process read model,
+    whose version is `snapshot_version`) or `postgres`. `stale`: answered from the read model
+    while Postgres is unreachable (or before it caught up again): recent changes may be missing.
 
     `ranker`: the scoring stage's version for the user mode ("fallback" when none is trained).
     `request_id` (also the X-Request-ID header) names this impression; `variant` the A/B arm.
@@ -76,6 +78,7 @@ class Page(msgspec.Struct, omit_defaults=True):
     count: int
     results: list[Result]
     snapshot_version: int | None = None
+    stale: bool = False
     missing_ids: list[int] | UnsetType = UNSET
     ranker: str | UnsetType = UNSET
     # The impression: quote request_id on /interactions so clicks join to this list.

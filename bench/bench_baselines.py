@@ -163,7 +163,7 @@ def rec_semantic(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, A
 def bare_encode(embedder: Embedder, texts: Sequence[str], threads: int = 1) -> dict[str, Any]:
     """`embedder.encode([text])`, one distinct text per call: the floor of semantic text mode.
 
-    Run with the API process's thread count: api/snapshot.py sets OpenMP to one thread, which
+    Run with the API process's thread count: api/readmodel.py sets OpenMP to one thread, which
     torch shares (on a busy 2-core machine two threads made one query ~8x slower, not faster).
     """
     torch = sys.modules.get("torch")  # loaded by a real model; the fake embedder needs none

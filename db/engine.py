@@ -32,10 +32,23 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded.start(settings.pgdata_dir)
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
-    """A new pooled engine for `url`: the one place engines are built."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    connect_timeout: int | None = None,
+) -> Engine:
+    """A new pooled engine for `url`: the one place engines are built. The API bounds its
+    waits (`pool_timeout`, `connect_timeout` seconds) so an outage answers 503, not a hang."""
     return create_engine(
-        sqlalchemy_url(url), pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+        sqlalchemy_url(url),
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        connect_args={} if connect_timeout is None else {"connect_timeout": connect_timeout},
     )
 
 

@@ -20,13 +20,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--lazy",
         action="store_true",
-        help="load the model and build the vector snapshot on first use, not at startup",
+        help="map or build the read model and load the model on first use, not at startup",
     )
     p.add_argument(
         "--refresh-interval",
         type=float,
         default=5.0,
-        help="seconds between snapshot freshness checks when no NOTIFY arrives (default 5)",
+        help="seconds between liveness checks of the change listener when idle (default 5)",
     )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     p.set_defaults(func=_serve)
@@ -62,6 +62,8 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
+            # By name: workers import it (see pgrec/nodelay.py for why it exists).
+            http="pgrec.nodelay:NoDelayHTTPProtocol",
         )
     finally:
         if metrics_dir:

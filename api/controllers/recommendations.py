@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+import anyio
+from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 
-from api.impressions import serve
+from api.impressions import serve_async
 from api.metrics import MODE_STATE_KEY
+from api.outage import page_headers
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, Mode, provide_query
 from api.planner import Planner
 from api.schemas import FromItems, Page
@@ -22,11 +25,10 @@ class RecommendationController(Controller):
 
     @get(
         "/",
-        sync_to_thread=True,
         opt={"query": LIST_QUERY | {"mode", "q"}},
         summary="Recommendations for a text query",
     )
-    def recommend(
+    async def recommend(
         self,
         request: Request[Any, Any, Any],
         planner: Injected[Planner],
@@ -36,40 +38,41 @@ class RecommendationController(Controller):
             Mode, QueryParameter(description="semantic, terms, title or hybrid (RRF of all three).")
         ] = "hybrid",
         q: Annotated[str | None, QueryParameter(description="Query text.", max_length=500)] = None,
-    ) -> Page:
+    ) -> Response[Page]:
         """Semantic (embedding), terms (full text), title (typo-tolerant) or hybrid."""
         request.state[MODE_STATE_KEY] = mode
         text = provide_query(q)
-        return serve(
-            request,
-            options,
-            None,
-            lambda opts: planner.recommend(mode=mode, q=text, filters=filters, options=opts),
-        )
+
+        async def produce(opts: ListOptions) -> Page:
+            find = partial(planner.recommend, mode=mode, q=text, filters=filters, options=opts)
+            return await anyio.to_thread.run_sync(find)
+
+        page = await serve_async(request, options, None, produce)
+        return Response(page, headers=page_headers(page.snapshot_version, page.stale))
 
     @post(
         "/from-items",
-        sync_to_thread=True,
         status_code=200,
         opt={"query": LIST_QUERY},
         summary="More like these items",
     )
-    def from_items(
+    async def from_items(
         self,
         request: Request[Any, Any, Any],
         planner: Injected[Planner],
         filters: Injected[Filters],
         options: Injected[ListOptions],
         data: JSONBody[FromItems],
-    ) -> Page:
+    ) -> Response[Page]:
         """avg(positive) + (avg(positive) - avg(negative)); inputs are not recommended back.
 
         With `user_id` in the body: the user mode, these items added to the user's history.
         """
         request.state[MODE_STATE_KEY] = "more_like"
-        return serve(
-            request,
-            options,
-            data.user_id,
-            lambda opts: planner.from_items(body=data, filters=filters, options=opts),
-        )
+
+        async def produce(opts: ListOptions) -> Page:
+            find = partial(planner.from_items, body=data, filters=filters, options=opts)
+            return await anyio.to_thread.run_sync(find)
+
+        page = await serve_async(request, options, data.user_id, produce)
+        return Response(page, headers=page_headers(page.snapshot_version, page.stale))

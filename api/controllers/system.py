@@ -14,7 +14,7 @@ from api.errors import RETRY_AFTER_SECONDS
 from api.params import Injected
 from api.runtime import Runtime
 from api.schemas import LoadAccepted
-from db import catalog, embeddings, job_runs, vectors
+from db import catalog, embeddings, job_runs
 from db.ranker import ranker_status
 
 
@@ -22,36 +22,61 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
+def _read_model(runtime: Runtime) -> dict[str, Any] | None:
+    view = runtime.view
+    if view is None:
+        return None
+    meta = view.base.meta
+    return {
+        "version": view.version,
+        "model": view.model,
+        "size": view.size,
+        "items": meta.items,
+        "built_at": _iso(view.built_at),
+        "age_seconds": round(view.age(), 3),
+        "build_seconds": round(view.build_seconds, 3),
+        "neighbor_lists_k": view.neighbor_k,
+        "overlay_items": len(view.overlay),
+        "changes_applied": view.overlay.changes,
+        "stale": runtime.stale,
+        "listening": runtime.listening,
+        "database_up": runtime.database_up,
+        "last_check": _iso(runtime.last_check),
+    }
+
+
+def modes_up(runtime: Runtime) -> dict[str, bool]:
+    """Which modes can answer now: read-model modes need the view (semantic the model too),
+    the others Postgres."""
+    view, serving, db = runtime.view, runtime.serving, runtime.database_up
+    encoder = view is not None and serving is not None and serving.model.name == view.model
+    return {
+        "similar": view is not None,
+        "more_like": view is not None,
+        "semantic": encoder,
+        "filtered": db and encoder,
+        "terms": db,
+        "title": db,
+        "hybrid": db and encoder,
+        "user": db,
+        "writes": db,
+    }
+
+
 def status_report(runtime: Runtime) -> dict[str, Any]:
-    """Models, snapshot (version, size, staleness), counts, pending embeddings, uptime, and
-    the user mode's ranker and last co-occurrence refresh."""
+    """Models, read model (version, size, overlay, staleness), counts, pending embeddings,
+    uptime, and the user mode's ranker and last co-occurrence refresh."""
     serving = runtime.serving
     with runtime.connect() as conn:
         active = embeddings.active_model(conn)
         models = embeddings.model_stats(conn=conn)
         counts = catalog.catalog_counts(conn=conn)
         pending = embeddings.pending_embeddings(conn=conn, model=active.name)
-        current = vectors.vector_signature(conn=conn, model=active.name, dim=active.dim)
         ranker = ranker_status(conn=conn)
         cooccurrence = job_runs.job_report(conn=conn, job="cooccurrence")
-    snapshot: dict[str, Any] | None = None
-    if serving is not None:
-        snap = serving.snapshot
-        snapshot = {
-            "version": snap.version,
-            "model": snap.model,
-            "size": snap.size,
-            "built_at": _iso(snap.built_at),
-            "age_seconds": round(snap.age(), 3),
-            "build_seconds": round(snap.build_seconds, 3),
-            "neighbor_lists_k": snap.neighbor_k,
-            "stale": current != snap.signature,
-            "database_vectors": current.count,
-            "listening": runtime.listening,
-            "last_check": _iso(runtime.last_check),
-        }
+    snapshot = _read_model(runtime)
     return {
-        "ready": serving is not None,
+        "ready": runtime.view is not None,
         "lazy": runtime.lazy,
         "uptime_seconds": round(runtime.uptime, 3),
         "started_at": _iso(runtime.started_at),
@@ -71,6 +96,7 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         "active_model": active.name,
         "models": models,
         "snapshot": snapshot,
+        "modes": modes_up(runtime),
         "counts": counts,
         "pending_embeddings": pending,
         "ranker": ranker,
@@ -103,24 +129,31 @@ class SystemController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/health/ready", summary="Readiness: model and snapshot loaded")
+    @get("/health/ready", summary="Readiness: which modes can answer now")
     async def ready(self, runtime: Injected[Runtime]) -> dict[str, Any]:
-        serving = runtime.serving
-        if serving is None:
+        """200 once the read model serves (`modes` says which modes are up: while Postgres
+        is unreachable only the read-model modes are, and `stale` is true); 503 before."""
+        view = runtime.view
+        if view is None:
             raise ServiceUnavailableException(
-                detail="not ready: the model and the vector snapshot are loading"
+                detail="not ready: the read model is loading"
                 + (f" (last attempt failed: {runtime.load_error})" if runtime.load_error else ""),
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        return {"status": "ready", "snapshot_version": serving.snapshot.version}
+        return {
+            "status": "ready" if runtime.database_up else "degraded",
+            "snapshot_version": view.version,
+            "stale": runtime.stale,
+            "database": "up" if runtime.database_up else "down",
+            "modes": modes_up(runtime),
+        }
 
     @get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT)
     async def metrics(self, runtime: Injected[Runtime]) -> Response[bytes]:
-        serving = runtime.serving
-        if serving is not None:
-            snap = serving.snapshot
+        view = runtime.view
+        if view is not None:
             runtime.metrics.observe_snapshot(
-                version=snap.version, size=snap.size, built_at=snap.built_at
+                version=view.version, size=view.size, built_at=view.built_at
             )
         body, content_type = await anyio.to_thread.run_sync(runtime.metrics.render)
         return Response(body, media_type=content_type)

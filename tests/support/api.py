@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -219,8 +222,12 @@ def seed(url: str) -> Catalog:
     return Catalog(ids=ids, themes=themes, rows=rows)
 
 
+# Read models of test databases go to a temporary directory, not the worktree's .pgrec.
+READMODEL_DIR = Path(tempfile.gettempdir()) / f"pgrec-test-readmodel-{os.getuid()}"
+
+
 def settings_for(url: str, *, api_key: str | None = API_KEY) -> Settings:
-    return Settings(database_url=url, api_key=api_key)
+    return Settings(database_url=url, api_key=api_key, readmodel_dir=READMODEL_DIR)
 
 
 def make_app(

@@ -1,80 +1,176 @@
-"""The FAISS snapshot: exact cosine top-k, exclusions, vectors, and the 1-thread setting."""
+"""The read model on disk and the view over it: exact cosine top-k, exclusions, the overlay of
+changes, neighbour lists, filters, versions published atomically, one FAISS thread."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
 
-from api.snapshot import build_snapshot
-from db.vectors import VectorSet, VectorSignature, _decode
+from api.readmodel import (
+    current_meta,
+    next_version,
+    open_version,
+    write_version,
+)
+from api.view import View
+from db.read_model import Catalog, ChangedRows, parse_change
+from db.vectors import _decode
+
+STAMP = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
-def _vector_set(n: int = 50, dim: int = 16, seed: int = 0) -> VectorSet:
+def _catalog(n: int = 50, dim: int = 16, seed: int = 0, list_k: int = 0) -> Catalog:
     rng = np.random.default_rng(seed)
-    vectors = rng.normal(size=(n, dim)).astype(np.float32) * rng.uniform(0.5, 3, size=(n, 1))
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = np.arange(100, 100 + n, dtype=np.int64)
-    stamp = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    return VectorSet("m", ids, vectors.astype(np.float32), VectorSignature("m", n, stamp, 0))
+    records = [
+        {"external_id": f"x:{i}", "title": f"T{i}", "available": i % 2 == 0, "created_at": STAMP}
+        for i in ids.tolist()
+    ]
+    lists = np.full((n, list_k), -1, dtype=np.int64)
+    scores = np.zeros((n, list_k), dtype=np.float32)
+    if list_k:
+        sims = vectors @ vectors.T
+        np.fill_diagonal(sims, -np.inf)
+        order = np.argsort(-sims, axis=1)[:, :list_k]
+        lists = ids[order]
+        scores = np.take_along_axis(sims, order, axis=1).astype(np.float32)
+    return Catalog(
+        model="m",
+        dim=dim,
+        path=None,
+        fingerprint=f"fp{seed}",
+        item_ids=ids,
+        records=records,
+        vector_ids=ids,
+        vectors=vectors,
+        list_k=list_k,
+        lists=lists,
+        list_scores=scores,
+        list_fresh=np.ones(n, dtype=bool),
+    )
 
 
-def test_search_is_exact_cosine_top_k() -> None:
-    vs = _vector_set()
-    snap = build_snapshot(vs, version=3)
+def _view(tmp_path: Path, catalog: Catalog) -> View:
+    directory = write_version(tmp_path, catalog, version=next_version(tmp_path), started=0.0)
+    return View(open_version(directory))
+
+
+def test_search_is_exact_cosine_top_k(tmp_path: Path) -> None:
+    catalog = _catalog()
+    view = _view(tmp_path, catalog)
     query = np.random.default_rng(1).normal(size=16).astype(np.float32)
-    unit = vs.vectors / np.linalg.norm(vs.vectors, axis=1, keepdims=True)
-    cosine = unit @ (query / np.linalg.norm(query))
-    expected = [int(vs.ids[i]) for i in np.argsort(-cosine)[:10]]
-    hits = snap.search(query * 7, 10)  # the query's norm does not matter
+    cosine = catalog.vectors @ (query / np.linalg.norm(query))
+    expected = [int(catalog.item_ids[i]) for i in np.argsort(-cosine)[:10]]
+    hits = view.search(query * 7, 10)  # the query's norm does not matter
     assert [h.item_id for h in hits] == expected
     assert hits[0].score == pytest.approx(float(cosine.max()), abs=1e-5)
-    assert snap.version == 3 and snap.size == 50 and snap.dim == 16
+    assert view.version == 1 and view.size == 50 and view.base.meta.dim == 16
 
 
-def test_exclusions_and_k_beyond_size() -> None:
-    snap = build_snapshot(_vector_set(n=5), version=1)
-    query = snap.vector(100)
+def test_exclusions_filters_and_k_beyond_size(tmp_path: Path) -> None:
+    view = _view(tmp_path, _catalog(n=5))
+    query = view.vector(100)
     assert query is not None
-    hits = snap.search(query, 50, exclude={100, 101})
+    hits = view.search(query, 50, exclude={100, 101})
     assert len(hits) == 3 and {h.item_id for h in hits}.isdisjoint({100, 101})
-    assert snap.search(query, 0) == []
+    assert view.search(query, 0) == []
+    odd = view.search(query, 50, keep=lambda row: not row["available"])
+    assert {h.item_id for h in odd} == {101, 103}
 
 
-def test_vectors_are_normalised_copies() -> None:
-    snap = build_snapshot(_vector_set(n=3), version=1)
-    v = snap.vector(101)
+def test_records_and_vectors_are_copies(tmp_path: Path) -> None:
+    view = _view(tmp_path, _catalog(n=3))
+    assert view.record(101) == {
+        "external_id": "x:101",
+        "title": "T101",
+        "available": False,
+        "created_at": STAMP,
+    }
+    v = view.vector(101)
     assert v is not None and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
-    v[:] = 0  # a copy: the index is untouched
-    again = snap.vector(101)
+    v[:] = 0  # a copy: the mapped index is read-only and untouched
+    again = view.vector(101)
     assert again is not None and np.linalg.norm(again) == pytest.approx(1.0, abs=1e-5)
-    assert snap.vector(999) is None and 101 in snap and 999 not in snap
+    assert view.vector(999) is None and 101 in view and 999 not in view
+    assert view.record(999) is None
 
 
-def test_empty_snapshot() -> None:
-    vs = VectorSet(
-        "m", np.zeros(0, np.int64), np.zeros((0, 8), np.float32), VectorSignature("m", 0, None, 0)
+def test_overlay_deletes_updates_and_adds(tmp_path: Path) -> None:
+    catalog = _catalog(n=20, list_k=5)
+    view = _view(tmp_path, catalog)
+    base_vector = view.vector(100)
+    assert base_vector is not None
+    first = view.search(base_vector, 3)
+    assert first[0].item_id == 100
+    lists = view.neighbors(101, 5)
+    assert lists is not None and len(lists) == 5
+    victim = lists[0].item_id
+    new = ChangedRows(
+        records={
+            100: {"external_id": "x:100", "title": "Renamed", "available": True},
+            500: {"external_id": "x:500", "title": "New", "available": True},
+        },
+        vectors={500: base_vector},  # 100 lost its vector, 500 took it
     )
-    snap = build_snapshot(vs, version=1)
-    assert snap.size == 0 and snap.search(np.ones(8, np.float32), 5) == []
+    changed = View(view.base, view.overlay.apply([100, 500, victim], new))
+    assert changed.record(100) == {"external_id": "x:100", "title": "Renamed", "available": True}
+    assert changed.record(victim) is None and changed.vector(100) is None
+    hits = changed.search(base_vector, 3)
+    assert hits[0].item_id == 500 and 100 not in {h.item_id for h in hits}
+    assert victim not in {h.item_id for h in changed.search(base_vector, 20)}
+    assert changed.neighbors(101, 5) is None  # a hole: a search answers instead
+    assert changed.neighbors(100, 5) is None  # changed since its list was computed
+    assert changed.size == 20 - 2 + 1 and len(changed.overlay) == 3
+    assert view.record(100) is not None  # the old view is untouched
 
 
-def test_every_searching_thread_runs_faiss_single_threaded() -> None:
-    snap = build_snapshot(_vector_set(n=5), version=1)
+def test_versions_are_published_atomically(tmp_path: Path) -> None:
+    assert current_meta(tmp_path) is None
+    _view(tmp_path, _catalog(seed=1))
+    view = _view(tmp_path, _catalog(seed=2))
+    meta = current_meta(tmp_path)
+    assert meta is not None and meta.version == 2 and meta.fingerprint == "fp2"
+    assert view.version == 2 and not list(tmp_path.glob(".tmp-*"))
+    for seed in range(3, 7):
+        _view(tmp_path, _catalog(seed=seed))
+    assert len(list(tmp_path.glob("v*"))) == 3  # older versions pruned
+
+
+def test_empty_read_model(tmp_path: Path) -> None:
+    catalog = _catalog(n=0)
+    view = _view(tmp_path, catalog)
+    assert view.size == 0 and view.search(np.ones(16, np.float32), 5) == []
+
+
+def test_every_searching_thread_runs_faiss_single_threaded(tmp_path: Path) -> None:
+    view = _view(tmp_path, _catalog(n=5))
     seen: list[int] = []
 
     def search() -> None:  # a fresh thread, as a request's worker thread would be
         faiss.omp_set_num_threads(4)  # whatever another library set before
         seen.append(faiss.omp_get_max_threads())
-        snap.search(np.ones(16, np.float32), 3)
+        view.search(np.ones(16, np.float32), 3)
         seen.append(faiss.omp_get_max_threads())
 
     thread = threading.Thread(target=search)
     thread.start()
     thread.join()
     assert seen == [4, 1]
+
+
+def test_notifications_only_name_ids() -> None:
+    assert parse_change('{"ids": [1, 2, 3]}') == [1, 2, 3]
+    assert parse_change('{"ids": [1], "title": "x"}') == [1]  # extra keys carry nothing
+    for payload in ['{"full": "items"}', "nonsense", '{"ids": ["1"]}', '{"ids": [true]}', "[]"]:
+        assert parse_change(payload) is None  # a full reload (rate-limited)
+    assert parse_change('{"ids": [' + ",".join(["1"] * 1001) + "]}") is None
 
 
 def test_decode_pgvector_binary() -> None:

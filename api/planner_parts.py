@@ -1,0 +1,163 @@
+"""The planner's pure parts: pool sizes, which filters the read model applies, rows, shaping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from msgspec import UNSET
+from sqlalchemy import Connection
+
+import db.recs as recs
+from api.fusion import Fused
+from api.params import ATTR_PREFIX, ListOptions
+from api.rerank import Ranked
+from api.schemas import Explain, ItemRef, ModeScore, Result
+from api.view import Keep, View
+from db.read_model import HEAVY_FIELDS
+
+MAX_POOL = 400
+
+
+def pool_size(options: ListOptions) -> int:
+    """How many candidates to retrieve: n, or a wider choice when re-ranking."""
+    if options.rerank.active:
+        return min(MAX_POOL, max(3 * options.n, options.n + 30))
+    return options.n
+
+
+def only_excludes(filters: recs.Filters) -> bool:
+    """True when nothing is filtered but `exclude` (applied to the hits)."""
+    return replace(filters, exclude_ids=(), categories_mode="any") == recs.Filters()
+
+
+def view_filter(filters: recs.Filters) -> tuple[bool, Keep | None]:
+    """Whether the read model can apply `filters` (exclude, available), and how."""
+    if not only_excludes(replace(filters, available=None)):
+        return False, None
+    if filters.available is None:
+        return True, None
+    wanted = filters.available
+    return True, lambda row: bool(row.get("available")) == wanted
+
+
+def needs_heavy(options: ListOptions) -> bool:
+    """Whether the response or the re-ranking reads columns the read model leaves out."""
+    group_by = options.rerank.group_by or ""
+    return bool(HEAVY_FIELDS & set(options.fields)) or group_by.startswith(ATTR_PREFIX)
+
+
+def more_like_vector(
+    positive: Sequence[np.ndarray],
+    negative: Sequence[np.ndarray],
+    positive_weights: Sequence[float],
+    negative_weights: Sequence[float],
+) -> np.ndarray:
+    """avg_pos + (avg_pos - avg_neg) with weighted averages; avg_pos alone without negatives."""
+    avg_pos = np.average(np.stack(positive), axis=0, weights=positive_weights)
+    if not negative:
+        return avg_pos.astype(np.float32)
+    avg_neg = np.average(np.stack(negative), axis=0, weights=negative_weights)
+    return (2.0 * avg_pos - avg_neg).astype(np.float32)
+
+
+def _hashable(value: Any) -> Hashable:
+    if isinstance(value, list):
+        return _hashable(value[0]) if value else None
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value if isinstance(value, Hashable) else str(value)
+
+
+def group_value(row: Mapping[str, Any], group_by: str | None) -> Hashable:
+    """The value an item is grouped under: a column, its first category, or an attribute."""
+    if group_by is None:
+        return None
+    if group_by == "category":
+        return _hashable(row.get("categories") or [])
+    if group_by.startswith(ATTR_PREFIX):
+        return _hashable((row.get("attributes") or {}).get(group_by[len(ATTR_PREFIX) :]))
+    return _hashable(row.get(group_by))
+
+
+def json_value(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+@dataclass
+class Rows:
+    """Item rows of one request, each looked up once; an id looked up and absent is gone."""
+
+    conn: Connection | None
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    looked_up: set[int] = field(default_factory=set)
+
+    def get(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        need = [i for i in dict.fromkeys(ids) if i not in self.looked_up]
+        if need:
+            self.rows.update(self.fetch(need))
+            self.looked_up.update(need)
+        return {i: self.rows[i] for i in ids if i in self.rows}
+
+    def fetch(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        assert self.conn is not None
+        return recs.fetch_items(conn=self.conn, ids=ids)
+
+
+@dataclass
+class ViewRows(Rows):
+    """Rows from the read model; with `heavy`, description and attributes from Postgres too
+    (one query per request, and only then does it need the database)."""
+
+    view: View | None = None
+    heavy: Callable[[list[int]], dict[int, dict[str, Any]]] | None = None
+
+    def fetch(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        assert self.view is not None
+        found = self.view.records(ids)
+        if self.heavy is not None and found:
+            extra = self.heavy(list(found))
+            found = {i: {**row, **extra[i]} for i, row in found.items() if i in extra}
+        return found
+
+
+def add_reasons(rows: Rows, results: Sequence[Result], hits: Mapping[int, recs.UserHit]) -> None:
+    """The user mode's source, reason and the items it names (id and title) in `explain`."""
+    named = rows.get([i for r in results for i in hits[r.id].because])
+    for result in results:
+        hit = hits[result.id]
+        if isinstance(result.explain, Explain):
+            result.explain.source = hit.source
+            result.explain.reason = hit.reason
+            result.explain.because = [
+                ItemRef(i, named[i]["title"]) for i in hit.because if i in named
+            ]
+
+
+def make_result(
+    row: Mapping[str, Any], fused: Fused, ranked: Ranked, options: ListOptions
+) -> Result:
+    result = Result(
+        id=fused.item_id,
+        external_id=row["external_id"],
+        title=row["title"],
+        score=fused.score,
+        **{name: json_value(row.get(name)) for name in options.fields},
+    )
+    result.explain = (
+        Explain(
+            modes={m: ModeScore(r.rank, r.score) for m, r in fused.modes.items()},
+            relevance=ranked.relevance,
+            freshness=ranked.freshness,
+            popularity=ranked.popularity,
+            redundancy=ranked.redundancy,
+            final=ranked.final,
+        )
+        if options.explain
+        else UNSET
+    )
+    return result
