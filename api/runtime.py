@@ -22,7 +22,8 @@ from api.snapshot import Snapshot, build_snapshot
 from db import api_queries as q
 from db.engine import database_url, sqlalchemy_url
 from db.settings import Settings
-from jobs.embedder import Embedder, QueryEncoder, check_dimension, load_embedder
+from jobs.embedder import Embedder, QueryEncoder, check_dimension
+from jobs.engines import query_engine
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,10 @@ EmbedderFactory = Callable[[q.ActiveModel], Embedder]
 
 
 def default_embedder_factory(settings: Settings) -> EmbedderFactory:
-    """Load the active model from its registered path (else the configured one)."""
+    """The fastest engine for the active model's version (ONNX without torch when exported)."""
 
     def load(model: q.ActiveModel) -> Embedder:
-        return load_embedder(model.path or settings.model_path, model.name)
+        return query_engine(model.path or settings.model_path, model.name)
 
     return load
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from db import embeddings as store
 from db import vector_index
 from db.embeddings import Coverage, ModelInfo
-from jobs.embedder import load_embedder
+from jobs.engines import load_engine
 from jobs.worker import Loader
 
 
@@ -22,7 +22,7 @@ class ModelExists(ValueError):
 
 
 def add_model(
-    engine: Engine, *, name: str, path: str, loader: Loader = load_embedder
+    engine: Engine, *, name: str, path: str, loader: Loader = load_engine
 ) -> tuple[ModelInfo, str]:
     """Load the model to learn its dimension, register it and create its index, atomically."""
     with engine.connect() as conn:
