@@ -5,7 +5,9 @@
 `export.json`: what was exported, by which torch, and the lowest cosine between each file's
 vectors and sentence-transformers' on a fixed sample. Only an fp32 file whose cosine is at
 least `SAME_VERSION_COSINE` may stand in for the torch model under the same model version;
-the int8 file is always a version of its own (registered as `int8:<path>`).
+the int8 file is always a version of its own (registered as `int8:<path>`). Dynamic int8
+quantises activations with one scale per batch, so an int8 vector also moves a little with
+its batch mates (cosine ~0.99 between batchings): one more reason it never shares an index.
 
 This is the only module of the ONNX path that imports torch, and only while exporting: the
 files are written under temporary names and renamed, so concurrent exporters (two workers
