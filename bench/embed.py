@@ -212,11 +212,14 @@ def measure(
             flush=True,
         )
     cosine = {k: embed_engines.cosine_stats(v, vectors["plain"]) for k, v in vectors.items()}
+    titles = list(dict.fromkeys(t.split("\n", 1)[0] for t in texts))[:300]
+    reference = (plain(titles), vectors["plain"])
+    for key, fn in fns.items():
+        cosine[key]["top10"] = embed_engines.top10_agreement(reference, (fn(titles), vectors[key]))
     engines = {"plain": "torch", **{k: getattr(e, "engine", "torch") for k, e in passes.items()}}
 
     if do_sweep:
         sweep(passes["pipeline"], texts)
-    titles = list(dict.fromkeys(t.split("\n", 1)[0] for t in texts))[:300]
     queries = {
         k: embed_engines.query_latency(e.encode, titles) for k, e in query_engines(passes).items()
     }
@@ -289,17 +292,20 @@ def report(result: Result, *, n: int, rounds: int, command: str, machine_line: s
         f"machine: {machine_line}",
         f"texts: {n} Netflix items via pgrec_embed_text, {rounds} alternating rounds",
         f"{'pass':<16} {'engine':<10} {'items/s':>8} {'x plain':>8} {'cos mean':>10} "
-        f"{'cos min':>9}",
+        f"{'cos min':>9} {'top10':>6}",
     ]
     for key, rates in result.rates.items():
         cos = result.cosine[key]
         lines.append(
             f"{key:<16} {result.engines[key]:<10} {statistics.median(rates):>8.1f} "
-            f"{statistics.median(rates) / plain:>7.2f}x {cos['mean']:>10.6f} {cos['min']:>9.6f}"
+            f"{statistics.median(rates) / plain:>7.2f}x {cos['mean']:>10.6f} {cos['min']:>9.6f} "
+            f"{cos['top10']:>6.3f}"
         )
     lines += [
         f"ratio pipeline/plain:      {result.ratio:.2f}x (goal >= 1.5x); "
         f"per CPU-second {result.cpu_ratio:.2f}x",
+        "(cos: to the plain encode's vectors; top10: share of plain's top 10 texts for each "
+        "title as a query that the pass also returns)",
         *engine_lines(result.queries, result.probes),
         f"full run through the database:  {result.full_seconds:.2f} s for {n} items",
         f"after {result.changed} items changed: {result.incremental_seconds:.2f} s "

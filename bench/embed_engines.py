@@ -60,6 +60,20 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"mean": float(np.mean(cos)), "min": float(np.min(cos))}
 
 
+def top10_agreement(
+    reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray]
+) -> float:
+    """Mean share of the reference's top 10 items that `other` also ranks in its top 10.
+
+    Each side is (query vectors, item vectors) from one engine: a cheap stand-in for
+    relevance that needs no judgments (1.0 = the same answers).
+    """
+    k = 10
+    ref = np.argsort(-(reference[0] @ reference[1].T), axis=1)[:, :k]
+    got = np.argsort(-(other[0] @ other[1].T), axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ref, got, strict=True)]))
+
+
 def probe(engine: str) -> dict[str, Any]:
     """In a fresh process: the API's imports, then its query encoder on `engine`."""
     started = time.perf_counter()

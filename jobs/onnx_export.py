@@ -73,11 +73,13 @@ class Export:
         return self.verified("fp32") and self.manifest["min_cosine_fp32"] >= SAME_VERSION_COSINE
 
 
+HASHED = ("model.safetensors", "pytorch_model.bin", "tokenizer.json", "modules.json")
+
+
 def weights_hash(directory: Path) -> str:
     """A digest of the weight files and the tokenizer: new weights get a new cache entry."""
     digest = hashlib.blake2b(digest_size=8)
-    names = ("model.safetensors", "pytorch_model.bin", "tokenizer.json", "modules.json")
-    for name in names:
+    for name in HASHED:
         path = directory / name
         if not path.is_file():
             continue
@@ -88,10 +90,33 @@ def weights_hash(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def _remembered_hash(memo: Path, directory: Path) -> str:
+    """`weights_hash`, remembered by file sizes and mtimes: reading 90 MB costs an API start
+    up to a second on a busy machine, a stat costs nothing."""
+    stats = [(n, (directory / n).stat()) for n in HASHED if (directory / n).is_file()]
+    key = f"{directory.resolve()}|" + ";".join(
+        f"{n}:{st.st_size}:{st.st_mtime_ns}" for n, st in stats
+    )
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), str):
+        return str(known[key])
+    digest = weights_hash(directory)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(memo, json.dumps({**known, key: digest}, indent=1).encode())
+    except OSError:  # a read-only data dir: hash again next time
+        pass
+    return digest
+
+
 def cache_directory(data_dir: Path, directory: Path, label: str) -> Path:
     """`<data_dir>/onnx/<label>-<weights hash>`; label is the package or directory name."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "model"
-    return data_dir / "onnx" / f"{safe}-{weights_hash(directory)}"
+    digest = _remembered_hash(data_dir / "onnx" / "weights-hashes.json", directory)
+    return data_dir / "onnx" / f"{safe}-{digest}"
 
 
 def read_export(cache: Path, layout: ModelLayout) -> Export:
