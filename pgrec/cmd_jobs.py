@@ -68,6 +68,7 @@ def register(sub: Any) -> None:
     )
     exp.add_argument("name", nargs="?", help="a registered model (default: the active one)")
     exp.add_argument("--int8", action="store_true", help="also the int8 quantised file")
+    exp.add_argument("--path", help="export this model path instead (no database needed)")
     exp.set_defaults(func=_models_export)
     lst = msub.add_parser("list", help="registered models and their coverage")
     lst.set_defaults(func=_models_list)
@@ -205,14 +206,17 @@ def _models_export(args: argparse.Namespace) -> int:
     from jobs.embedder import DEFAULT_MODEL_PATH
     from jobs.engines import export_path
 
-    with _user_errors(), get_engine().connect() as conn:
-        model = get_model(conn, name=args.name)
-    path = model.path or get_settings().model_path or DEFAULT_MODEL_PATH
+    path, label = args.path, args.path
+    if path is None:
+        with _user_errors(), get_engine().connect() as conn:
+            model = get_model(conn, name=args.name)
+        path = model.path or get_settings().model_path or DEFAULT_MODEL_PATH
+        label = model.name
     with _user_errors():
         export = export_path(path, int8=args.int8)
     cosines = {k: round(v, 6) for k, v in export.manifest.items() if k.startswith("min_cos")}
     same = "serves the same version" if export.same_version else "NOT the same version"
-    print(f"{model.name}: ONNX in {export.directory} ({same}; {cosines})")
+    print(f"{label}: ONNX in {export.directory} ({same}; {cosines})")
     return 0
 
 

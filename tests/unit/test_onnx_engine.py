@@ -153,3 +153,14 @@ def test_api_query_encoder_runs_without_torch(data_dir: Path) -> None:
         check=True,
     )
     assert done.stdout.split() == ["onnx", "1", "(1,", "384)", "False"]
+
+
+@pytest.mark.model
+def test_models_export_command(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pgrec import cli
+
+    assert cli.main(["models", "export", "--path", PACKAGE]) == 0
+    out = capsys.readouterr().out
+    assert "serves the same version" in out and str(data_dir / "onnx") in out
+    assert cli.main(["models", "export", "--path", "fake:8"]) == 2
+    assert "nothing to export" in capsys.readouterr().err
