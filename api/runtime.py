@@ -38,7 +38,8 @@ from db import read_model as rm
 from db.embeddings import ModelInfo
 from db.engine import database_url, make_engine
 from db.settings import Settings
-from jobs.embedder import Embedder, QueryEncoder, check_dimension, load_embedder
+from jobs.embedder import Embedder, QueryEncoder, check_dimension
+from jobs.engines import query_engine
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,10 @@ CONNECT_TIMEOUT = 2
 
 
 def default_embedder_factory(settings: Settings) -> EmbedderFactory:
-    """Load the active model from its registered path (else the configured one)."""
+    """The fastest engine for the active model's version (ONNX without torch when exported)."""
 
     def load(model: ModelInfo) -> Embedder:
-        return load_embedder(model.path or settings.model_path, model.name)
+        return query_engine(model.path or settings.model_path, model.name)
 
     return load
 

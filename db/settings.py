@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     # The model that embeds items and queries when no registered path says otherwise.
     model_name: str = "all-MiniLM-L6-v2"
     model_path: str | None = None
+    # Which engine encodes a plain model path: auto | onnx | torch (see jobs/engines.py).
+    encoder_engine: Literal["auto", "onnx", "torch"] = "auto"
+    encoder_threads: int | None = Field(default=None, ge=1)
     api_key: str | None = None
     read_key: str | None = None
     api_key_header: str = "X-API-Key"

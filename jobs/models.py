@@ -16,7 +16,7 @@ from db import vector_index
 from db.drift import save_overlap
 from db.embeddings import Coverage, ModelInfo
 from jobs.drift import Drift, DriftTooHigh, check_drift
-from jobs.embedder import load_embedder
+from jobs.engines import load_engine
 from jobs.worker import Loader
 
 
@@ -25,7 +25,7 @@ class ModelExists(ValueError):
 
 
 def add_model(
-    engine: Engine, *, name: str, path: str, loader: Loader = load_embedder
+    engine: Engine, *, name: str, path: str, loader: Loader = load_engine
 ) -> tuple[ModelInfo, str]:
     """Load the model to learn its dimension, register it and create its index, atomically."""
     with engine.connect() as conn:

@@ -23,7 +23,8 @@ from sqlalchemy import Engine, exc
 from db import embeddings as store
 from db.embeddings import ModelInfo
 from db.job_runs import record_batch
-from jobs.embedder import Embedder, check_dimension, load_embedder
+from jobs.embedder import Embedder, check_dimension
+from jobs.engines import load_engine
 from jobs.progress import NoProgress, Progress
 from jobs.runner import job_connection, outcome, record_end, record_start
 
@@ -61,7 +62,7 @@ Loader = Callable[[str | None, str | None], Embedder]
 class Embedders:
     """Loaded models by name, checked against their registered dimension before first use."""
 
-    def __init__(self, loader: Loader = load_embedder) -> None:
+    def __init__(self, loader: Loader = load_engine) -> None:
         self._loader = loader
         self._loaded: dict[tuple[str, str | None], Embedder] = {}
 

