@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     @property
     def read_keys(self) -> tuple[str, ...]:
         return _keys(self.read_key)
+
     # Where API workers write the memory-mapped read model (default: data_dir/readmodel).
     readmodel_dir: Path | None = None
 
