@@ -114,7 +114,7 @@ class Planner:
         """Free-text modes: semantic, terms, title, hybrid (RRF of the others)."""
         pool = pool_size(options)
         serving = self.rt.require_serving() if mode in ("semantic", "hybrid") else None
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             rows = Rows(conn)
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
@@ -141,7 +141,7 @@ class Planner:
         serving = self.rt.serving
         if serving is None:
             self.rt.request_load()  # Postgres answers meanwhile
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             rows = Rows(conn)
             if not rows.get([item_id]):
                 raise NotFoundException(f"item {item_id} not found")
@@ -183,7 +183,7 @@ class Planner:
             if weights:
                 raise BadParameter("weights", "not taken with user_id (the ranking model weighs)")
             user_id = check_text("user_id", body.user_id)
-            with self.rt.connect() as conn:
+            with self.rt.read() as conn:
                 rows = Rows(conn)
                 alive = rows.get([*positive, *negative])
                 page = self._user_page(
@@ -201,7 +201,7 @@ class Planner:
         serving = self.rt.serving
         if serving is None:
             self.rt.request_load()
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             rows = Rows(conn)
             if serving is not None and only_excludes(filters):
                 backend = "faiss"
@@ -240,7 +240,7 @@ class Planner:
 
     def for_user(self, *, user_id: str, filters: recs.Filters, options: ListOptions) -> Page:
         """The hybrid user mode; seen items are left out, an unknown user gets popular items."""
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             return self._user_page(Rows(conn), "user", user_id, filters, options)
 
     def _user_page(

@@ -12,15 +12,18 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, create_engine
 
+from api import routing
 from api.errors import NotReady
 from api.metrics import Metrics
 from api.snapshot import Snapshot, build_snapshot
 from db import api_queries as q
 from db.engine import database_url, sqlalchemy_url
+from db.router import Router
 from db.settings import Settings
 from jobs.embedder import Embedder, QueryEncoder, check_dimension, load_embedder
 
@@ -66,6 +69,7 @@ class Runtime:
         self.started_at = time.time()
         self._versions = itertools.count(1)
         self._engine: Engine | None = None
+        self._router: Router | None = None
         self._url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.load_requested = asyncio.Event()
@@ -82,8 +86,11 @@ class Runtime:
         self._engine = create_engine(
             sqlalchemy_url(self._url), pool_pre_ping=True, pool_size=10, max_overflow=20
         )
+        self._router = routing.build_router(self.settings, self._engine, self.metrics)
 
     def close(self) -> None:
+        if self._router is not None:
+            self._router.dispose()
         if self._engine is not None:
             self._engine.dispose()
         self.metrics.close()
@@ -102,6 +109,20 @@ class Runtime:
 
     def connect(self) -> Connection:
         return self.engine.connect()
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            raise RuntimeError("the app has not started (lifespan not entered)")
+        return self._router
+
+    def read(self, min_lsn: int | None = None) -> AbstractContextManager[Connection]:
+        """A read connection: a fit replica (DATABASE_REPLICA_URLS), else the primary."""
+        return self.router.read(min_lsn)
+
+    def write(self) -> AbstractContextManager[Connection]:
+        """A transaction on the primary; its commit LSN goes back in the X-Pgrec-LSN header."""
+        return self.router.write()
 
     @property
     def uptime(self) -> float:
@@ -171,7 +192,9 @@ class Runtime:
     ) -> Serving:
         """Read the model's vectors and build a new snapshot (the next version)."""
         started = time.perf_counter()
-        with self.connect() as conn:
+        # From a replica only once it has replayed what the primary has now (the change
+        # that triggered this build included).
+        with self.read(min_lsn=self.router.primary_lsn()) as conn:
             vectors = q.load_vectors(conn=conn, model=model.name, dim=model.dim)
             neighbor_k = q.neighbor_list_depth(conn=conn, model=model.name)
         snapshot = build_snapshot(vectors, version=next(self._versions), neighbor_k=neighbor_k)

@@ -43,7 +43,7 @@ class InteractionController(Controller):
             check_text(f"body[{i}].external_id", event.external_id or "")
             if event.occurred_at is not None and event.occurred_at.tzinfo is None:
                 raise BadParameter(f"body[{i}].occurred_at", "needs a timezone (e.g. Z)")
-        with runtime.engine.begin() as conn:
+        with runtime.write() as conn:
             external = [e.external_id for e in data if e.external_id is not None]
             by_external = q.item_ids_by_external(conn=conn, external_ids=external)
             wanted = [e.item_id for e in data if e.item_id is not None]
