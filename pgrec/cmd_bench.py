@@ -29,6 +29,17 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of replicas, noise and queries")
     p.add_argument("--fake-embedder", action="store_true", help="hashed words (plumbing only)")
     p.add_argument("--keep-databases", action="store_true", help="keep pgrec_bench_<size>")
+    p.add_argument(
+        "--scale",
+        metavar="LIST",
+        help="synthetic catalogs of these sizes instead (e.g. 40k,100k,300k,1m; no model): "
+        "ingest, HNSW build, memory and every mode's latency; section in REPORT.md",
+    )
+    p.add_argument(
+        "--halfvec",
+        metavar="SIZE",
+        help="with --scale: compare halfvec with vector at this size (one of the --scale sizes)",
+    )
     p.set_defaults(func=_bench)
 
 
@@ -55,6 +66,8 @@ def _bench(args: argparse.Namespace) -> int:
     from bench.run import config_from_args, quiet_loggers, run
     from pgrec.cli import CommandError  # here: pgrec.cli imports this module
 
+    if args.scale:
+        return _scale(args)
     try:
         config = config_from_args(args, argv_of(args))
     except ValueError as err:
@@ -64,4 +77,34 @@ def _bench(args: argparse.Namespace) -> int:
     print(bench_markdown.summary(data))
     print(f"wrote {config.out / 'REPORT.md'}, {config.out / 'report.json'} and the plots")
     print("$ " + shlex.join(["pgrec", "bench", *config.argv]))
+    return 0
+
+
+def _scale(args: argparse.Namespace) -> int:
+    from bench.run import parse_sizes, quiet_loggers
+    from bench.scale import ScaleConfig, run
+    from pgrec.cli import CommandError  # here: pgrec.cli imports this module
+
+    try:
+        sizes = parse_sizes(args.scale)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    halfvec = parse_sizes(args.halfvec)[0] if args.halfvec else None
+    if halfvec is not None and halfvec not in sizes:
+        raise CommandError(f"--halfvec {args.halfvec} is not one of the --scale sizes")
+    argv = ["--scale", args.scale] + (["--halfvec", args.halfvec] if args.halfvec else [])
+    if Path(args.out).resolve() != DEFAULT_OUT:
+        argv += ["--out", str(args.out)]
+    config = ScaleConfig(
+        sizes=sizes,
+        out=args.out,
+        seed=args.seed,
+        halfvec_size=halfvec,
+        keep_databases=args.keep_databases,
+        argv=tuple(argv),
+    )
+    quiet_loggers()
+    data = run(config)
+    print(f"wrote {config.out / 'scale.json'} and the scale section of {config.out / 'REPORT.md'}")
+    print(f"wall time {data['wall_seconds']} s")
     return 0
