@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,13 @@ import psycopg
 from bench import bench_env as env
 from bench import bench_scenarios as sc
 from bench import scale_catalog as syn
-from bench.bench_catalog import HNSW_INDEX, drop_database, recreate_database, relation_sizes
+from bench.bench_catalog import (
+    HNSW_INDEX,
+    drop_database,
+    load_users,
+    recreate_database,
+    relation_sizes,
+)
 from bench.bench_server import ApiServer, ServerError
 from bench.bench_stats import not_run
 from bench.scale_halfvec import compare_halfvec
@@ -144,8 +151,10 @@ def play_api(url: str, spec: syn.Spec, users: list[str], config: ScaleConfig) ->
     }
 
 
-def one_size(server_url: str, size: int, config: ScaleConfig) -> dict[str, Any]:
-    point: dict[str, Any] = {"size": size}
+def one_size(
+    server_url: str, size: int, config: ScaleConfig, point: dict[str, Any], save: Callable[[], None]
+) -> None:
+    """Fill `point` phase by phase, saving the report after each (a long run shows progress)."""
     t = time.perf_counter()
     spec = syn.make_spec(size, config.seed)
     point["generate_spec_s"] = round(time.perf_counter() - t, 2)
@@ -158,21 +167,22 @@ def one_size(server_url: str, size: int, config: ScaleConfig) -> dict[str, Any]:
         load_s = timings["copy_items_s"] + timings["copy_vectors_s"]
         point.update({k: round(v, 2) for k, v in timings.items()})
         point["ingest_items_per_s"] = round(size / load_s, 1)
+        save()
         point.update(build_hnsw(url, size))
         point.update(relation_sizes(url))
-        from bench.bench_catalog import load_users
-
+        save()
         users = load_users(url, np.arange(1, size + 1, dtype=np.int64), users=20, seed=config.seed)
         t = time.perf_counter()
         refresh_cooccurrence(url=url, force=True)
         point["cooccurrence_refresh_s"] = round(time.perf_counter() - t, 2)
         point["api"] = play_api(url, spec, users, config)
+        save()
         if size == config.halfvec_size:
             point["halfvec"] = compare_halfvec(url, spec, seed=config.seed)
+            save()
     finally:
         if not config.keep_databases:
             drop_database(server_url, name)
-    return point
 
 
 def run(config: ScaleConfig) -> dict[str, Any]:
@@ -189,13 +199,21 @@ def run(config: ScaleConfig) -> dict[str, Any]:
         "versions": env.versions(server_url),
         "profile": vars(config.profile),
         "embedder": "FakeEmbedder (hashed words): encode time not included",
-        "points": [],
+        "points": scale_report.earlier_points(config.out, config.sizes),
     }
     started = time.perf_counter()
-    for size in sorted(config.sizes):
-        log.info("scale: %d items", size)
-        data["points"].append(one_size(server_url, size, config))
+
+    def save() -> None:
+        data["points"].sort(key=lambda p: p["size"])
         data["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         data["wall_seconds"] = round(time.perf_counter() - started, 1)
         scale_report.write(data, config.out)
+
+    for size in sorted(config.sizes):
+        log.info("scale: %d items", size)
+        point: dict[str, Any] = {"size": size, "command": data["command"]}
+        data["points"].append(point)
+        one_size(server_url, size, config, point, save)
+        point["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        save()
     return data

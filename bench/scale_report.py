@@ -98,6 +98,16 @@ def halfvec_table(points: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _commands(points: list[dict[str, Any]]) -> list[str]:
+    """One line per separate run when the sizes were measured by more than one command."""
+    runs: dict[str, list[str]] = {}
+    for p in points:
+        runs.setdefault(str(p.get("command", "?")), []).append(f"{p['size']:,}")
+    if len(runs) < 2:
+        return []
+    return [f"- {', '.join(sizes)}: `{cmd}`" for cmd, sizes in runs.items()] + [""]
+
+
 def section(data: dict[str, Any]) -> str:
     points = data["points"]
     m = data.get("machine") or {}
@@ -112,6 +122,7 @@ def section(data: dict[str, Any]) -> str:
         "ratios across sizes. The API ran with the FakeEmbedder (no model): query encoding "
         "(~17 ms p50 for all-MiniLM-L6-v2 on this machine, see above) is not included.",
         "",
+        *_commands(points),
         *cost_table(points),
         "",
         "API latency over HTTP in ms, one worker (c=1: one request at a time; c=8: 8 in flight):",
@@ -159,6 +170,15 @@ def plot(data: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def earlier_points(out: Path, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Points of other sizes from an earlier run's scale.json (a long size run on its own)."""
+    try:
+        earlier = json.loads((out / "scale.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [p for p in earlier.get("points", []) if p.get("size") not in sizes]
 
 
 def kept_section(text: str) -> str:
