@@ -146,6 +146,11 @@ def test_api_reads_on_replica_and_read_your_writes(pair: tuple[str, str]) -> Non
         replica_reads = _reads(client)[("replica1", "read")]
         assert first not in _user_ids(client, "carol", **{LSN_HEADER: token})
         assert _reads(client)[("replica1", "read")] == replica_reads + 1
+        metrics = client.get("/metrics").text
+        assert 'pgrec_db_reads_total{reason="read",target="replica1"}' in metrics
+        assert 'pgrec_replica_lag_bytes{replica="replica1"}' in metrics
+        status = client.get("/status").json()["routing"]["replicas"][0]
+        assert status["usable"] is True and status["lag_bytes"] is not None
         bad = client.get("/items/1", headers={LSN_HEADER: "yesterday"})
         assert bad.status_code == 400 and LSN_HEADER in bad.json()["detail"]
 
