@@ -7,7 +7,8 @@ Zipf over 40 names (so filters correlate with the vectors, as genres do), years 
 recent, log-normal popularity, a language attribute (Zipf), and `attributes.bucket` with
 the exact shares of bench/bench_catalog.py (the selectivity filters). Titles and
 descriptions are words of data/netflix_sample.csv, topic words per cluster. Everything is
-seeded; the vectors of rows [a, b) can be regenerated on their own (ground truth, recall).
+seeded by chunk: the vectors of a load chunk [a, a + CHUNK) can be regenerated on their
+own (ground truth for recall) without keeping the whole matrix.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def make_spec(size: int, seed: int = 0, dim: int = DEFAULT_DIM) -> Spec:
 
 
 def vectors(spec: Spec, start: int, stop: int) -> np.ndarray:
-    """Unit vectors of rows [start, stop): the same every time for the same spec."""
+    """Unit vectors of rows [start, stop), seeded by `start`: call it with the load's chunks."""
     rng = np.random.default_rng((spec.seed, start))
     base = spec.centroids[spec.cluster_of[start:stop]]
     noise = rng.standard_normal((stop - start, spec.dim), dtype=np.float32)

@@ -43,12 +43,18 @@ def _scenario(point: dict[str, Any], name: str, conc: int) -> dict[str, Any]:
     return {}
 
 
+def _snapshot_bytes(api: dict[str, Any]) -> int | None:
+    """The FAISS Flat snapshot's float32 matrix: items x 384 x 4 bytes."""
+    items = api.get("snapshot_items")
+    return int(items) * 384 * 4 if isinstance(items, int) else None
+
+
 def cost_table(points: list[dict[str, Any]]) -> list[str]:
     head = (
         "| items | ingest items/s | HNSW build s | HNSW items/s | HNSW index | item_embeddings "
-        "(+idx) | items (+idx) | snapshot build s | cold start s | API PSS |"
+        "(+idx) | items (+idx) | snapshot build s | snapshot vectors | cold start s | API PSS |"
     )
-    rows = [head, "|" + "---|" * 10]
+    rows = [head, "|" + "---|" * 11]
     for p in points:
         api = p.get("api") or {}
         rows.append(
@@ -56,6 +62,7 @@ def cost_table(points: list[dict[str, Any]]) -> list[str]:
             f"| {_num(p.get('hnsw_build_s'))} | {_num(p.get('hnsw_items_per_s'), 0)} "
             f"| {_mib(p.get('hnsw_index_bytes'))} | {_mib(p.get('item_embeddings_total_bytes'))} "
             f"| {_mib(p.get('items_total_bytes'))} | {_num(api.get('snapshot_build_s'), 2)} "
+            f"| {_mib(_snapshot_bytes(api))} "
             f"| {_num(api.get('cold_start_s'))} | {_mib(api.get('api_pss_bytes'))} |"
         )
     return rows
@@ -137,6 +144,18 @@ def section(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _div(value: Any) -> float | None:
+    return value / 2**20 if isinstance(value, int | float) else None
+
+
+def _series(ax: Any, sizes: list[int], values: list[Any], style: str, label: str) -> None:
+    """One line over the sizes that have a positive value; log axes once there is one."""
+    pairs = [(s, v) for s, v in zip(sizes, values, strict=True) if v is not None and v > 0]
+    if pairs:
+        ax.plot([s for s, _ in pairs], [v for _, v in pairs], style, label=label)
+        ax.set(xscale="log", yscale="log")
+
+
 def plot(data: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -147,25 +166,23 @@ def plot(data: dict[str, Any], path: Path) -> None:
     sizes = [p["size"] for p in points]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for mode in ("item_to_item", "semantic_cached", "semantic_filtered_10%", "terms", "user"):
-        left.plot(sizes, [_scenario(p, mode, 1).get("p50_ms") for p in points], "o-", label=mode)
-    left.set(xscale="log", yscale="log", xlabel="items", ylabel="p50 ms (c=1)")
+        _series(left, sizes, [_scenario(p, mode, 1).get("p50_ms") for p in points], "o-", mode)
+    left.set(xlabel="items", ylabel="p50 ms (c=1)")
     left.set_title("API latency vs catalog size")
-    left.legend(fontsize=8)
+    if left.lines:
+        left.legend(fontsize=8)
     for key, label in (
         ("hnsw_index_bytes", "HNSW index"),
         ("item_embeddings_total_bytes", "item_embeddings (+idx)"),
         ("items_total_bytes", "items (+idx)"),
     ):
-        right.plot(sizes, [(p.get(key) or 0) / 2**20 for p in points], "o-", label=label)
-    right.plot(
-        sizes,
-        [((p.get("api") or {}).get("api_pss_bytes") or 0) / 2**20 for p in points],
-        "s--",
-        label="API PSS",
-    )
-    right.set(xscale="log", yscale="log", xlabel="items", ylabel="MiB")
+        _series(right, sizes, [_div(p.get(key)) for p in points], "o-", label)
+    pss = [_div((p.get("api") or {}).get("api_pss_bytes")) for p in points]
+    _series(right, sizes, pss, "s--", "API PSS")
+    right.set(xlabel="items", ylabel="MiB")
     right.set_title("size and memory vs catalog size")
-    right.legend(fontsize=8)
+    if right.lines:
+        right.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
