@@ -2,7 +2,7 @@
 
 `Router.read()` hands out a connection on the next replica that answers, is in recovery and
 has replayed to within `max_lag_bytes` of the primary's WAL position; a replica that fails
-is skipped for `retry_after` seconds, one that lags is skipped until it catches up. With a
+is skipped for `retry_after` seconds, one that lags for `lag_recheck` seconds at a time. With a
 read-your-writes token (the commit LSN a write answered with, from `min_lsn=` or the
 REQUEST_LSN context variable) a replica serves only once `pg_last_wal_replay_lsn()` has
 reached it; else the primary answers. `Router.write()` is a transaction on the primary whose
@@ -88,7 +88,8 @@ class Router:
     primary: Engine
     replicas: list[Replica] = field(default_factory=list)
     max_lag_bytes: int = 16 * 1024 * 1024
-    retry_after: float = 5.0
+    retry_after: float = 5.0  # a failed or promoted replica is skipped this long
+    lag_recheck: float = 1.0  # a lagging one is looked at again after this
     primary_lsn_interval: float = 0.5
     on_route: RouteHook | None = None
     on_health: HealthHook | None = None
@@ -143,7 +144,7 @@ class Router:
         now = time.monotonic()
         for offset in range(len(self.replicas)):
             replica = self.replicas[(start + offset) % len(self.replicas)]
-            if not replica.usable and replica.reason == "failed" and now < replica.retry_at:
+            if not replica.usable and now < replica.retry_at:
                 continue
             conn = self._checked(replica)
             if conn is None:
@@ -159,6 +160,7 @@ class Router:
 
     def _checked(self, replica: Replica) -> Connection | None:
         """A connection on `replica` after the health query, or None (and why, in the state)."""
+        conn: Connection | None = None
         try:
             conn = replica.engine.connect()
             row = conn.exec_driver_sql(
@@ -166,32 +168,44 @@ class Router:
             ).one()
             conn.rollback()  # end the implicit transaction: the caller starts fresh
         except DBAPIError as err:
+            if conn is not None:
+                conn.close()
             replica.failures += 1
             replica.error = str(err.orig).strip()[:200]
-            self._mark(replica, False, "failed")
-            replica.retry_at = time.monotonic() + self.retry_after
+            self._mark(replica, False, "failed", self.retry_after)
             return None
         in_recovery, replay = bool(row[0]), row[1]
         replica.replay_lsn = parse_lsn(replay) if replay else None
-        primary_lsn = self.primary_lsn()
+        primary_lsn = self._primary_lsn_or_none()
         replica.lag_bytes = (
-            max(0, primary_lsn - replica.replay_lsn) if replica.replay_lsn is not None else None
+            max(0, primary_lsn - replica.replay_lsn)
+            if replica.replay_lsn is not None and primary_lsn is not None
+            else None
         )
         if not in_recovery:
-            self._mark(replica, False, "not_in_recovery")
-        elif replica.lag_bytes is None or replica.lag_bytes > self.max_lag_bytes:
-            self._mark(replica, False, "lagging")
+            self._mark(replica, False, "not_in_recovery", self.retry_after)
+        elif replica.replay_lsn is None or (replica.lag_bytes or 0) > self.max_lag_bytes:
+            self._mark(replica, False, "lagging", self.lag_recheck)
         else:
             self._mark(replica, True, "ok")
             return conn
         conn.close()
         return None
 
-    def _mark(self, replica: Replica, usable: bool, reason: str) -> None:
+    def _mark(self, replica: Replica, usable: bool, reason: str, skip_for: float = 0.0) -> None:
         replica.usable, replica.reason = usable, reason
+        replica.retry_at = time.monotonic() + skip_for
         replica.checked_at = time.time()
         if self.on_health is not None:
             self.on_health(replica.name, usable, replica.lag_bytes)
+
+    def _primary_lsn_or_none(self) -> int | None:
+        """The primary's position, or the last one known while the primary is unreachable
+        (replicas keep serving reads then; their lag is unknown until it is back)."""
+        try:
+            return self.primary_lsn()
+        except DBAPIError:
+            return self._primary_lsn[1] if self._primary_lsn is not None else None
 
     def primary_lsn(self) -> int:
         """The primary's WAL insert position, re-read at most every `primary_lsn_interval` s."""
