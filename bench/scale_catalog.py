@@ -14,7 +14,6 @@ own (ground truth for recall) without keeping the whole matrix.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -105,30 +104,37 @@ def vectors(spec: Spec, start: int, stop: int) -> np.ndarray:
 
 def item_lines(spec: Spec, start: int, stop: int) -> str:
     """COPY text rows (id, external_id, title, description, kind, categories, year,
-    popularity, attributes) of rows [start, stop)."""
+    popularity, attributes) of rows [start, stop); every draw is vectorised per chunk."""
     rng = np.random.default_rng((spec.seed, start, 1))
     n = stop - start
     kinds = rng.choice(list(KINDS), size=n, p=list(KINDS.values()))
     years = 2025 - np.minimum(rng.exponential(9.0, n).astype(int), 100)
     popularity = rng.lognormal(1.0, 1.2, n)
-    cat_p = zipf_weights(CATEGORIES)
-    lang_p = zipf_weights(len(LANGS), 1.5)
-    word_p = zipf_weights(len(spec.words), 1.0)
+    topics = np.asarray(spec.topics, dtype=object)[spec.cluster_of[start:stop]]  # (n, 12)
+    words = np.asarray(spec.words, dtype=object)
+    own = np.take_along_axis(topics, rng.integers(0, 12, (n, 8)), axis=1)
+    other = words[rng.choice(len(words), size=(n, 13), p=zipf_weights(len(words), 1.0))]
+    mixed = np.concatenate([own, other], axis=1)
+    lengths = 8 + rng.integers(6, 14, n)
+    keys = rng.random(mixed.shape)
+    keys[np.arange(21)[None, :] >= lengths[:, None]] = 2.0  # unused slots sort last
+    mixed = np.take_along_axis(mixed, np.argsort(keys, axis=1), axis=1)
+    title_words = np.take_along_axis(topics, rng.integers(0, 12, (n, 3)), axis=1)
+    title_len = rng.integers(2, 4, n)
+    cats = rng.choice(CATEGORIES, size=(n, 2), p=zipf_weights(CATEGORIES))
+    langs = rng.choice(len(LANGS), size=n, p=zipf_weights(len(LANGS), 1.5))
+    names = spec.category_names
     lines = []
     for j in range(n):
         row = start + j
-        topic = spec.topics[spec.cluster_of[row]]
-        own = rng.choice(topic, size=8)
-        other = rng.choice(spec.words, size=int(rng.integers(6, 14)), p=word_p)
-        desc = " ".join(rng.permutation(np.concatenate([own, other])))
-        title = " ".join(w.capitalize() for w in rng.choice(topic, size=int(rng.integers(2, 4))))
-        cats = {spec.category_names[spec.cluster_of[row] % CATEGORIES]}
-        cats.update(spec.category_names[c] for c in rng.choice(CATEGORIES, 2, p=cat_p))
-        attrs = {"bucket": str(spec.buckets[row]), "lang": str(rng.choice(LANGS, p=lang_p))}
+        desc = " ".join(mixed[j, : lengths[j]])
+        title = " ".join(w.capitalize() for w in title_words[j, : title_len[j]])
+        own_cat = names[spec.cluster_of[row] % CATEGORIES]
+        cat_list = ",".join(sorted({own_cat, names[cats[j, 0]], names[cats[j, 1]]}))
+        attrs = f'{{"bucket": "{spec.buckets[row]}", "lang": "{LANGS[langs[j]]}"}}'
         lines.append(
-            f"{row + 1}\tsyn-{row}\t{title} {row}\t{desc}\t{kinds[j]}\t"
-            f"{{{','.join(sorted(cats))}}}\t{years[j]}\t{popularity[j]:.3f}\t"
-            f"{json.dumps(attrs)}\n"
+            f"{row + 1}\tsyn-{row}\t{title} {row}\t{desc}\t{kinds[j]}\t{{{cat_list}}}\t"
+            f"{years[j]}\t{popularity[j]:.3f}\t{attrs}\n"
         )
     return "".join(lines)
 
