@@ -12,6 +12,7 @@ Results: bench/scale.json, a section of bench/REPORT.md and bench/plots/scale.pn
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import logging
 import os
@@ -37,6 +38,7 @@ from bench.bench_catalog import (
 )
 from bench.bench_server import ApiServer, ServerError
 from bench.bench_stats import not_run
+from bench.scale_catalog import hnsw_settings
 from bench.scale_halfvec import compare_halfvec
 from db.engine import database_url
 from db.models import DEFAULT_MODEL
@@ -47,8 +49,6 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 # Short passes: at 1M the whole ladder of modes must fit in a few minutes.
 SCALE_PROFILE = sc.Profile(c1_requests=120, c1_seconds=3.0, cn_requests=300, cn_seconds=3.0)
-HNSW_WORKERS = 1  # 2 cores: the leader plus one worker
-BYTES_PER_ITEM_GRAPH = 2300  # measured HNSW build memory per 384-d item, with margin
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,6 @@ class ScaleConfig:
     keep_databases: bool = False
     profile: sc.Profile = SCALE_PROFILE
     argv: tuple[str, ...] = ()
-
-
-def hnsw_settings(size: int) -> dict[str, str]:
-    """maintenance_work_mem to hold the whole graph (a build that spills is many times slower),
-    capped at 4 GB; one parallel maintenance worker."""
-    mib = min(4096, max(64, size * BYTES_PER_ITEM_GRAPH // (1024 * 1024) + 64))
-    return {
-        "maintenance_work_mem": f"{mib}MB",
-        "max_parallel_maintenance_workers": str(HNSW_WORKERS),
-    }
 
 
 def build_hnsw(url: str, size: int) -> dict[str, Any]:
@@ -217,3 +207,29 @@ def run(config: ScaleConfig) -> dict[str, Any]:
         point["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         save()
     return data
+
+
+def run_scale_command(args: argparse.Namespace) -> int:
+    """`pgrec bench --scale LIST [--halfvec SIZE]`; ValueError on a bad option."""
+    from bench.run import parse_sizes, quiet_loggers
+
+    sizes = parse_sizes(args.scale)
+    halfvec = parse_sizes(args.halfvec)[0] if args.halfvec else None
+    if halfvec is not None and halfvec not in sizes:
+        raise ValueError(f"--halfvec {args.halfvec} is not one of the --scale sizes")
+    argv = ["--scale", args.scale] + (["--halfvec", args.halfvec] if args.halfvec else [])
+    if Path(args.out).resolve() != ROOT / "bench":
+        argv += ["--out", str(args.out)]
+    config = ScaleConfig(
+        sizes=sizes,
+        out=args.out,
+        seed=args.seed,
+        halfvec_size=halfvec,
+        keep_databases=args.keep_databases,
+        argv=tuple(argv),
+    )
+    quiet_loggers()
+    data = run(config)
+    print(f"wrote {config.out / 'scale.json'} and the scale section of {config.out / 'REPORT.md'}")
+    print(f"wall time {data['wall_seconds']} s")
+    return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-from bench.bench_catalog import BUCKETS, assign_buckets, embeddings_copy
+from bench.bench_catalog import assign_buckets, embeddings_copy
 from db.models import DEFAULT_DIM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,8 @@ CHUNK = 50_000
 NOISE = 0.75  # norm of the per-item noise around its unit centroid
 KINDS = {"movie": 0.62, "show": 0.30, "short": 0.08}
 CATEGORIES = 40
+HNSW_WORKERS = 1  # 2 cores: the leader plus one worker
+BYTES_PER_ITEM_GRAPH = 2300  # measured HNSW build memory per 384-d item, with margin
 LANGS = ("en", "es", "fr", "hi", "ko", "ja", "de", "it", "pt", "tr")
 
 
@@ -201,4 +203,11 @@ def sample_queries(spec: Spec, count: int, seed: int) -> list[str]:
     return list(out)
 
 
-SHARES = BUCKETS
+def hnsw_settings(size: int) -> dict[str, str]:
+    """maintenance_work_mem to hold the whole graph (a build that spills is many times slower),
+    capped at 4 GB; one parallel maintenance worker."""
+    mib = min(4096, max(64, size * BYTES_PER_ITEM_GRAPH // (1024 * 1024) + 64))
+    return {
+        "maintenance_work_mem": f"{mib}MB",
+        "max_parallel_maintenance_workers": str(HNSW_WORKERS),
+    }

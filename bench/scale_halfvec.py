@@ -15,6 +15,7 @@ import psycopg
 
 from bench import scale_catalog as syn
 from bench.bench_stats import percentile
+from bench.scale_catalog import hnsw_settings
 from db.models import DEFAULT_MODEL
 
 QUERIES = 50
@@ -80,8 +81,6 @@ def _summary(got: list[set[int]], truth: list[set[int]], times: list[float]) -> 
 
 def compare_halfvec(url: str, spec: syn.Spec, *, seed: int = 0) -> dict[str, Any]:
     """Build a halfvec HNSW index next to the vector one; measure both the same way."""
-    from bench.scale import hnsw_settings
-
     queries = query_vectors(spec, seed)
     truth = exact_top(spec, queries)
     with psycopg.connect(url, autocommit=True) as conn:

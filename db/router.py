@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 
 _LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
 
@@ -104,12 +104,11 @@ class Router:
             Replica(
                 name=f"replica{i}",
                 where=redact(url),
-                engine=create_engine(
-                    sqlalchemy_url(url),
-                    pool_size=10,
+                engine=make_engine(
+                    url,
                     max_overflow=20,
                     # Every checkout runs the health query below, which is also the ping.
-                    pool_pre_ping=False,
+                    pre_ping=False,
                     connect_args={"connect_timeout": 2, "application_name": "pgrec-api-read"},
                 ),
             )

@@ -8,11 +8,12 @@ from typing import Any
 from db import embedded, embedded_replicas, migrate
 from db.engine import database_url
 from db.settings import get_settings
+from pgrec.args import command_group
+from pgrec.errors import CommandError
 
 
 def register(sub: Any) -> None:
-    db = sub.add_parser("db", help="the embedded PostgreSQL (or DATABASE_URL)")
-    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbsub = command_group(sub, "db", help="the embedded PostgreSQL (or DATABASE_URL)")
     for name, fn, help_ in (
         ("start", _start, "start the embedded server (initdb on first use)"),
         ("stop", _stop, "stop the embedded server"),
@@ -47,8 +48,6 @@ def _start(args: argparse.Namespace) -> int:
         try:
             urls = embedded_replicas.start(settings.pgdata_dir, args.replicas)
         except ValueError as err:
-            from pgrec.cli import CommandError  # here: pgrec.cli imports this module
-
             raise CommandError(str(err)) from None
         for url in urls:
             print(url)
@@ -92,8 +91,6 @@ def _url(args: argparse.Namespace) -> int:
         else embedded_replicas.urls(settings.pgdata_dir)
     )
     if not urls:
-        from pgrec.cli import CommandError  # here: pgrec.cli imports this module
-
         raise CommandError("no replica is running (pgrec db start --replicas N)")
     for url in urls:
         print(url)

@@ -15,17 +15,16 @@ import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import create_engine
 
 from api.app import create_app
 from api.routing import LSN_HEADER
 from db import embedded, embedded_replicas
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from db.router import Router, parse_lsn
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
-from tests.conftest import ROOT, with_database
-from tests.integration.test_api_support import API_KEY, seed, wait_ready, wait_until
+from tests.support.api import API_KEY, seed, wait_ready, wait_until
+from tests.support.databases import ROOT, with_database
 
 PGDATA = ROOT / ".pgrec" / "test-pgdata"
 KEY = {"X-API-Key": API_KEY}
@@ -91,7 +90,7 @@ def _user_ids(client: TestClient[Litestar], user: str, **headers: str) -> list[i
 
 def test_router_reads_on_the_replica_and_writes_on_the_primary(pair: tuple[str, str]) -> None:
     primary, replica = pair
-    engine = create_engine(sqlalchemy_url(primary))
+    engine = make_engine(primary)
     router = Router.from_urls(engine, [replica])
     try:
         with router.read() as conn:

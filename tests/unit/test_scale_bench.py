@@ -8,7 +8,7 @@ import numpy as np
 
 from bench import scale_catalog as syn
 from bench import scale_report
-from bench.scale import hnsw_settings
+from bench.scale_catalog import hnsw_settings
 
 
 def test_synthetic_catalog_is_seeded_clustered_and_skewed() -> None:
