@@ -29,6 +29,7 @@ from api.impressions import Online
 from api.metrics import Metrics
 from api.planner import Planner
 from api.refresher import Refresher
+from api.routing import LSN_HEADER, lsn_middleware
 from api.runtime import EmbedderFactory, Runtime
 from db.settings import Settings, get_settings
 
@@ -94,7 +95,7 @@ def create_app(
             "planner": Provide(provide_planner, sync_to_thread=False, use_cache=True),
         },
         exception_handlers=exception_handlers(),
-        middleware=[runtime.metrics.middleware, online.middleware],
+        middleware=[runtime.metrics.middleware, online.middleware, lsn_middleware],
         lifespan=[lifespan, online.lifespan],
         state=State({"runtime": runtime, "refresher": refresher, ONLINE_KEY: online}),
         openapi_config=OpenAPIConfig(
@@ -103,7 +104,9 @@ def create_app(
             description=(
                 "Recommendations from Postgres + pgvector: semantic, full-text, title, hybrid, "
                 "item-to-item, more-like-these and per-user, all under metadata filters. "
-                f"Writes need the `{settings.api_key_header}` header when a key is configured."
+                f"Writes need the `{settings.api_key_header}` header when a key is configured. "
+                f"Writes answer with `{LSN_HEADER}` (their commit LSN); a read that sends it "
+                "back sees that write, also when a replica serves it."
             ),
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],

@@ -76,7 +76,7 @@ class Planner:
             hits = view.search(vector, pool, exclude, keep)
             return self._view_page("semantic", view, single("semantic", hits), options)
         pair = self.rt.require_serving() if mode in ("semantic", "hybrid") else None
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             rows = Rows(conn)
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
@@ -125,7 +125,7 @@ class Planner:
             return page
         if view is None:
             self.rt.request_load()  # Postgres answers meanwhile
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             rows = Rows(conn)
             if not rows.get([item_id]):
                 raise NotFoundException(f"item {item_id} not found")
@@ -155,7 +155,7 @@ class Planner:
             if weights:
                 raise BadParameter("weights", "not taken with user_id (the ranking model weighs)")
             user_id = check_text("user_id", body.user_id)
-            with self.rt.connect() as conn:
+            with self.rt.read() as conn:
                 rows = Rows(conn)
                 alive = rows.get([*positive, *negative])
                 page = self._user_page(
@@ -195,7 +195,7 @@ class Planner:
             return page
         if view is None:
             self.rt.request_load()
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             rows = Rows(conn)
             found = recs.more_like(
                 conn=conn,
@@ -212,7 +212,7 @@ class Planner:
 
     def for_user(self, *, user_id: str, filters: recs.Filters, options: ListOptions) -> Page:
         """The hybrid user mode; seen items are left out, an unknown user gets popular items."""
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             return self._user_page(Rows(conn), "user", user_id, filters, options)
 
     def _user_page(
@@ -288,7 +288,7 @@ class Planner:
         return page
 
     def _heavy(self, ids: list[int]) -> dict[int, dict[str, object]]:
-        with self.rt.connect() as conn:
+        with self.rt.read() as conn:
             return rm.heavy_fields(conn=conn, ids=ids)
 
     def _vectors(self, rows: Rows, view: View | None, ids: Sequence[int]) -> dict[int, np.ndarray]:

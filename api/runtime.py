@@ -15,12 +15,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from api import routing
 from api.errors import NotReady, outage_log
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
@@ -37,6 +39,7 @@ from api.view import View
 from db import read_model as rm
 from db.embeddings import ModelInfo
 from db.engine import database_url, make_engine
+from db.router import Router
 from db.settings import Settings
 from jobs.embedder import Embedder, QueryEncoder, check_dimension
 from jobs.engines import query_engine
@@ -89,6 +92,7 @@ class Runtime:
         self.last_check: float | None = None
         self.started_at = time.time()
         self._engine: Engine | None = None
+        self._router: Router | None = None
         self._url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.load_requested = asyncio.Event()
@@ -110,8 +114,11 @@ class Runtime:
             pool_timeout=CONNECT_TIMEOUT,
             connect_timeout=CONNECT_TIMEOUT,
         )
+        self._router = routing.build_router(self.settings, self._engine, self.metrics)
 
     def close(self) -> None:
+        if self._router is not None:
+            self._router.dispose()
         if self._engine is not None:
             self._engine.dispose()
         self.metrics.close()
@@ -128,12 +135,33 @@ class Runtime:
             raise RuntimeError("the app has not started (lifespan not entered)")
         return self._url
 
-    def connect(self) -> Connection:
-        """A pooled connection; fails fast (503) while the refresher finds Postgres down."""
+    def _fail_fast(self) -> None:
+        """503 at once while the refresher finds the primary down (no connect timeout)."""
         if not self.database_up:
             outage_log.warning("db-down", "database unavailable: a request that needs it got 503")
             raise DatabaseUnavailable()
+
+    def connect(self) -> Connection:
+        """A pooled connection to the primary; fails fast (503) while it is down."""
+        self._fail_fast()
         return self.engine.connect()
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            raise RuntimeError("the app has not started (lifespan not entered)")
+        return self._router
+
+    def read(self, min_lsn: int | None = None) -> AbstractContextManager[Connection]:
+        """A read connection: a fit replica (DATABASE_REPLICA_URLS), else the primary."""
+        if not self.router.replicas:  # replicas may answer while the primary is down
+            self._fail_fast()
+        return self.router.read(min_lsn)
+
+    def write(self) -> AbstractContextManager[Connection]:
+        """A transaction on the primary; its commit LSN goes back in the X-Pgrec-LSN header."""
+        self._fail_fast()
+        return self.router.write()
 
     @property
     def uptime(self) -> float:

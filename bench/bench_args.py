@@ -23,6 +23,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of replicas, noise and queries")
     p.add_argument("--fake-embedder", action="store_true", help="hashed words (plumbing only)")
     p.add_argument("--keep-databases", action="store_true", help="keep pgrec_bench_<size>")
+    p.add_argument(
+        "--scale",
+        metavar="LIST",
+        help="synthetic catalogs of these sizes instead (e.g. 40k,100k,300k,1m; no model): "
+        "ingest, HNSW build, memory and every mode's latency; section in REPORT.md",
+    )
+    p.add_argument(
+        "--halfvec",
+        metavar="SIZE",
+        help="with --scale: compare halfvec with vector at this size (one of the --scale sizes)",
+    )
 
 
 def argv_of(args: argparse.Namespace) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import bench_plots, peer_report
+from bench import bench_plots, peer_report, scale_report
 from bench.bench_report import SECTIONS, _get, scenario
 from bench.bench_stats import is_run
 
@@ -315,7 +315,9 @@ def write(data: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data["plots"] = bench_plots.draw(data, out / "plots")
     (out / "report.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
-    (out / "REPORT.md").write_text(markdown(data))
+    report = out / "REPORT.md"
+    kept = scale_report.kept_section(report.read_text() if report.exists() else "")
+    report.write_text(markdown(data) + ("\n" + kept if kept else ""))
 
 
 def summary(data: dict[str, Any]) -> str:

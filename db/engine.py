@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, pool
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,16 +40,21 @@ def make_engine(
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
     connect_timeout: int | None = None,
+    pre_ping: bool = True,
+    connect_args: dict[str, Any] | None = None,
 ) -> Engine:
     """A new pooled engine for `url`: the one place engines are built. The API bounds its
     waits (`pool_timeout`, `connect_timeout` seconds) so an outage answers 503, not a hang."""
+    args = dict(connect_args or {})
+    if connect_timeout is not None:
+        args["connect_timeout"] = connect_timeout
     return create_engine(
         sqlalchemy_url(url),
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        connect_args={} if connect_timeout is None else {"connect_timeout": connect_timeout},
+        connect_args=args,
     )
 
 

@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "PGREC_DATABASE_URL")
     )
+    # Comma-separated URLs of streaming replicas: the API's read paths go there (db/router.py).
+    database_replica_urls: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_REPLICA_URLS", "PGREC_DATABASE_REPLICA_URLS"),
+    )
+    # A replica further behind the primary than this (WAL bytes) is skipped for reads.
+    replica_max_lag_bytes: int = 16 * 1024 * 1024
     data_dir: Path = Path(".pgrec")
     pgdata: Path | None = None
     # The model that embeds items and queries when no registered path says otherwise.

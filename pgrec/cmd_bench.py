@@ -24,8 +24,9 @@ def register(sub: Any) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     from bench.run import run_command
+    from bench.scale import run_scale_command
 
     try:
-        return run_command(args)
+        return run_scale_command(args) if args.scale else run_command(args)
     except ValueError as err:
         raise CommandError(str(err)) from None

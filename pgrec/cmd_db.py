@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from db import embedded, migrate
+from db import embedded, embedded_replicas, migrate
 from db.engine import database_url
 from db.settings import get_settings
 from pgrec.args import command_group
+from pgrec.errors import CommandError
 
 
 def register(sub: Any) -> None:
@@ -21,6 +22,16 @@ def register(sub: Any) -> None:
     ):
         p = dbsub.add_parser(name, help=help_)
         p.set_defaults(func=fn)
+        if name == "start":
+            p.add_argument(
+                "--replicas",
+                type=int,
+                default=0,
+                metavar="N",
+                help="also start N streaming replicas (pg_basebackup on first use)",
+            )
+        if name == "url":
+            p.add_argument("--replica", action="store_true", help="the running replicas' URLs")
 
     m = sub.add_parser("migrate", help="alembic upgrade to a revision (default head)")
     m.add_argument("revision", nargs="?", default="head")
@@ -33,13 +44,23 @@ def _start(args: argparse.Namespace) -> int:
         print("DATABASE_URL is set: pgrec uses that server and starts none.")
         return 0
     print(embedded.start(settings.pgdata_dir))
+    if args.replicas:
+        try:
+            urls = embedded_replicas.start(settings.pgdata_dir, args.replicas)
+        except ValueError as err:
+            raise CommandError(str(err)) from None
+        for url in urls:
+            print(url)
     return 0
 
 
 def _stop(args: argparse.Namespace) -> int:
     settings = get_settings()
+    replicas = embedded_replicas.stop(settings.pgdata_dir)
     stopped = embedded.stop(settings.pgdata_dir)
     print("stopped" if stopped else "not running")
+    if replicas:
+        print(f"stopped {replicas} replica(s)")
     return 0
 
 
@@ -51,13 +72,28 @@ def _status(args: argparse.Namespace) -> int:
     st = embedded.status(settings.pgdata_dir)
     state = "running" if st.running else ("stopped" if st.initialized else "not initialized")
     print(f"embedded: {state} pgdata={st.pgdata}" + (f" pid={st.pid}" if st.pid else ""))
-    if st.running and st.socket_dir is not None:
-        print(f"url: {embedded.url_for(st.socket_dir)}")
+    if st.url is not None:
+        print(f"url: {st.url}")
+    for target in embedded_replicas.replica_dirs(settings.pgdata_dir):
+        rep = embedded.status(target)
+        print(f"replica: {'running' if rep.running else 'stopped'} pgdata={rep.pgdata}")
     return 0 if st.running else 1
 
 
 def _url(args: argparse.Namespace) -> int:
-    print(database_url())
+    if not args.replica:
+        print(database_url())
+        return 0
+    settings = get_settings()
+    urls = (
+        [u.strip() for u in settings.database_replica_urls.split(",") if u.strip()]
+        if settings.database_url
+        else embedded_replicas.urls(settings.pgdata_dir)
+    )
+    if not urls:
+        raise CommandError("no replica is running (pgrec db start --replicas N)")
+    for url in urls:
+        print(url)
     return 0
 
 

@@ -59,7 +59,7 @@ class InteractionController(Controller):
                 if event.request_id is None
                 else _request_id(f"body[{i}].request_id", event.request_id)
             )
-        with runtime.engine.begin() as conn:
+        with runtime.write() as conn:
             external = [e.external_id for e in data if e.external_id is not None]
             by_external = catalog.item_ids_by_external(conn=conn, external_ids=external)
             wanted = [e.item_id for e in data if e.item_id is not None]

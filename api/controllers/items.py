@@ -40,7 +40,7 @@ class ItemController(Controller):
 
     @get("/{item_id:int}", sync_to_thread=True, summary="One item")
     def get_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> Item:
-        with runtime.connect() as conn:
+        with runtime.read() as conn:
             row = recs.fetch_items(conn=conn, ids=[item_id]).get(item_id)
         if row is None:
             raise NotFoundException(f"item {item_id} not found")
@@ -97,7 +97,7 @@ class ItemController(Controller):
             where = f"body[{first.line}]" + (f".{first.field}" if first.field else "")
             more = f" (and {len(checked.errors) - 1} more)" if len(checked.errors) > 1 else ""
             raise BadParameter(where, f"{first.reason}{more}")
-        with runtime.engine.begin() as conn:
+        with runtime.write() as conn:
             counts = write_items(conn=conn, records=checked.records)
             ids = catalog.item_ids_by_external(
                 conn=conn, external_ids=[r.external_id for r in checked.records]
@@ -114,7 +114,7 @@ class ItemController(Controller):
     @delete("/{item_id:int}", sync_to_thread=True, guards=[require_api_key], summary="Delete")
     def delete_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> None:
         """Its vectors and interactions go with it; it leaves every result at once."""
-        with runtime.engine.begin() as conn:
+        with runtime.write() as conn:
             if not catalog.delete_item(conn=conn, item_id=item_id):
                 raise NotFoundException(f"item {item_id} not found")
         runtime.written([item_id])

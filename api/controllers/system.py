@@ -102,6 +102,7 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         "ranker": ranker,
         "cooccurrence": cooccurrence,
         "api_key_required": bool(runtime.settings.api_key),
+        "routing": runtime.router.status(),
     }
 
 

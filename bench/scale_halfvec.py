@@ -1,0 +1,111 @@
+"""halfvec vs vector HNSW on one scale catalog: recall@10, latency, index size, build time.
+
+Queries are catalog vectors plus noise; the exact top-10 comes from numpy over the
+regenerated vectors (chunk by chunk, never the whole matrix at once). Both indexes are
+queried with the same SQL shape and hnsw.ef_search, the plain pgvector way (no filter).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from bench import scale_catalog as syn
+from bench.bench_stats import percentile
+from bench.scale_catalog import hnsw_settings
+from db.models import DEFAULT_MODEL
+
+QUERIES = 50
+K = 10
+EF_SEARCH = 100
+HALF_INDEX = "ix_scale_halfvec_hnsw"
+
+
+def query_vectors(spec: syn.Spec, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 99)
+    rows = rng.choice(spec.size, size=QUERIES, replace=False)
+    base = np.stack([syn.vectors(spec, int(r), int(r) + 1)[0] for r in rows])
+    noisy = base + rng.standard_normal(base.shape, dtype=np.float32) * (0.5 / np.sqrt(spec.dim))
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    return np.asarray(noisy, dtype=np.float32)
+
+
+def exact_top(spec: syn.Spec, queries: np.ndarray) -> list[set[int]]:
+    """Exact cosine top-K item ids per query (ids are row + 1)."""
+    best_s = np.full((len(queries), K), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), K), dtype=np.int64)
+    for start in range(0, spec.size, syn.CHUNK):
+        stop = min(spec.size, start + syn.CHUNK)
+        scores = queries @ syn.vectors(spec, start, stop).T
+        ids = np.broadcast_to(np.arange(start + 1, stop + 1), scores.shape)
+        all_s = np.concatenate([best_s, scores], axis=1)
+        all_i = np.concatenate([best_i, ids], axis=1)
+        keep = np.argpartition(-all_s, K - 1, axis=1)[:, :K]
+        best_s = np.take_along_axis(all_s, keep, axis=1)
+        best_i = np.take_along_axis(all_i, keep, axis=1)
+    return [set(map(int, row)) for row in best_i]
+
+
+def _literal(v: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.6f}" for x in v) + "]"
+
+
+def _run(
+    conn: psycopg.Connection[Any], cast: str, queries: np.ndarray
+) -> tuple[list[set[int]], list[float]]:
+    got, times = [], []
+    sql = (
+        f"SELECT item_id FROM item_embeddings WHERE model = %s "
+        f"ORDER BY embedding::{cast}(384) <=> %s::{cast}(384) LIMIT {K}"
+    )
+    for q in queries:
+        t = time.perf_counter()
+        rows = conn.execute(sql, (DEFAULT_MODEL, _literal(q))).fetchall()
+        times.append((time.perf_counter() - t) * 1000)
+        got.append({int(r[0]) for r in rows})
+    return got, times
+
+
+def _summary(got: list[set[int]], truth: list[set[int]], times: list[float]) -> dict[str, Any]:
+    recall = [len(g & t) / K for g, t in zip(got, truth, strict=True)]
+    return {
+        "recall_at_10": round(float(np.mean(recall)), 4),
+        "recall_min": round(float(np.min(recall)), 2),
+        "p50_ms": round(percentile(times[5:], 50) or 0.0, 2),
+        "p99_ms": round(percentile(times[5:], 99) or 0.0, 2),
+    }
+
+
+def compare_halfvec(url: str, spec: syn.Spec, *, seed: int = 0) -> dict[str, Any]:
+    """Build a halfvec HNSW index next to the vector one; measure both the same way."""
+    queries = query_vectors(spec, seed)
+    truth = exact_top(spec, queries)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for key, value in hnsw_settings(spec.size).items():
+            conn.execute(f"SET {key} = '{value}'")
+        t = time.perf_counter()
+        conn.execute(
+            f"CREATE INDEX {HALF_INDEX} ON item_embeddings USING hnsw "
+            f"((embedding::halfvec(384)) halfvec_cosine_ops) WHERE model = '{DEFAULT_MODEL}'"
+        )
+        half_build = time.perf_counter() - t
+        conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+        out: dict[str, Any] = {"queries": QUERIES, "ef_search": EF_SEARCH}
+        for cast in ("vector", "halfvec"):
+            _run(conn, cast, queries[:5])  # warm the index pages
+            got, times = _run(conn, cast, queries)
+            out[cast] = _summary(got, truth, times)
+        from bench.bench_catalog import HNSW_INDEX
+
+        sizes = conn.execute(
+            "SELECT pg_relation_size(%s::regclass), pg_relation_size(%s::regclass)",
+            (HNSW_INDEX, HALF_INDEX),
+        ).fetchone()
+        assert sizes is not None
+        out["vector"]["index_bytes"], out["halfvec"]["index_bytes"] = int(sizes[0]), int(sizes[1])
+        out["halfvec"]["build_s"] = round(half_build, 2)
+        conn.execute(f"DROP INDEX {HALF_INDEX}")
+    return out

@@ -1,0 +1,220 @@
+"""The scale section of bench/REPORT.md, bench/scale.json and bench/plots/scale.png.
+
+The section sits between two markers in REPORT.md and is replaced whole on every run, so
+`pgrec bench` (which rewrites the rest of the file) and `pgrec bench --scale` can both run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- scale:begin (written by `pgrec bench --scale`) -->"
+END = "<!-- scale:end -->"
+MODES = (
+    "item_to_item",
+    "semantic_cached",
+    "semantic_uncached",
+    "semantic_filtered_50%",
+    "semantic_filtered_10%",
+    "semantic_filtered_1%",
+    "semantic_filtered_0.1%",
+    "terms",
+    "title",
+    "hybrid",
+    "more_like_these",
+    "user",
+)
+
+
+def _mib(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value / 2**20:,.0f} MiB"
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:,.{digits}f}"
+
+
+def _scenario(point: dict[str, Any], name: str, conc: int) -> dict[str, Any]:
+    for s in (point.get("api") or {}).get("scenarios", []):
+        if s.get("name") == name and s.get("concurrency") == conc:
+            return dict(s)
+    return {}
+
+
+def _snapshot_bytes(api: dict[str, Any]) -> int | None:
+    """The FAISS Flat snapshot's float32 matrix: items x 384 x 4 bytes."""
+    items = api.get("snapshot_items")
+    return int(items) * 384 * 4 if isinstance(items, int) else None
+
+
+def cost_table(points: list[dict[str, Any]]) -> list[str]:
+    head = (
+        "| items | ingest items/s | HNSW build s | HNSW items/s | HNSW index | item_embeddings "
+        "(+idx) | items (+idx) | snapshot build s | snapshot vectors | cold start s | API PSS |"
+    )
+    rows = [head, "|" + "---|" * 11]
+    for p in points:
+        api = p.get("api") or {}
+        rows.append(
+            f"| {p['size']:,} | {_num(p.get('ingest_items_per_s'), 0)} "
+            f"| {_num(p.get('hnsw_build_s'))} | {_num(p.get('hnsw_items_per_s'), 0)} "
+            f"| {_mib(p.get('hnsw_index_bytes'))} | {_mib(p.get('item_embeddings_total_bytes'))} "
+            f"| {_mib(p.get('items_total_bytes'))} | {_num(api.get('snapshot_build_s'), 2)} "
+            f"| {_mib(_snapshot_bytes(api))} "
+            f"| {_num(api.get('cold_start_s'))} | {_mib(api.get('api_pss_bytes'))} |"
+        )
+    return rows
+
+
+def latency_table(points: list[dict[str, Any]]) -> list[str]:
+    sizes = [p["size"] for p in points]
+    head = "| mode | " + " | ".join(f"{s:,} c=1 p50 / p99 | c=8 p50 / p99" for s in sizes) + " |"
+    rows = [head, "|---|" + "---|---|" * len(sizes)]
+    for mode in MODES:
+        cells = []
+        for p in points:
+            one, eight = _scenario(p, mode, 1), _scenario(p, mode, 8)
+            cells.append(f"{_num(one.get('p50_ms'))} / {_num(one.get('p99_ms'))}")
+            cells.append(f"{_num(eight.get('p50_ms'))} / {_num(eight.get('p99_ms'))}")
+        rows.append(f"| {mode} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def halfvec_table(points: list[dict[str, Any]]) -> list[str]:
+    found = [p for p in points if p.get("halfvec")]
+    if not found:
+        return ["halfvec vs vector: not measured in this run."]
+    p = found[-1]
+    h = p["halfvec"]
+    rows = [
+        f"halfvec vs vector at {p['size']:,} items ({h['queries']} queries, "
+        f"hnsw.ef_search={h['ef_search']}, plain pgvector top-10, no filter):",
+        "",
+        "| storage | recall@10 | min | p50 ms | p99 ms | HNSW index | build s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for cast in ("vector", "halfvec"):
+        r = h[cast]
+        build = p.get("hnsw_build_s") if cast == "vector" else r.get("build_s")
+        rows.append(
+            f"| {cast} | {r['recall_at_10']:.3f} | {r['recall_min']:.2f} | {_num(r['p50_ms'], 2)} "
+            f"| {_num(r['p99_ms'], 2)} | {_mib(r.get('index_bytes'))} | {_num(build)} |"
+        )
+    return rows
+
+
+def _commands(points: list[dict[str, Any]]) -> list[str]:
+    """One line per separate run when the sizes were measured by more than one command."""
+    runs: dict[str, list[str]] = {}
+    for p in points:
+        runs.setdefault(str(p.get("command", "?")), []).append(f"{p['size']:,}")
+    if len(runs) < 2:
+        return []
+    return [f"- {', '.join(sizes)}: `{cmd}`" for cmd, sizes in runs.items()] + [""]
+
+
+def section(data: dict[str, Any]) -> str:
+    points = data["points"]
+    m = data.get("machine") or {}
+    lines = [
+        BEGIN,
+        "## Scale (synthetic catalogs, `pgrec bench --scale`)",
+        "",
+        f"Command: `{data['command']}`; generated {data['generated_at']} in "
+        f"{data.get('wall_seconds', 0):,.0f} s. **Measured under load**: other work shared the "
+        f"2 cores (load average {m.get('load_average')} at the start, "
+        f"{m.get('load_average_end')} at the end), so every time here is pessimistic; compare "
+        "ratios across sizes. The API ran with the FakeEmbedder (no model): query encoding "
+        "(~17 ms p50 for all-MiniLM-L6-v2 on this machine, see above) is not included.",
+        "",
+        *_commands(points),
+        *cost_table(points),
+        "",
+        "API latency over HTTP in ms, one worker (c=1: one request at a time; c=8: 8 in flight):",
+        "",
+        *latency_table(points),
+        "",
+        *halfvec_table(points),
+        "",
+        "![scale](plots/scale.png)",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _div(value: Any) -> float | None:
+    return value / 2**20 if isinstance(value, int | float) else None
+
+
+def _series(ax: Any, sizes: list[int], values: list[Any], style: str, label: str) -> None:
+    """One line over the sizes that have a positive value; log axes once there is one."""
+    pairs = [(s, v) for s, v in zip(sizes, values, strict=True) if v is not None and v > 0]
+    if pairs:
+        ax.plot([s for s, _ in pairs], [v for _, v in pairs], style, label=label)
+        ax.set(xscale="log", yscale="log")
+
+
+def plot(data: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = data["points"]
+    sizes = [p["size"] for p in points]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for mode in ("item_to_item", "semantic_cached", "semantic_filtered_10%", "terms", "user"):
+        _series(left, sizes, [_scenario(p, mode, 1).get("p50_ms") for p in points], "o-", mode)
+    left.set(xlabel="items", ylabel="p50 ms (c=1)")
+    left.set_title("API latency vs catalog size")
+    if left.lines:
+        left.legend(fontsize=8)
+    for key, label in (
+        ("hnsw_index_bytes", "HNSW index"),
+        ("item_embeddings_total_bytes", "item_embeddings (+idx)"),
+        ("items_total_bytes", "items (+idx)"),
+    ):
+        _series(right, sizes, [_div(p.get(key)) for p in points], "o-", label)
+    pss = [_div((p.get("api") or {}).get("api_pss_bytes")) for p in points]
+    _series(right, sizes, pss, "s--", "API PSS")
+    right.set(xlabel="items", ylabel="MiB")
+    right.set_title("size and memory vs catalog size")
+    if right.lines:
+        right.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def earlier_points(out: Path, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Points of other sizes from an earlier run's scale.json (a long size run on its own)."""
+    try:
+        earlier = json.loads((out / "scale.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [p for p in earlier.get("points", []) if p.get("size") not in sizes]
+
+
+def kept_section(text: str) -> str:
+    """The scale section of an existing REPORT.md ('' when none), for `pgrec bench` to keep."""
+    if BEGIN not in text or END not in text:
+        return ""
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
+
+
+def write(data: dict[str, Any], out: Path) -> None:
+    """scale.json, plots/scale.png and the REPORT.md section (appended when absent)."""
+    (out / "scale.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    plot(data, out / "plots" / "scale.png")
+    report = out / "REPORT.md"
+    text = report.read_text() if report.exists() else ""
+    new = section(data)
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + new + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + new
+    report.write_text(text)
