@@ -38,8 +38,7 @@ def private_pg() -> Iterator[tuple[Path, str, Catalog]]:
     top.chmod(0o755)
     pgdata = top / "pgdata"
     try:
-        _start(pgdata)
-        url = embedded.url_for(embedded.status(pgdata).socket_dir or pgdata)
+        url = _start(pgdata)  # the URL carries the server's password
         migrate.upgrade(url)
         yield pgdata, url, seed(url)
     finally:
@@ -53,10 +52,10 @@ def _ready(http: httpx.Client) -> dict[str, Any]:
     return dict(response.json())
 
 
-def _start(pgdata: Path) -> None:
+def _start(pgdata: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        embedded.start(pgdata)
+        return embedded.start(pgdata)
 
 
 def _check_read_model_modes(http: httpx.Client, catalog: Catalog) -> None:
