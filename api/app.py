@@ -20,10 +20,13 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from api.auth import startup_problem
+from api.bodies import check_body
 from api.controllers import CONTROLLERS
 from api.errors import exception_handlers
 from api.metrics import Metrics
 from api.planner import Planner
+from api.ratelimit import rate_limit_middleware
 from api.refresher import Refresher
 from api.runtime import EmbedderFactory, Runtime
 from db.settings import Settings, get_settings
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 # `pgrec serve` passes its options to the worker processes through these variables.
 ENV_LAZY = "PGREC_SERVE_LAZY"
 ENV_REFRESH = "PGREC_SERVE_REFRESH_INTERVAL"
+# Bodies above this answer 413 before they are read whole (a 5,000-item batch fits).
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def create_app(
@@ -52,8 +57,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime.start()
-        if not settings.api_key:
-            log.warning("no API key configured (PGREC_API_KEY): write endpoints are open to anyone")
+        if not settings.write_keys:
+            log.warning("dev mode without PGREC_API_KEY: write endpoints are open to anyone")
         # Stopped through an anyio cancel scope, not task.cancel(): a native cancellation
         # ignores anyio's shields and would leave a worker thread holding a pooled
         # connection while the engine is disposed.
@@ -88,7 +93,9 @@ def create_app(
             "planner": Provide(provide_planner, sync_to_thread=False, use_cache=True),
         },
         exception_handlers=exception_handlers(),
-        middleware=[runtime.metrics.middleware],
+        middleware=[runtime.metrics.middleware, rate_limit_middleware(settings)],
+        before_request=check_body,
+        request_max_body_size=MAX_BODY_BYTES,
         lifespan=[lifespan],
         state=State({"runtime": runtime, "refresher": refresher}),
         openapi_config=OpenAPIConfig(
@@ -97,7 +104,8 @@ def create_app(
             description=(
                 "Recommendations from Postgres + pgvector: semantic, full-text, title, hybrid, "
                 "item-to-item, more-like-these and per-user, all under metadata filters. "
-                f"Writes need the `{settings.api_key_header}` header when a key is configured."
+                f"Writes need an API key in the `{settings.api_key_header}` header; reads need"
+                " one when a read key is configured (see the README's security section)."
             ),
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
@@ -112,4 +120,8 @@ def app_from_env() -> Litestar:
     """The uvicorn factory: settings from the environment, serve options from PGREC_SERVE_*."""
     lazy = os.environ.get(ENV_LAZY, "").lower() in {"1", "true", "yes"}
     interval = float(os.environ.get(ENV_REFRESH) or 5.0)
-    return create_app(get_settings(), lazy=lazy, refresh_interval=interval)
+    settings = get_settings()
+    problem = startup_problem(settings)
+    if problem is not None:  # fail closed: `pgrec serve` checks first, this guards uvicorn
+        raise SystemExit(problem)
+    return create_app(settings, lazy=lazy, refresh_interval=interval)

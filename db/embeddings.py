@@ -8,6 +8,7 @@ caller's transaction on an SQLAlchemy `Connection`; the worker commits once per 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import socket
@@ -18,6 +19,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
+from db.job_health import sweep_stalled
+
+log = logging.getLogger(__name__)
 # Names end up in index names and SQL literals (db/vector_index.py): keep them plain.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -309,7 +313,18 @@ def vectors_version(conn: Connection) -> int:
 
 
 def start_run(conn: Connection, *, job: str, model: str | None) -> int:
-    """Record the start of a job run; commit it on its own so it shows while running."""
+    """Record the start of a job run; commit it on its own so it shows while running.
+
+    Runs of killed processes are swept first (marked failed), so the record stays honest.
+    """
+    for swept in sweep_stalled(conn):
+        log.warning(
+            "swept stalled job run %s (%s, pid %s on %s)",
+            swept.id,
+            swept.job,
+            swept.pid,
+            swept.host,
+        )
     return int(
         conn.execute(
             text(

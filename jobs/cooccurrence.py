@@ -29,6 +29,7 @@ from sqlalchemy import Connection, exc, text
 from db import cooccurrence as store
 from db.embeddings import finish_run, record_batch, start_run
 from db.neighbors import found_in, pair_keys
+from jobs.heartbeat import HEARTBEATS
 from jobs.neighbors import WRITE_ATTEMPTS, exclusive_run, job_engine
 
 log = logging.getLogger(__name__)
@@ -298,6 +299,7 @@ def _refresh(
 
 
 def _finish(conn: Connection, run_id: int, status: str, error: str | None) -> None:
+    HEARTBEATS.remove(run_id)
     try:
         if conn.in_transaction():
             conn.rollback()
@@ -324,6 +326,7 @@ def refresh_cooccurrence(
         with engine.connect() as conn:
             with conn.begin():
                 run_id = start_run(conn, job=JOB, model=None)
+            HEARTBEATS.add(engine, run_id)
             status, error = "failed", None
             try:
                 with exclusive_run(conn, JOB, LOCK_SCOPE):

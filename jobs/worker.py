@@ -23,6 +23,7 @@ from sqlalchemy import Engine, exc
 from db import embeddings as store
 from db.embeddings import ModelInfo
 from jobs.embedder import Embedder, check_dimension, load_embedder
+from jobs.heartbeat import HEARTBEATS
 from jobs.progress import NoProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -128,12 +129,15 @@ def drain(
 
 def _start_run(engine: Engine, job: str, model: str) -> int:
     with engine.begin() as conn:
-        return store.start_run(conn, job=job, model=model)
+        run_id = store.start_run(conn, job=job, model=model)
+    HEARTBEATS.add(engine, run_id)
+    return run_id
 
 
 def _finish_run(engine: Engine, run_id: int | None, status: str, error: str | None) -> None:
     if run_id is None:
         return
+    HEARTBEATS.remove(run_id)
     try:
         with engine.begin() as conn:
             store.finish_run(conn, run_id=run_id, status=status, error=error)

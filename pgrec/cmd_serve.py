@@ -8,6 +8,9 @@ import shutil
 import tempfile
 from typing import Any
 
+KEEP_ALIVE_SECONDS = 5
+MAX_HEADER_BYTES = 64 * 1024
+
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
@@ -34,7 +37,10 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import ENV_LAZY, ENV_REFRESH
+    from api.auth import startup_problem
+    from api.http_protocol import HeaderTimeoutProtocol
     from db.engine import database_url
+    from db.settings import Settings
     from pgrec.cli import CommandError
 
     if args.workers < 1:
@@ -43,6 +49,9 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError("--port must be 1..65535")
     if args.refresh_interval <= 0:
         raise CommandError("--refresh-interval must be positive")
+    problem = startup_problem(Settings())
+    if problem is not None:
+        raise CommandError(problem)
     os.environ[ENV_LAZY] = "1" if args.lazy else "0"
     os.environ[ENV_REFRESH] = str(args.refresh_interval)
     # Start the embedded server (when DATABASE_URL is unset) once, before workers race for it.
@@ -61,6 +70,11 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
+            # An idle client is dropped after KEEP_ALIVE_SECONDS, one that stops in the middle
+            # of its request head after HeaderTimeoutProtocol's deadline.
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            http=HeaderTimeoutProtocol,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         )
     finally:
         if metrics_dir:

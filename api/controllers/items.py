@@ -9,17 +9,18 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, PathParameter
 
 import db.recs as recs
-from api.auth import require_api_key
+from api.auth import require_api_key, require_read_key
+from api.contract import READ, WRITE, errors
 from api.errors import BadParameter
 from api.metrics import MODE_STATE_KEY
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions
 from api.planner import Planner, json_value
 from api.runtime import Runtime
-from api.schemas import Item, ItemsWritten, Page
+from api.schemas import INT64_MAX, Item, ItemsWritten, Page
 from db import api_queries as q
 from db.ingest import validate_items, write_items
 
-ItemIdParam = Annotated[int, PathParameter(ge=1, description="items.id")]
+ItemIdParam = Annotated[int, PathParameter(ge=1, le=INT64_MAX, description="items.id")]
 MAX_BATCH = 5000
 
 
@@ -33,8 +34,9 @@ def _item(item_id: int, row: dict[str, Any]) -> Item:
 class ItemController(Controller):
     path = "/items"
     tags = ("items",)
+    guards = (require_read_key,)
 
-    @get("/{item_id:int}", sync_to_thread=True, summary="One item")
+    @get("/{item_id:int}", sync_to_thread=True, summary="One item", responses=errors(*READ, 404))
     def get_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> Item:
         with runtime.connect() as conn:
             row = recs.fetch_items(conn=conn, ids=[item_id]).get(item_id)
@@ -48,6 +50,7 @@ class ItemController(Controller):
         dependencies=LIST_DEPENDENCIES,
         opt={"query": LIST_QUERY},
         summary="Items similar to an item",
+        responses=errors(*READ, 404),
     )
     def similar(
         self,
@@ -67,6 +70,7 @@ class ItemController(Controller):
         status_code=200,
         guards=[require_api_key],
         summary="Upsert items by external_id (batch)",
+        responses=errors(*WRITE),
     )
     def upsert(
         self,
@@ -97,7 +101,13 @@ class ItemController(Controller):
             ids=ids,
         )
 
-    @delete("/{item_id:int}", sync_to_thread=True, guards=[require_api_key], summary="Delete")
+    @delete(
+        "/{item_id:int}",
+        sync_to_thread=True,
+        guards=[require_api_key],
+        summary="Delete",
+        responses=errors(*READ, 404, 409),
+    )
     def delete_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> None:
         """Its vectors and interactions go with it; it leaves every result at once."""
         with runtime.engine.begin() as conn:

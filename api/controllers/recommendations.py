@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, QueryParameter
 
+from api.auth import require_history_key, require_read_key
+from api.contract import READ, errors
 from api.metrics import MODE_STATE_KEY
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, Mode, provide_query
 from api.planner import Planner
@@ -18,12 +20,14 @@ class RecommendationController(Controller):
     path = "/recommendations"
     tags = ("recommendations",)
     dependencies = LIST_DEPENDENCIES
+    guards = (require_read_key,)
 
     @get(
         "/",
         sync_to_thread=True,
         opt={"query": LIST_QUERY | {"mode", "q"}},
         summary="Recommendations for a text query",
+        responses=errors(*READ),
     )
     def recommend(
         self,
@@ -46,6 +50,7 @@ class RecommendationController(Controller):
         status_code=200,
         opt={"query": LIST_QUERY},
         summary="More like these items",
+        responses=errors(*READ, 404, 413, 415),
     )
     def from_items(
         self,
@@ -60,4 +65,5 @@ class RecommendationController(Controller):
         With `user_id` in the body: the user mode, these items added to the user's history.
         """
         request.state[MODE_STATE_KEY] = "more_like"
+        require_history_key(request, data.user_id, options.explain)
         return planner.from_items(body=data, filters=filters, options=options)

@@ -9,7 +9,8 @@ import anyio
 from litestar import Controller, MediaType, Response, get, post
 from litestar.exceptions import ServiceUnavailableException
 
-from api.auth import require_api_key
+from api.auth import require_api_key, require_read_key
+from api.contract import READ, errors
 from api.errors import RETRY_AFTER_SECONDS
 from api.params import Injected
 from api.runtime import Runtime
@@ -74,7 +75,8 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         "pending_embeddings": pending,
         "ranker": ranker,
         "cooccurrence": cooccurrence,
-        "api_key_required": bool(runtime.settings.api_key),
+        "api_key_required": bool(runtime.settings.write_keys),
+        "read_key_required": bool(runtime.settings.read_keys),
     }
 
 
@@ -82,7 +84,13 @@ class SystemController(Controller):
     path = "/"
     tags = ("system",)
 
-    @get("/status", sync_to_thread=True, summary="Service status")
+    @get(
+        "/status",
+        sync_to_thread=True,
+        guards=[require_read_key],
+        summary="Service status",
+        responses=errors(*READ),
+    )
     def status(self, runtime: Injected[Runtime]) -> dict[str, Any]:
         return status_report(runtime)
 
@@ -91,6 +99,7 @@ class SystemController(Controller):
         status_code=202,
         guards=[require_api_key],
         summary="Warm up: load the model and build the snapshot in the background",
+        responses=errors(401, 429),
     )
     async def load_models(self, runtime: Injected[Runtime]) -> LoadAccepted:
         """Returns at once; poll /health/ready."""
@@ -102,7 +111,7 @@ class SystemController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/health/ready", summary="Readiness: model and snapshot loaded")
+    @get("/health/ready", summary="Readiness: model and snapshot loaded", responses=errors(503))
     async def ready(self, runtime: Injected[Runtime]) -> dict[str, Any]:
         serving = runtime.serving
         if serving is None:

@@ -220,7 +220,8 @@ def seed(url: str) -> Catalog:
 
 
 def settings_for(url: str, *, api_key: str | None = API_KEY) -> Settings:
-    return Settings(database_url=url, api_key=api_key)
+    # Rate limiting off: tests fire requests faster than any client should (tested apart).
+    return Settings(database_url=url, api_key=api_key, rate_limit=0)
 
 
 def make_app(
