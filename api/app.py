@@ -25,6 +25,7 @@ from api.bodies import check_body
 from api.controllers import CONTROLLERS
 from api.errors import exception_handlers
 from api.metrics import Metrics
+from api.options_allow import fix_options_allow
 from api.planner import Planner
 from api.ratelimit import rate_limit_middleware
 from api.refresher import Refresher
@@ -86,7 +87,7 @@ def create_app(
     def provide_planner() -> Planner:
         return planner
 
-    return Litestar(
+    app = Litestar(
         route_handlers=list(CONTROLLERS),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True),
@@ -114,6 +115,8 @@ def create_app(
         logging_config=None,
         debug=debug,
     )
+    fix_options_allow(app)
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -40,6 +40,8 @@ WRITE = (400, 401, 409, 413, 415, 429, 503)
 def errors(*codes: int) -> dict[int, ResponseSpec]:
     """`responses=` for a handler answering these error codes."""
     return {
-        code: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[code])
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False
+        )
         for code in sorted(set(codes))
     }

@@ -13,14 +13,18 @@ from api.auth import require_api_key, require_read_key
 from api.contract import READ, WRITE, errors
 from api.errors import BadParameter
 from api.metrics import MODE_STATE_KEY
-from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions
+from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, check_texts
 from api.planner import Planner, json_value
 from api.runtime import Runtime
 from api.schemas import INT64_MAX, Item, ItemsWritten, Page
 from db import api_queries as q
 from db.ingest import validate_items, write_items
 
-ItemIdParam = Annotated[int, PathParameter(ge=1, le=INT64_MAX, description="items.id")]
+# schema_extra: Litestar writes `le` as a float, which rounds 2**63 - 1 up to 2**63.
+ItemIdParam = Annotated[
+    int,
+    PathParameter(ge=1, le=INT64_MAX, description="items.id", schema_extra={"maximum": INT64_MAX}),
+]
 MAX_BATCH = 5000
 
 
@@ -82,6 +86,8 @@ class ItemController(Controller):
         New or changed items get their vectors from the embedding worker, and then appear in
         vector modes once the snapshot refreshes.
         """
+        for i, item in enumerate(data):
+            check_texts(f"body[{i}]", item)
         checked = validate_items(items=data, source="body", first=0)
         if checked.errors:
             first = checked.errors[0]
