@@ -66,7 +66,7 @@ def test_huge_body_is_a_413(client: TestClient[Litestar]) -> None:
 
 def test_text_plain_is_a_415(client: TestClient[Litestar], catalog: Catalog) -> None:
     first = min(catalog.ids.values())
-    body = '{"positive": [%d]}' % first
+    body = f'{{"positive": [{first}]}}'
     r = client.post(
         "/recommendations/from-items", content=body, headers={"content-type": "text/plain"}
     )
