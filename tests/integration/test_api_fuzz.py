@@ -1,9 +1,10 @@
 """Schemathesis against a real server on loopback: generated requests from /schema.
 
-Every operation gets positive and negative examples; any 5xx, undeclared status code, content type or body that does
-not match /schema fails the test (see UNCHECKED for the two checks left out). There is no
-stateful phase: the schema declares no links between operations for it to follow. The request count is asserted (>= 2,000), the time is
-bounded by the number of examples.
+Every operation gets positive and negative examples; any 5xx, undeclared status code,
+content type or body that does not match /schema fails the test (see UNCHECKED for the two
+checks left out). There is no stateful phase: the schema declares no links between
+operations for it to follow. The request count is asserted (>= 2,000); the time is bounded
+by the number of examples.
 """
 
 from __future__ import annotations
