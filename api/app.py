@@ -30,6 +30,7 @@ from api.planner import Planner
 from api.ratelimit import rate_limit_middleware
 from api.refresher import Refresher
 from api.runtime import EmbedderFactory, Runtime
+from api.watchdog import watch_analysts
 from db.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,10 @@ def create_app(
 
         async def refresh() -> None:
             with scope:
-                await refresher.run()
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(watch_analysts, runtime)  # bounds analyst queries
+                    await refresher.run()
+                    tasks.cancel_scope.cancel()
 
         task = asyncio.create_task(refresh(), name="pgrec-snapshot-refresher")
         try:
