@@ -16,6 +16,7 @@ from api.params import Injected
 from api.runtime import Runtime
 from api.schemas import LoadAccepted
 from db import api_queries as q
+from db.job_health import runs_summary
 
 
 def _iso(ts: float | None) -> str | None:
@@ -34,6 +35,7 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         current = q.vector_signature(conn=conn, model=active.name, dim=active.dim)
         ranker = q.ranker_status(conn=conn)
         cooccurrence = q.job_state(conn=conn, job="cooccurrence")
+        jobs = runs_summary(conn)
     snapshot: dict[str, Any] | None = None
     if serving is not None:
         snap = serving.snapshot
@@ -75,6 +77,7 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         "pending_embeddings": pending,
         "ranker": ranker,
         "cooccurrence": cooccurrence,
+        "jobs": jobs,
         "api_key_required": bool(runtime.settings.write_keys),
         "read_key_required": bool(runtime.settings.read_keys),
     }
