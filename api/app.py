@@ -60,7 +60,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime.start()
         if not settings.write_keys:
-            log.warning("dev mode without PGREC_API_KEY: write endpoints are open to anyone")
+            log.warning("no API key (PGREC_API_KEY), dev mode: write endpoints are open to anyone")
         # Stopped through an anyio cancel scope, not task.cancel(): a native cancellation
         # ignores anyio's shields and would leave a worker thread holding a pooled
         # connection while the engine is disposed.

@@ -22,7 +22,7 @@ import db.recs as recs
 from db.engine import sqlalchemy_url
 from db.recs import Filters, InvalidInput
 from tests.conftest import _clone, _drop
-from tests.integration.test_api_support import Catalog, ready_client, seed
+from tests.integration.test_api_support import API_KEY, Catalog, ready_client, seed
 
 CAROL = "carol"
 DRAMAS = "Dramas"
@@ -91,7 +91,8 @@ def conn(engine: Engine) -> Iterator[Connection]:
 
 
 def _get(client: TestClient[Litestar], path: str, params: Any = None) -> dict[str, Any]:
-    response = client.get(path, params=params)
+    # The key: explain=true on the user mode shows what the user liked.
+    response = client.get(path, params=params, headers={"X-API-Key": API_KEY})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -257,6 +258,7 @@ def test_more_like_these_for_a_user(client: TestClient[Litestar], catalog: Catal
     response = client.post(
         "/recommendations/from-items",
         params={"n": "50", "explain": "true"},
+        headers={"X-API-Key": API_KEY},
         json={
             "positive": [romance[0], romance[2], 999999],
             "negative": [crime[0]],
