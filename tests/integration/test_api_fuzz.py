@@ -79,4 +79,5 @@ def test_every_operation(case: Case, http: requests.Session, fuzz_base: str) -> 
 
 def test_enough_requests_were_sent() -> None:
     assert len(SENT) >= MIN_REQUESTS, len(SENT)
+    print(f"fuzzing sent {len(SENT)} requests")
     assert not [s for s in SENT if s >= 500]
