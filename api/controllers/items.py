@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, PathParameter
+from sqlalchemy import Connection
 
 import db.recs as recs
 from api.auth import require_api_key, require_read_key
@@ -18,7 +19,8 @@ from api.planner import Planner, json_value
 from api.runtime import Runtime
 from api.schemas import INT64_MAX, Item, ItemsWritten, Page
 from db import api_queries as q
-from db.ingest import validate_items, write_items
+from db.ingest import WriteCounts, validate_items, write_items
+from db.interaction_writes import retrying
 
 # schema_extra: Litestar writes `le` as a float, which rounds 2**63 - 1 up to 2**63.
 ItemIdParam = Annotated[
@@ -94,11 +96,13 @@ class ItemController(Controller):
             where = f"body[{first.line}]" + (f".{first.field}" if first.field else "")
             more = f" (and {len(checked.errors) - 1} more)" if len(checked.errors) > 1 else ""
             raise BadParameter(where, f"{first.reason}{more}")
-        with runtime.engine.begin() as conn:
+
+        def write(conn: Connection) -> tuple[WriteCounts, dict[str, int]]:
             counts = write_items(conn=conn, records=checked.records)
-            ids = q.item_ids_by_external(
-                conn=conn, external_ids=[r.external_id for r in checked.records]
-            )
+            external = [r.external_id for r in checked.records]
+            return counts, q.item_ids_by_external(conn=conn, external_ids=external)
+
+        counts, ids = retrying(runtime.engine, write)  # deadlocks retried, then 409
         return ItemsWritten(
             received=len(data),
             inserted=counts.inserted,
