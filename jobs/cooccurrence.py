@@ -294,7 +294,6 @@ def _refresh(
         store.record_state(
             conn=conn, job=JOB, signature=signature, seconds=seconds, details=details
         )
-        record_batch(conn, run_id=run_id, items=stats.changed, seconds=seconds)
     return CooccurrenceRun(False, stats, signature, time.perf_counter() - started)
 
 
@@ -331,6 +330,14 @@ def refresh_cooccurrence(
             try:
                 with exclusive_run(conn, JOB, LOCK_SCOPE):
                     run = _retrying(lambda: _refresh(conn, params, force, run_id, started))
+                if run.stats is not None:
+                    # Its own transaction, not the REPEATABLE READ one of the refresh: the
+                    # heartbeat thread updates this job_runs row meanwhile (a conflict there
+                    # would make every run longer than one beat start over).
+                    with conn.begin():
+                        record_batch(
+                            conn, run_id=run_id, items=run.stats.changed, seconds=run.seconds
+                        )
                 status = "ok"
             except BaseException as err:
                 status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
