@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, make_url, text
+from sqlalchemy import Connection, make_url, text
 
 from api.fusion import RRF_K, rrf
 from bench import eval_db, eval_report
@@ -27,9 +27,9 @@ from bench import eval_protocol as proto
 from bench import eval_queries as jq
 from bench import eval_systems as systems
 from db import migrate, recs
-from db.api_queries import load_vectors
-from db.engine import database_url, sqlalchemy_url
+from db.engine import database_url, make_engine, sqlalchemy_url
 from db.recs import Filters, Hit
+from db.vectors import load_serving_vectors
 from jobs.embedder import Embedder, FakeEmbedder, load_embedder
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def run(config: EvalConfig, *, embedder: Embedder | None = None) -> dict[str, An
         raise EvalError(f"data files not found: {', '.join(map(str, missing))}")
     embedder = embedder or _embedder(config)
     url = _target_url(config)
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             report = _run(conn, url, config, paths, embedder)
@@ -242,7 +242,7 @@ def _run(
     jobs = _jobs(url, config.seed)
 
     training = systems.read_training(conn=conn)
-    vectors = load_vectors(conn=conn, model=embedder.name, dim=embedder.dim)
+    vectors = load_serving_vectors(conn=conn, model=embedder.name, dim=embedder.dim)
     conn.rollback()
     scoring = systems.Scoring(
         catalog_size=len(training.catalog),

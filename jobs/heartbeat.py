@@ -3,7 +3,7 @@
 Runs register when they start and leave when they finish (jobs/worker.py, jobs/cooccurrence.py);
 a batch or a refresh may take longer than the stall threshold, so the beat comes from a thread
 of its own rather than from the work loop. A killed process stops beating, and the sweep
-(db/job_health.py) then marks its runs failed.
+(db/job_runs.py) then marks its runs failed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from db.job_health import HEARTBEAT_SECONDS, beat
+from db.job_runs import HEARTBEAT_SECONDS, beat
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from typing import Any
 
+from pgrec.errors import CommandError
+
 KEEP_ALIVE_SECONDS = 5
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -41,7 +43,6 @@ def _serve(args: argparse.Namespace) -> int:
     from api.http_protocol import HeaderTimeoutProtocol
     from db.engine import database_url
     from db.settings import Settings
-    from pgrec.cli import CommandError
 
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")

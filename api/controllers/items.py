@@ -18,7 +18,7 @@ from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, che
 from api.planner import Planner, json_value
 from api.runtime import Runtime
 from api.schemas import INT64_MAX, Item, ItemsWritten, Page
-from db import api_queries as q
+from db import catalog
 from db.ingest import WriteCounts, validate_items, write_items
 from db.interaction_writes import retrying
 
@@ -100,7 +100,7 @@ class ItemController(Controller):
         def write(conn: Connection) -> tuple[WriteCounts, dict[str, int]]:
             counts = write_items(conn=conn, records=checked.records)
             external = [r.external_id for r in checked.records]
-            return counts, q.item_ids_by_external(conn=conn, external_ids=external)
+            return counts, catalog.item_ids_by_external(conn=conn, external_ids=external)
 
         counts, ids = retrying(runtime.engine, write)  # deadlocks retried, then 409
         return ItemsWritten(
@@ -121,5 +121,5 @@ class ItemController(Controller):
     def delete_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> None:
         """Its vectors and interactions go with it; it leaves every result at once."""
         with runtime.engine.begin() as conn:
-            if not q.delete_item(conn=conn, item_id=item_id):
+            if not catalog.delete_item(conn=conn, item_id=item_id):
                 raise NotFoundException(f"item {item_id} not found")

@@ -24,7 +24,7 @@ from db.recs.users import (
     ranker_version,
     user_interests,
 )
-from db.recs.vector import active_model, more_like, semantic, similar_items
+from db.recs.vector import more_like, semantic, similar_items
 
 __all__ = [
     "Filters",
@@ -33,7 +33,6 @@ __all__ = [
     "InvalidInput",
     "MoreLike",
     "UserHit",
-    "active_model",
     "cooccurring",
     "fetch_items",
     "for_user",

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from db import frozen_sql
+
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -33,9 +35,6 @@ depends_on: str | Sequence[str] | None = None
 STATEMENT_TIMEOUT = "30s"
 IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 CONNECTION_LIMIT = 8
-MAX_IDS = 10000  # ids in one array argument (the API sends at most 1,000)
-MAX_LIST = 1000  # values of one text filter
-MAX_QUERY = 1000  # characters of a title query
 
 ROLE_LIMITS = f"""
 DO $$
@@ -89,187 +88,39 @@ $$;
 REVOKE ALL ON FUNCTION public.pgrec_enforce_analyst_limits(interval, interval) FROM PUBLIC;
 """
 
-CAPS = f"""
--- Too many values for one argument: 22023 naming it, before any work is done.
-CREATE FUNCTION rec._check_size(key text, n integer, max integer) RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF coalesce(n, 0) > max THEN
-    RAISE EXCEPTION 'invalid %: % values (at most %)', key, n, max
-      USING ERRCODE = '22023', COLUMN = key;
-  END IF;
-  RETURN true;
-END $$;
-
-CREATE OR REPLACE FUNCTION rec._text_array(key text, val jsonb) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF jsonb_typeof(val) <> 'array' OR EXISTS (
-      SELECT 1 FROM jsonb_array_elements(val) x WHERE jsonb_typeof(x) <> 'string') THEN
-    PERFORM rec._bad(key, val, 'an array of strings');
-  END IF;
-  PERFORM rec._check_size(key, jsonb_array_length(val), {MAX_LIST});
-  RETURN ARRAY(SELECT jsonb_array_elements_text(val));
-END $$;
-
-CREATE OR REPLACE FUNCTION rec._id_array(key text, val jsonb) RETURNS bigint[]
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF jsonb_typeof(val) = 'array' THEN
-    PERFORM rec._check_size(key, jsonb_array_length(val), {MAX_IDS});
-  END IF;
-  IF jsonb_typeof(val) <> 'array' OR EXISTS (
-      SELECT 1 FROM jsonb_array_elements(val) x
-      WHERE jsonb_typeof(x) <> 'number' OR x::numeric <> trunc(x::numeric)
-         OR abs(x::numeric) > 9223372036854775807) THEN
-    PERFORM rec._bad(key, val, 'an array of integer item ids');
-  END IF;
-  RETURN ARRAY(SELECT x::numeric::bigint FROM jsonb_array_elements(val) x);
-END $$;
-
-CREATE OR REPLACE FUNCTION rec._exclude(filters jsonb, ids bigint[]) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-  f jsonb := coalesce(filters, '{{}}');
-BEGIN
-  PERFORM rec._check_size('ids', cardinality(ids), {MAX_IDS});
-  PERFORM rec.filter_sql(f);  -- validate first: the error must name the caller's value
-  RETURN jsonb_set(f, '{{exclude_ids}}', to_jsonb(
-    coalesce(rec._id_array('exclude_ids',
-                           coalesce(nullif(f -> 'exclude_ids', 'null'), '[]')), '{{}}')
-    || coalesce(ids, '{{}}')));
-END $$;
-
-CREATE OR REPLACE FUNCTION rec.missing_items(ids bigint[], model text DEFAULT NULL) RETURNS bigint[]
-LANGUAGE sql STABLE SET search_path = public AS $$
-  SELECT coalesce(array_agg(u.id ORDER BY u.pos), '{{}}')
-  FROM (SELECT x.id, min(x.pos) AS pos FROM unnest(ids) WITH ORDINALITY x(id, pos)
-        WHERE rec._check_size('ids', cardinality(ids), {MAX_IDS})
-        GROUP BY x.id) u
-  WHERE NOT EXISTS (
-    SELECT 1 FROM public.item_embeddings e
-    WHERE e.item_id = u.id
-      AND e.model = (SELECT r.name FROM rec.resolve_model(missing_items.model) r))
-$$;
-
-CREATE OR REPLACE FUNCTION rec._mean(ids bigint[], weights jsonb, model_name text, dim integer)
-RETURNS vector LANGUAGE sql STABLE SET search_path = public AS $$
-  SELECT CASE WHEN count(*) > 0 THEN
-           sum(array_fill(x.w, ARRAY[dim])::vector * e.embedding)
-           * array_fill((1 / sum(x.w))::real, ARRAY[dim])::vector
-         END
-  FROM (SELECT DISTINCT u.id, coalesce((weights ->> u.id::text)::real, 1) AS w
-        FROM unnest(ids) u(id)
-        WHERE rec._check_size('ids', cardinality(ids), {MAX_IDS})) x
-  JOIN public.item_embeddings e ON e.item_id = x.id AND e.model = model_name
-$$;
-
-CREATE OR REPLACE FUNCTION rec.search_title(q text, k integer, filters jsonb DEFAULT '{{}}')
-RETURNS TABLE(item_id bigint, score real)
-LANGUAGE plpgsql STABLE
-SET search_path = public SET pg_trgm.word_similarity_threshold = '0.3'
-AS $$
-BEGIN
-  PERFORM rec._check_k(k);
-  IF length(q) > {MAX_QUERY} THEN
-    RAISE EXCEPTION 'invalid q: % characters (at most {MAX_QUERY})', length(q)
-      USING ERRCODE = '22023', COLUMN = 'q';
-  END IF;
-  RETURN QUERY EXECUTE format($f$
-    SELECT i.id, ((similarity($1, public.pgrec_norm_title(i.title))
-                   + word_similarity($1, public.pgrec_norm_title(i.title))) / 2)::real AS score
-    FROM public.items i
-    WHERE $1 <%% public.pgrec_norm_title(i.title) AND %s
-    ORDER BY score DESC, i.popularity DESC, i.id
-    LIMIT $2$f$, rec.filter_sql(filters)) USING public.pgrec_norm_title(q), k;
-END $$;
-"""
-
-# 0005's rec._mean and 0004's others, as they were (the downgrade restores them).
-CAPS_DOWN = r"""
-CREATE OR REPLACE FUNCTION rec._text_array(key text, val jsonb) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF jsonb_typeof(val) <> 'array' OR EXISTS (
-      SELECT 1 FROM jsonb_array_elements(val) x WHERE jsonb_typeof(x) <> 'string') THEN
-    PERFORM rec._bad(key, val, 'an array of strings');
-  END IF;
-  RETURN ARRAY(SELECT jsonb_array_elements_text(val));
-END $$;
-
-CREATE OR REPLACE FUNCTION rec._id_array(key text, val jsonb) RETURNS bigint[]
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF jsonb_typeof(val) <> 'array' OR EXISTS (
-      SELECT 1 FROM jsonb_array_elements(val) x
-      WHERE jsonb_typeof(x) <> 'number' OR x::numeric <> trunc(x::numeric)
-         OR abs(x::numeric) > 9223372036854775807) THEN
-    PERFORM rec._bad(key, val, 'an array of integer item ids');
-  END IF;
-  RETURN ARRAY(SELECT x::numeric::bigint FROM jsonb_array_elements(val) x);
-END $$;
-
-CREATE OR REPLACE FUNCTION rec._exclude(filters jsonb, ids bigint[]) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-  f jsonb := coalesce(filters, '{}');
-BEGIN
-  PERFORM rec.filter_sql(f);  -- validate first: the error must name the caller's value
-  RETURN jsonb_set(f, '{exclude_ids}', to_jsonb(
-    coalesce(rec._id_array('exclude_ids', coalesce(nullif(f -> 'exclude_ids', 'null'), '[]')), '{}')
-    || coalesce(ids, '{}')));
-END $$;
-
-CREATE OR REPLACE FUNCTION rec.missing_items(ids bigint[], model text DEFAULT NULL) RETURNS bigint[]
-LANGUAGE sql STABLE SET search_path = public AS $$
-  SELECT coalesce(array_agg(u.id ORDER BY u.pos), '{}')
-  FROM (SELECT x.id, min(x.pos) AS pos FROM unnest(ids) WITH ORDINALITY x(id, pos)
-        GROUP BY x.id) u
-  WHERE NOT EXISTS (
-    SELECT 1 FROM public.item_embeddings e
-    WHERE e.item_id = u.id
-      AND e.model = (SELECT r.name FROM rec.resolve_model(missing_items.model) r))
-$$;
-
-CREATE OR REPLACE FUNCTION rec._mean(ids bigint[], weights jsonb, model_name text, dim integer)
-RETURNS vector LANGUAGE sql STABLE SET search_path = public AS $$
-  SELECT CASE WHEN count(*) > 0 THEN
-           sum(array_fill(x.w, ARRAY[dim])::vector * e.embedding)
-           * array_fill((1 / sum(x.w))::real, ARRAY[dim])::vector
-         END
-  FROM (SELECT DISTINCT u.id, coalesce((weights ->> u.id::text)::real, 1) AS w
-        FROM unnest(ids) u(id)) x
-  JOIN public.item_embeddings e ON e.item_id = x.id AND e.model = model_name
-$$;
-
-CREATE OR REPLACE FUNCTION rec.search_title(q text, k integer, filters jsonb DEFAULT '{}')
-RETURNS TABLE(item_id bigint, score real)
-LANGUAGE plpgsql STABLE
-SET search_path = public SET pg_trgm.word_similarity_threshold = '0.3'
-AS $$
-BEGIN
-  PERFORM rec._check_k(k);
-  RETURN QUERY EXECUTE format($f$
-    SELECT i.id, ((similarity($1, public.pgrec_norm_title(i.title))
-                   + word_similarity($1, public.pgrec_norm_title(i.title))) / 2)::real AS score
-    FROM public.items i
-    WHERE $1 <%% public.pgrec_norm_title(i.title) AND %s
-    ORDER BY score DESC, i.popularity DESC, i.id
-    LIMIT $2$f$, rec.filter_sql(filters)) USING public.pgrec_norm_title(q), k;
-END $$;
-
-DROP FUNCTION rec._check_size(text, integer, integer);
-"""
+# The capped rec.* functions are frozen, one file per object, in migrations/versions/sql/0006
+# (rec._check_size is new, the others replace 0004's and 0005's); in creation order.
+OBJECTS = (
+    "rec._check_size",
+    "rec._text_array",
+    "rec._id_array",
+    "rec._exclude",
+    "rec.missing_items",
+    "rec._mean",
+    "rec.search_title",
+)
+# sha256 of migrations/versions/sql/0006, and of 0004's and 0005's, whose versions the
+# downgrade restores (db.frozen_sql.digest): the files never change.
+SHA256 = "6a66bc1c01df3b4040364a2be29ca3002034b67b667acba627d1961a10967ca4"
+SHA256_0004 = "9d4139e97edf300d27676460fda51bfe7230068f003111d06cbbe1aa4a82f6f0"
+SHA256_0005 = "07c46ce97730e95e2eaacefe4d43eb40af9962133b8fa0ada133075265b5c974"
 
 
 def upgrade() -> None:
     op.execute(ROLE_LIMITS)
     op.execute(WATCHDOG)
-    op.execute(CAPS)
+    sql = frozen_sql.load("0006", SHA256)
+    for name in OBJECTS:
+        op.execute(sql[name])
     op.execute("GRANT EXECUTE ON FUNCTION rec._check_size(text, integer, integer) TO pgrec_analyst")
 
 
 def downgrade() -> None:
-    op.execute(CAPS_DOWN)
+    before = frozen_sql.load("0004", SHA256_0004)
+    for name in ("rec._text_array", "rec._id_array", "rec._exclude", "rec.missing_items"):
+        op.execute(before[name])
+    op.execute(before["rec.search_title"])
+    op.execute(frozen_sql.load("0005", SHA256_0005)["rec._mean"])
+    op.execute("DROP FUNCTION rec._check_size(text, integer, integer)")
     op.execute("DROP FUNCTION public.pgrec_enforce_analyst_limits(interval, interval)")
     op.execute(ROLE_LIMITS_DOWN)

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine
 
 from db.analyst_limits import enforce_analyst_limits
 from db.engine import sqlalchemy_url
-from tests.integration.test_api_support import wait_until
+from tests.support.api import wait_until
 
 LOGIN = "pgrec_test_analyst"
 PASSWORD = "analyst-test-password"

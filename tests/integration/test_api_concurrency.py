@@ -19,7 +19,7 @@ from sqlalchemy import Connection, create_engine, text
 
 from db.engine import sqlalchemy_url
 from db.interaction_writes import WriteConflict, retrying
-from tests.integration.test_api_support import API_KEY, make_app, running_server, seed
+from tests.support.api import API_KEY, make_app, running_server, seed
 
 KEY = {"X-API-Key": API_KEY}
 EVENTS = ("view", "click", "like", "purchase")

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis import Case
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from tests.conftest import _clone, _drop
-from tests.integration.test_api_support import API_KEY, make_app, running_server, seed
+from tests.support.api import API_KEY, make_app, running_server, seed
+from tests.support.databases import clone_database as _clone
+from tests.support.databases import drop_database as _drop
 
 KEY = {"X-API-Key": API_KEY}
 EXAMPLES = 150  # per operation and mode; 13 operations -> well over 2,000 requests

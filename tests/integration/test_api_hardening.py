@@ -13,8 +13,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.bodies import MAX_DEPTH, json_depth
-from tests.conftest import _clone, _drop
-from tests.integration.test_api_support import API_KEY, Catalog, ready_client, seed
+from tests.support.api import API_KEY, Catalog, ready_client, seed
+from tests.support.databases import clone_database as _clone
+from tests.support.databases import drop_database as _drop
 
 KEY = {"X-API-Key": API_KEY}
 

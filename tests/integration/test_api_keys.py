@@ -17,8 +17,9 @@ from api.auth import key_matches
 from api.ratelimit import RateLimiter
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
-from tests.conftest import _clone, _drop
-from tests.integration.test_api_support import Catalog, seed, wait_ready
+from tests.support.api import Catalog, seed, wait_ready
+from tests.support.databases import clone_database as _clone
+from tests.support.databases import drop_database as _drop
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ from sqlalchemy import create_engine, text
 
 from db.embeddings import start_run
 from db.engine import sqlalchemy_url
-from db.job_health import STALL_SECONDS, sweep_stalled
+from db.job_runs import STALL_SECONDS, sweep_stalled
 from jobs.heartbeat import Heartbeats
 from pgrec.cli import main
-from tests.integration.test_api_support import ready_client, seed
-from tests.integration.test_ingest_catalog import _database
+from tests.support.api import ready_client, seed
+from tests.support.cli import database_env as _database
 
 
 def _run(url: str, *, beat_ago: str) -> int:
