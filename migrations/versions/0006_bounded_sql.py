@@ -101,7 +101,7 @@ OBJECTS = (
 )
 # sha256 of migrations/versions/sql/0006, and of 0004's and 0005's, whose versions the
 # downgrade restores (db.frozen_sql.digest): the files never change.
-SHA256 = "6a66bc1c01df3b4040364a2be29ca3002034b67b667acba627d1961a10967ca4"
+SHA256 = "8249ff082dd74d1577d867f9d411e2f34a0d14f5f8ed173f62640395f0c025d4"
 SHA256_0004 = "9d4139e97edf300d27676460fda51bfe7230068f003111d06cbbe1aa4a82f6f0"
 SHA256_0005 = "07c46ce97730e95e2eaacefe4d43eb40af9962133b8fa0ada133075265b5c974"
 

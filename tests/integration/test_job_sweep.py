@@ -12,9 +12,8 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
-from db.embeddings import start_run
 from db.engine import sqlalchemy_url
-from db.job_runs import STALL_SECONDS, sweep_stalled
+from db.job_runs import STALL_SECONDS, start_run, sweep_stalled
 from jobs.heartbeat import Heartbeats
 from pgrec.cli import main
 from tests.support.api import ready_client, seed

@@ -1,5 +1,5 @@
 -- Too many values for one argument: 22023 naming it, before any work is done.
-CREATE FUNCTION rec._check_size(key text, n integer, max integer) RETURNS boolean
+CREATE OR REPLACE FUNCTION rec._check_size(key text, n integer, max integer) RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
   IF coalesce(n, 0) > max THEN
