@@ -35,7 +35,8 @@ run: install ## embedded Postgres, migrate, load + embed the sample, then serve 
 	@echo
 	@echo "catalog:  psql \"\$$($(BIN)/pgrec db url)\" -c 'select count(*) from items'"
 	@echo
-	$(BIN)/pgrec serve --host 127.0.0.1 --port $(PORT)
+	@echo "dev mode (PGREC_DEV=1): without PGREC_API_KEY, writes are open to anyone on this machine"
+	PGREC_DEV=1 $(BIN)/pgrec serve --host 127.0.0.1 --port $(PORT)
 
 test: install ## run the whole test suite on a real PostgreSQL
 	$(BIN)/python -m pytest

@@ -21,16 +21,21 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from api.auth import startup_problem
+from api.bodies import check_body
 from api.console import console_routes, template_config
 from api.controllers import CONTROLLERS
 from api.errors import exception_handlers
 from api.impressions import STATE_KEY as ONLINE_KEY
 from api.impressions import Online
 from api.metrics import Metrics
+from api.options_allow import fix_options_allow
 from api.planner import Planner
+from api.ratelimit import rate_limit_middleware
 from api.refresher import Refresher
 from api.routing import LSN_HEADER, lsn_middleware
 from api.runtime import EmbedderFactory, Runtime
+from api.watchdog import watch_analysts
 from db.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 # `pgrec serve` passes its options to the worker processes through these variables.
 ENV_LAZY = "PGREC_SERVE_LAZY"
 ENV_REFRESH = "PGREC_SERVE_REFRESH_INTERVAL"
+# Bodies above this answer 413 before they are read whole (a 5,000-item batch fits).
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def create_app(
@@ -58,8 +65,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime.start()
-        if not settings.api_key:
-            log.warning("no API key configured (PGREC_API_KEY): write endpoints are open to anyone")
+        if not settings.write_keys:
+            log.warning("no API key (PGREC_API_KEY), dev mode: write endpoints are open to anyone")
         # Stopped through an anyio cancel scope, not task.cancel(): a native cancellation
         # ignores anyio's shields and would leave a worker thread holding a pooled
         # connection while the engine is disposed.
@@ -67,7 +74,10 @@ def create_app(
 
         async def refresh() -> None:
             with scope:
-                await refresher.run()
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(watch_analysts, runtime)  # bounds analyst queries
+                    await refresher.run()
+                    tasks.cancel_scope.cancel()
 
         task = asyncio.create_task(refresh(), name="pgrec-read-model-refresher")
         try:
@@ -87,7 +97,7 @@ def create_app(
     def provide_planner() -> Planner:
         return planner
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*CONTROLLERS, *console_routes()],
         template_config=template_config(),
         dependencies={
@@ -95,7 +105,14 @@ def create_app(
             "planner": Provide(provide_planner, sync_to_thread=False, use_cache=True),
         },
         exception_handlers=exception_handlers(),
-        middleware=[runtime.metrics.middleware, online.middleware, lsn_middleware],
+        middleware=[
+            runtime.metrics.middleware,
+            rate_limit_middleware(settings),
+            online.middleware,
+            lsn_middleware,
+        ],
+        before_request=check_body,
+        request_max_body_size=MAX_BODY_BYTES,
         lifespan=[lifespan, online.lifespan],
         state=State({"runtime": runtime, "refresher": refresher, ONLINE_KEY: online}),
         openapi_config=OpenAPIConfig(
@@ -104,7 +121,8 @@ def create_app(
             description=(
                 "Recommendations from Postgres + pgvector: semantic, full-text, title, hybrid, "
                 "item-to-item, more-like-these and per-user, all under metadata filters. "
-                f"Writes need the `{settings.api_key_header}` header when a key is configured. "
+                f"Writes need an API key in the `{settings.api_key_header}` header; reads need"
+                " one when a read key is configured (see the README's security section)."
                 f"Writes answer with `{LSN_HEADER}` (their commit LSN); a read that sends it "
                 "back sees that write, also when a replica serves it."
             ),
@@ -115,10 +133,16 @@ def create_app(
         logging_config=None,
         debug=debug,
     )
+    fix_options_allow(app)
+    return app
 
 
 def app_from_env() -> Litestar:
     """The uvicorn factory: settings from the environment, serve options from PGREC_SERVE_*."""
     lazy = os.environ.get(ENV_LAZY, "").lower() in {"1", "true", "yes"}
     interval = float(os.environ.get(ENV_REFRESH) or 5.0)
-    return create_app(get_settings(), lazy=lazy, refresh_interval=interval)
+    settings = get_settings()
+    problem = startup_problem(settings)
+    if problem is not None:  # fail closed: `pgrec serve` checks first, this guards uvicorn
+        raise SystemExit(problem)
+    return create_app(settings, lazy=lazy, refresh_interval=interval)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.outage import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER
 from api.outage import ThrottledLog
+from db.interactions import RETRYABLE_SQLSTATES, WriteConflict
 from db.recs import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,17 @@ def _lookup_error(request: Request[Any, Any, Any], exc: LookupError) -> Response
     return _response(404, message)
 
 
+def _write_conflict(request: Request[Any, Any, Any], exc: WriteConflict) -> Response[Any]:
+    """Retries exhausted on a deadlock or serialization failure: the client may resend."""
+    log.warning("write conflict on %s: %s", request.url.path, exc)
+    headers = {"Retry-After": "1"}
+    return _response(409, f"{exc}; send the request again", {"reason": exc.reason}, headers)
+
+
 def _database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
     sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate in RETRYABLE_SQLSTATES:  # a write outside the retrying helper collided
+        return _write_conflict(request, WriteConflict(sqlstate, 1))
     status = _INPUT_SQLSTATE_CLASSES.get(sqlstate[:2])
     if status is None and isinstance(exc.orig, psycopg.DataError):
         status = 400  # refused by the driver before reaching the server (a NUL in text)
@@ -176,5 +186,6 @@ def exception_handlers() -> ExceptionHandlersMap:
         ValueError: _value_error,
         LookupError: _lookup_error,
         DBAPIError: _database_error,
+        WriteConflict: _write_conflict,
         Exception: _internal,
     }

@@ -8,6 +8,7 @@ documented in the OpenAPI schema once, and every endpoint parses them the same w
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
@@ -42,6 +43,7 @@ GROUP_FIELDS = ("kind", "year", "category", "available")
 ATTR_PREFIX = "attr."
 MAX_LIST = 1000  # values of one repeated parameter (exclude ids, categories, ...)
 MAX_TEXT = 500
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 FILTER_PARAMS = frozenset(
     {
@@ -83,10 +85,28 @@ def check_known(request: Request[Any, Any, Any], allowed: frozenset[str]) -> Non
 
 
 def check_text(name: str, value: str) -> str:
-    """A text value Postgres can take: no NUL character (text cannot hold one)."""
-    if "\x00" in value:
-        raise BadParameter(name, "must not contain NUL characters")
+    """The one policy for control characters in API input (queries, ids, item fields):
+    NUL (which Postgres text cannot hold) and the other C0 controls and DEL are refused,
+    tab, CR and LF are whitespace. File ingest instead normalises them (db/ingest/text.py)."""
+    found = CONTROL_CHARS.search(value)
+    if found is not None:
+        char = f"U+{ord(found.group()):04X}"
+        what = "NUL characters" if char == "U+0000" else f"control characters ({char})"
+        raise BadParameter(name, f"must not contain {what}")
     return value
+
+
+def check_texts(name: str, value: Any) -> None:
+    """`check_text` on every string in a JSON value (keys included), naming the path."""
+    if isinstance(value, str):
+        check_text(name, value)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            check_text(name, str(key))
+            check_texts(f"{name}.{key}", inner)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            check_texts(f"{name}[{i}]", inner)
 
 
 def _texts(name: str, values: list[str] | None, *, split: bool = False) -> tuple[str, ...]:

@@ -10,7 +10,9 @@ from msgspec import UNSET, UnsetType
 
 from db.models import EVENTS
 
-ItemId = Annotated[int, msgspec.Meta(ge=1)]
+# items.id is a bigint: larger ids are refused by validation (400), not by the database.
+INT64_MAX = 2**63 - 1
+ItemId = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 Event = Literal["view", "click", "like", "purchase", "rating"]
 assert set(Event.__args__) == set(EVENTS)  # type: ignore[attr-defined]
 
@@ -124,7 +126,8 @@ class InteractionIn(msgspec.Struct, forbid_unknown_fields=True):
     event: Event
     item_id: ItemId | None = None
     external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
-    value: float | None = None
+    # A weight or a rating (0..5); bounded so that it fits the database's real.
+    value: Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)] | None = None
     occurred_at: dt.datetime | None = None
     # The X-Request-ID of the list this event answers (click-through per variant).
     request_id: str | None = None
@@ -136,6 +139,8 @@ class InteractionsWritten(msgspec.Struct):
     duplicates: int
     missing_item_ids: list[int]
     missing_external_ids: list[str]
+    # One per event, in the batch's order.
+    outcomes: list[Literal["stored", "duplicate", "unknown_item"]] = []
 
 
 class ItemsWritten(msgspec.Struct):

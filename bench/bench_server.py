@@ -106,6 +106,9 @@ class ApiServer:
         env = {k: v for k, v in os.environ.items() if k != "PGREC_API_KEY"}
         env.update(
             DATABASE_URL=self.database_url,
+            # Open writes and no rate limit: the load generator is the only client.
+            PGREC_DEV="1",
+            PGREC_RATE_LIMIT="0",
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
             PYTHONUNBUFFERED="1",

@@ -34,9 +34,14 @@ class Settings(BaseSettings):
     # Which engine encodes a plain model path: auto | onnx | torch (see jobs/engines.py).
     encoder_engine: Literal["auto", "onnx", "torch"] = "auto"
     encoder_threads: int | None = Field(default=None, ge=1)
+    # Comma-separated lists (several keys at once: rotate without downtime).
     api_key: str | None = None
     read_key: str | None = None
     api_key_header: str = "X-API-Key"
+    # PGREC_DEV=1: the API may start without a key (open writes); `make run` sets it.
+    dev: bool = False
+    # Requests per minute per API key (or per client address without one); 0 turns it off.
+    rate_limit: int = Field(default=6000, ge=0)
     # Online metrics (api/impressions.py): record what was served, keep it this long.
     impressions: bool = True
     impression_queue: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -46,13 +51,16 @@ class Settings(BaseSettings):
     # Window of the online gauges (CTR, coverage, diversity) and how often they are re-read.
     online_window_hours: float = Field(default=24.0, gt=0)
     online_refresh_seconds: float = Field(default=60.0, gt=0)
+    # Where API workers write the memory-mapped read model (default: data_dir/readmodel).
+    readmodel_dir: Path | None = None
+
+    @property
+    def write_keys(self) -> tuple[str, ...]:
+        return _keys(self.api_key)
 
     @property
     def read_keys(self) -> tuple[str, ...]:
         return _keys(self.read_key)
-
-    # Where API workers write the memory-mapped read model (default: data_dir/readmodel).
-    readmodel_dir: Path | None = None
 
     @property
     def pgdata_dir(self) -> Path:

@@ -290,7 +290,6 @@ def _refresh(
         seconds = time.perf_counter() - started
         details: dict[str, Any] = {**asdict(stats), **asdict(params)}
         record_job_state(conn=conn, job=JOB, signature=signature, seconds=seconds, details=details)
-        record_batch(conn, run_id=run_id, items=stats.changed, seconds=seconds)
     return CooccurrenceRun(False, stats, signature, time.perf_counter() - started)
 
 
@@ -312,6 +311,12 @@ def refresh_cooccurrence(
         exclusive_run(conn, JOB, LOCK_SCOPE),
     ):
         run = _retrying(lambda: _refresh(conn, params, force, run_id, started))
+        if run.stats is not None:
+            # Its own transaction, not the REPEATABLE READ one of the refresh: the heartbeat
+            # thread updates this job_runs row meanwhile (a conflict there would make every
+            # run longer than one beat start over).
+            with conn.begin():
+                record_batch(conn, run_id=run_id, items=run.stats.changed, seconds=run.seconds)
     if run.unchanged:
         log.info("cooccurrence unchanged: %s (%.1fs)", run.signature, run.seconds)
     else:

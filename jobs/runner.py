@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, exc, text
 from db import job_runs
 from db.embeddings import active_model
 from db.engine import job_engine
+from jobs.heartbeat import HEARTBEATS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,13 +103,16 @@ def commit_with_retry(conn: Connection, write: Callable[[], T], job: str) -> T:
 def record_start(engine: Engine, job: str, model: str | None) -> int:
     """A job_runs row for a starting run, committed on its own so it shows while running."""
     with engine.begin() as conn:
-        return job_runs.start_run(conn, job=job, model=model)
+        run_id = job_runs.start_run(conn, job=job, model=model)
+    HEARTBEATS.add(engine, run_id)  # beats until record_end
+    return run_id
 
 
 def record_end(engine: Engine, run_id: int | None, status: str, error: str | None) -> None:
     """Close the run's job_runs row; a lost database leaves it with its last heartbeat."""
     if run_id is None:
         return
+    HEARTBEATS.remove(run_id)
     try:
         with engine.begin() as conn:
             job_runs.finish_run(conn, run_id=run_id, status=status, error=error)

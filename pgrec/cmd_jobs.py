@@ -278,9 +278,12 @@ def _models_list(args: argparse.Namespace) -> int:
 def _jobs_status(args: argparse.Namespace) -> int:
     from db.embeddings import embedding_status
     from db.engine import get_engine
+    from db.job_runs import running_runs, sweep_stalled
 
-    with get_engine().connect() as conn:
+    with get_engine().begin() as conn:
+        swept = sweep_stalled(conn)
         rows = embedding_status(conn)
+        running = running_runs(conn)
     print(
         f"{'model':<28} {'active':>6} {'items':>8} {'embedded':>9} {'needed':>7} "
         f"{'cover%':>7}  {'last run':<19} {'items/s':>8}"
@@ -292,4 +295,19 @@ def _jobs_status(args: argparse.Namespace) -> int:
             f"{r.model:<28} {'yes' if r.active else '':>6} {r.items:>8} {r.embedded:>9} "
             f"{r.needed:>7} {r.coverage_pct:>7.2f}  {last:<19} {rate:>8}"
         )
+    _print_runs(running, swept)
     return 0
+
+
+def _print_runs(running: list[dict[str, Any]], swept: list[Any]) -> None:
+    """Runs still marked running, and the stalled ones this command just marked failed."""
+    for run in swept:
+        beat = run.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(
+            f"swept: run {run.id} ({run.job}, pid {run.pid} on {run.host}) had no heartbeat "
+            f"since {beat}: marked failed"
+        )
+    for run in running:
+        beat = run["heartbeat_at"].strftime("%Y-%m-%d %H:%M:%S")
+        state = "STALLED" if run["stalled"] else "running"
+        print(f"{state}: run {run['id']} ({run['job']}, pid {run['pid']}), last heartbeat {beat}")

@@ -10,6 +10,9 @@ from typing import Any
 
 from pgrec.errors import CommandError
 
+KEEP_ALIVE_SECONDS = 5
+MAX_HEADER_BYTES = 64 * 1024
+
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
@@ -36,7 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import ENV_LAZY, ENV_REFRESH
+    from api.auth import startup_problem
+    from api.http_protocol import HeaderTimeoutProtocol
     from db.engine import database_url
+    from db.settings import Settings
 
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
@@ -44,6 +50,9 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError("--port must be 1..65535")
     if args.refresh_interval <= 0:
         raise CommandError("--refresh-interval must be positive")
+    problem = startup_problem(Settings())
+    if problem is not None:
+        raise CommandError(problem)
     os.environ[ENV_LAZY] = "1" if args.lazy else "0"
     os.environ[ENV_REFRESH] = str(args.refresh_interval)
     # Start the embedded server (when DATABASE_URL is unset) once, before workers race for it.
@@ -62,8 +71,12 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
-            # By name: workers import it (see pgrec/nodelay.py for why it exists).
-            http="pgrec.nodelay:NoDelayHTTPProtocol",
+            # TCP_NODELAY on every connection (api/http_protocol.set_nodelay: why). An idle
+            # client is dropped after KEEP_ALIVE_SECONDS, one that stops in the middle of its
+            # request head after HeaderTimeoutProtocol's deadline.
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            http=HeaderTimeoutProtocol,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         )
     finally:
         if metrics_dir:

@@ -9,14 +9,27 @@ from litestar import Controller, post
 from litestar.params import Body
 
 from api.auth import require_api_key
+from api.contract import WRITE, errors
 from api.errors import BadParameter
 from api.params import Injected, check_text
 from api.runtime import Runtime
 from api.schemas import InteractionIn, InteractionsWritten
-from db import catalog
-from db.interactions import InteractionRow, insert_interactions
+from db.interactions import Event, retrying
+from db.interactions import record_interactions as record
 
 MAX_BATCH = 10_000
+RATING_RANGE = (0.0, 5.0)
+
+
+def check_value(i: int, event: InteractionIn) -> None:
+    """A rating is on the 0..5 scale (MovieLens' and Netflix's) and needs its value."""
+    if event.event != "rating":
+        return
+    low, high = RATING_RANGE
+    if event.value is None:
+        raise BadParameter(f"body[{i}].value", "a rating needs a value (0..5)")
+    if not low <= event.value <= high:
+        raise BadParameter(f"body[{i}].value", f"rating {event.value} is out of range 0..5")
 
 
 def _request_id(name: str, value: str) -> str:
@@ -37,13 +50,19 @@ class InteractionController(Controller):
         status_code=200,
         guards=[require_api_key],
         summary="Record user interactions (batch)",
+        responses=errors(*WRITE),
     )
     def record(
         self,
         runtime: Injected[Runtime],
         data: Annotated[list[InteractionIn], Body(min_items=1, max_items=MAX_BATCH)],
     ) -> InteractionsWritten:
-        """Events on unknown items are reported back, not fatal; exact repeats are skipped."""
+        """Events on unknown items are reported back, not fatal; exact repeats are skipped.
+
+        `outcomes[i]` says what became of event i: stored, duplicate (already stored, or
+        repeated in the batch) or unknown_item (no such item, or deleted meanwhile).
+        A batch that keeps colliding with concurrent writes answers 409: send it again.
+        """
         request_ids: list[str | None] = []
         for i, event in enumerate(data):
             if (event.item_id is None) == (event.external_id is None):
@@ -54,32 +73,24 @@ class InteractionController(Controller):
             check_text(f"body[{i}].external_id", event.external_id or "")
             if event.occurred_at is not None and event.occurred_at.tzinfo is None:
                 raise BadParameter(f"body[{i}].occurred_at", "needs a timezone (e.g. Z)")
+            check_value(i, event)
             request_ids.append(
                 None
                 if event.request_id is None
                 else _request_id(f"body[{i}].request_id", event.request_id)
             )
-        with runtime.write() as conn:
-            external = [e.external_id for e in data if e.external_id is not None]
-            by_external = catalog.item_ids_by_external(conn=conn, external_ids=external)
-            wanted = [e.item_id for e in data if e.item_id is not None]
-            existing = catalog.existing_item_ids(conn=conn, ids=wanted)
-            rows: list[InteractionRow] = []
-            for e, request_id in zip(data, request_ids, strict=True):
-                if e.item_id is not None:
-                    item_id = e.item_id if e.item_id in existing else None
-                else:
-                    item_id = by_external.get(e.external_id or "")
-                if item_id is None:
-                    continue
-                rows.append(
-                    InteractionRow(e.user_id, item_id, e.event, e.value, e.occurred_at, request_id)
-                )
-            inserted = insert_interactions(conn=conn, rows=rows)
+        events = [
+            Event(e.user_id, e.event, e.item_id, e.external_id, e.value, e.occurred_at, rid)
+            for e, rid in zip(data, request_ids, strict=True)
+        ]
+        # On the primary (runtime.write: its commit LSN goes back in X-Pgrec-LSN).
+        outcomes = retrying(runtime.write, lambda conn: record(conn=conn, events=events))
+        unknown = [e for e, o in zip(data, outcomes, strict=True) if o == "unknown_item"]
         return InteractionsWritten(
             received=len(data),
-            inserted=inserted,
-            duplicates=len(rows) - inserted,
-            missing_item_ids=sorted({i for i in wanted if i not in existing}),
-            missing_external_ids=sorted({x for x in external if x not in by_external}),
+            inserted=outcomes.count("stored"),
+            duplicates=outcomes.count("duplicate"),
+            missing_item_ids=sorted({e.item_id for e in unknown if e.item_id is not None}),
+            missing_external_ids=sorted({e.external_id for e in unknown if e.external_id}),
+            outcomes=outcomes,
         )

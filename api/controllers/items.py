@@ -6,24 +6,31 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
+from db.interaction_writes import retrying
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, PathParameter
+from sqlalchemy import Connection
 
 import db.recs as recs
-from api.auth import require_api_key
+from api.auth import require_api_key, require_read_key
+from api.contract import READ, WRITE, errors
 from api.errors import BadParameter
 from api.impressions import serve_async
 from api.metrics import MODE_STATE_KEY
 from api.outage import page_headers
-from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions
+from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, check_texts
 from api.planner import Planner, json_value
 from api.runtime import Runtime
-from api.schemas import Item, ItemsWritten, Page
+from api.schemas import INT64_MAX, Item, ItemsWritten, Page
 from db import catalog
-from db.ingest import validate_items, write_items
+from db.ingest import WriteCounts, validate_items, write_items
 
-ItemIdParam = Annotated[int, PathParameter(ge=1, description="items.id")]
+# schema_extra: Litestar writes `le` as a float, which rounds 2**63 - 1 up to 2**63.
+ItemIdParam = Annotated[
+    int,
+    PathParameter(ge=1, le=INT64_MAX, description="items.id", schema_extra={"maximum": INT64_MAX}),
+]
 MAX_BATCH = 5000
 
 
@@ -37,8 +44,9 @@ def _item(item_id: int, row: dict[str, Any]) -> Item:
 class ItemController(Controller):
     path = "/items"
     tags = ("items",)
+    guards = (require_read_key,)
 
-    @get("/{item_id:int}", sync_to_thread=True, summary="One item")
+    @get("/{item_id:int}", sync_to_thread=True, summary="One item", responses=errors(*READ, 404))
     def get_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> Item:
         with runtime.read() as conn:
             row = recs.fetch_items(conn=conn, ids=[item_id]).get(item_id)
@@ -51,6 +59,7 @@ class ItemController(Controller):
         dependencies=LIST_DEPENDENCIES,
         opt={"query": LIST_QUERY},
         summary="Items similar to an item",
+        responses=errors(*READ, 404),
     )
     async def similar(
         self,
@@ -80,6 +89,7 @@ class ItemController(Controller):
         status_code=200,
         guards=[require_api_key],
         summary="Upsert items by external_id (batch)",
+        responses=errors(*WRITE),
     )
     def upsert(
         self,
@@ -91,17 +101,21 @@ class ItemController(Controller):
         New or changed items get their vectors from the embedding worker, and then appear in
         vector modes once the snapshot refreshes.
         """
+        for i, item in enumerate(data):
+            check_texts(f"body[{i}]", item)
         checked = validate_items(items=data, source="body", first=0)
         if checked.errors:
             first = checked.errors[0]
             where = f"body[{first.line}]" + (f".{first.field}" if first.field else "")
             more = f" (and {len(checked.errors) - 1} more)" if len(checked.errors) > 1 else ""
             raise BadParameter(where, f"{first.reason}{more}")
-        with runtime.write() as conn:
+
+        def write(conn: Connection) -> tuple[WriteCounts, dict[str, int]]:
             counts = write_items(conn=conn, records=checked.records)
-            ids = catalog.item_ids_by_external(
-                conn=conn, external_ids=[r.external_id for r in checked.records]
-            )
+            external = [r.external_id for r in checked.records]
+            return counts, catalog.item_ids_by_external(conn=conn, external_ids=external)
+
+        counts, ids = retrying(runtime.write, write)  # deadlocks retried, then 409
         runtime.written(sorted(ids.values()))
         return ItemsWritten(
             received=len(data),
@@ -111,7 +125,13 @@ class ItemController(Controller):
             ids=ids,
         )
 
-    @delete("/{item_id:int}", sync_to_thread=True, guards=[require_api_key], summary="Delete")
+    @delete(
+        "/{item_id:int}",
+        sync_to_thread=True,
+        guards=[require_api_key],
+        summary="Delete",
+        responses=errors(*READ, 404, 409),
+    )
     def delete_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> None:
         """Its vectors and interactions go with it; it leaves every result at once."""
         with runtime.write() as conn:

@@ -9,6 +9,8 @@ import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 
+from api.auth import require_history_key, require_read_key
+from api.contract import READ, errors
 from api.impressions import serve_async
 from api.metrics import MODE_STATE_KEY
 from api.outage import page_headers
@@ -22,11 +24,13 @@ class RecommendationController(Controller):
     path = "/recommendations"
     tags = ("recommendations",)
     dependencies = LIST_DEPENDENCIES
+    guards = (require_read_key,)
 
     @get(
         "/",
         opt={"query": LIST_QUERY | {"mode", "q"}},
         summary="Recommendations for a text query",
+        responses=errors(*READ),
     )
     async def recommend(
         self,
@@ -55,6 +59,7 @@ class RecommendationController(Controller):
         status_code=200,
         opt={"query": LIST_QUERY},
         summary="More like these items",
+        responses=errors(*READ, 404, 413, 415),
     )
     async def from_items(
         self,
@@ -69,6 +74,7 @@ class RecommendationController(Controller):
         With `user_id` in the body: the user mode, these items added to the user's history.
         """
         request.state[MODE_STATE_KEY] = "more_like"
+        require_history_key(request, data.user_id, options.explain)
 
         async def produce(opts: ListOptions) -> Page:
             find = partial(planner.from_items, body=data, filters=filters, options=opts)

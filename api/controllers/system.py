@@ -9,12 +9,14 @@ import anyio
 from litestar import Controller, MediaType, Response, get, post
 from litestar.exceptions import ServiceUnavailableException
 
-from api.auth import require_api_key
+from api.auth import require_api_key, require_read_key
+from api.contract import READ, errors
 from api.errors import RETRY_AFTER_SECONDS
 from api.params import Injected
 from api.runtime import Runtime
 from api.schemas import LoadAccepted
 from db import catalog, embeddings, job_runs
+from db.job_runs import runs_summary
 from db.ranker import ranker_status
 
 
@@ -74,6 +76,7 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         pending = embeddings.pending_embeddings(conn=conn, model=active.name)
         ranker = ranker_status(conn=conn)
         cooccurrence = job_runs.job_report(conn=conn, job="cooccurrence")
+        jobs = runs_summary(conn)
     snapshot = _read_model(runtime)
     return {
         "ready": runtime.view is not None,
@@ -101,7 +104,9 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
         "pending_embeddings": pending,
         "ranker": ranker,
         "cooccurrence": cooccurrence,
-        "api_key_required": bool(runtime.settings.api_key),
+        "jobs": jobs,
+        "api_key_required": bool(runtime.settings.write_keys),
+        "read_key_required": bool(runtime.settings.read_keys),
         "routing": runtime.router.status(),
     }
 
@@ -110,7 +115,13 @@ class SystemController(Controller):
     path = "/"
     tags = ("system",)
 
-    @get("/status", sync_to_thread=True, summary="Service status")
+    @get(
+        "/status",
+        sync_to_thread=True,
+        guards=[require_read_key],
+        summary="Service status",
+        responses=errors(*READ),
+    )
     def status(self, runtime: Injected[Runtime]) -> dict[str, Any]:
         return status_report(runtime)
 
@@ -119,6 +130,7 @@ class SystemController(Controller):
         status_code=202,
         guards=[require_api_key],
         summary="Warm up: load the model and build the snapshot in the background",
+        responses=errors(401, 429),
     )
     async def load_models(self, runtime: Injected[Runtime]) -> LoadAccepted:
         """Returns at once; poll /health/ready."""
@@ -130,7 +142,7 @@ class SystemController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/health/ready", summary="Readiness: which modes can answer now")
+    @get("/health/ready", summary="Readiness: which modes can answer now", responses=errors(503))
     async def ready(self, runtime: Injected[Runtime]) -> dict[str, Any]:
         """200 once the read model serves (`modes` says which modes are up: while Postgres
         is unreachable only the read-model modes are, and `stale` is true); 503 before."""

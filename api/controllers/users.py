@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get
 from litestar.params import PathParameter
 
+from api.auth import require_history_key, require_read_key
+from api.contract import READ, errors
 from api.impressions import serve
 from api.metrics import MODE_STATE_KEY
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, check_text
@@ -19,12 +21,14 @@ class UserController(Controller):
     path = "/users"
     tags = ("users",)
     dependencies = LIST_DEPENDENCIES
+    guards = (require_read_key,)
 
     @get(
         "/{user_id:str}/recommendations",
         sync_to_thread=True,
         opt={"query": LIST_QUERY},
         summary="Recommendations for a user",
+        responses=errors(*READ),
     )
     def recommend(
         self,
@@ -41,6 +45,7 @@ class UserController(Controller):
         """
         request.state[MODE_STATE_KEY] = "user"
         user_id = check_text("user_id", user_id)
+        require_history_key(request, user_id, options.explain)
         return serve(
             request,
             options,

@@ -57,6 +57,7 @@ WITH written AS (
     INSERT INTO items ({_COLS})
     SELECT {_STAGED} FROM {STAGE} s LEFT JOIN items i ON i.external_id = s.external_id
     WHERE i.id IS NULL OR {_tuple("i")} IS DISTINCT FROM {_tuple("s")}
+    ORDER BY s.external_id  -- one lock order for every writer: concurrent upserts never deadlock
     ON CONFLICT (external_id) DO UPDATE SET
         {", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])}
     WHERE {_tuple("items")} IS DISTINCT FROM {_tuple("EXCLUDED")}

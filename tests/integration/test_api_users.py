@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 
 import db.recs as recs
 from db.recs import Filters, InvalidInput
-from tests.support.api import Catalog, ready_client, seed
+from tests.support.api import API_KEY, Catalog, ready_client, seed
 from tests.support.databases import engine_for, private_database
 
 CAROL = "carol"
@@ -88,7 +88,8 @@ def conn(engine: Engine) -> Iterator[Connection]:
 
 
 def _get(client: TestClient[Litestar], path: str, params: Any = None) -> dict[str, Any]:
-    response = client.get(path, params=params)
+    # The key: explain=true on the user mode shows what the user liked.
+    response = client.get(path, params=params, headers={"X-API-Key": API_KEY})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -254,6 +255,7 @@ def test_more_like_these_for_a_user(client: TestClient[Litestar], catalog: Catal
     response = client.post(
         "/recommendations/from-items",
         params={"n": "50", "explain": "true"},
+        headers={"X-API-Key": API_KEY},
         json={
             "positive": [romance[0], romance[2], 999999],
             "negative": [crime[0]],

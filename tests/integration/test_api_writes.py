@@ -82,7 +82,7 @@ def test_interactions_batch(fresh_db_url: str) -> None:
     catalog: Catalog = seed(fresh_db_url)
     space = sorted(catalog.theme_ids("space"))
     with ready_client(fresh_db_url, refresh=60) as client:
-        cold = client.get("/users/carol/recommendations", params={"explain": "true"})
+        cold = client.get("/users/carol/recommendations", params={"explain": "true"}, headers=KEY)
         assert cold.status_code == 200, cold.text  # an unknown user gets popular items
         assert {r["explain"]["source"] for r in cold.json()["results"]} <= {"popular", "fresh"}
         events = [
@@ -105,6 +105,7 @@ def test_interactions_batch(fresh_db_url: str) -> None:
             "duplicates": 0,
             "missing_item_ids": [987654],
             "missing_external_ids": ["no-such"],
+            "outcomes": ["stored", "stored", "unknown_item", "unknown_item"],
         }
         repeat = client.post("/interactions", json=events[1:2], headers=KEY).json()
         assert (repeat["inserted"], repeat["duplicates"]) == (0, 1)

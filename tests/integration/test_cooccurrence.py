@@ -389,3 +389,21 @@ def test_an_item_deleted_during_the_write_makes_the_run_start_over(
     assert len(calls) == 2 and run.stats is not None
     assert_matches(db, direct(db))
     assert query(db, "SELECT status FROM job_runs") == [("ok",)]
+
+
+def test_a_heartbeat_during_the_run_does_not_make_it_start_over(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_read = store.read_lists
+    calls: list[int] = []
+
+    def read_then_beat(*, conn: Connection) -> Any:
+        calls.append(1)
+        with psycopg.connect(db) as other:  # what jobs/heartbeat.py does every 15 s
+            other.execute("UPDATE job_runs SET heartbeat_at = now() WHERE status = 'running'")
+        return real_read(conn=conn)
+
+    monkeypatch.setattr(store, "read_lists", read_then_beat)
+    run = refresh_cooccurrence(url=db)
+    assert len(calls) == 1 and run.stats is not None
+    assert query(db, "SELECT status FROM job_runs") == [("ok",)]

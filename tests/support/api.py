@@ -227,7 +227,8 @@ READMODEL_DIR = Path(tempfile.gettempdir()) / f"pgrec-test-readmodel-{os.getuid(
 
 
 def settings_for(url: str, *, api_key: str | None = API_KEY) -> Settings:
-    return Settings(database_url=url, api_key=api_key, readmodel_dir=READMODEL_DIR)
+    # Rate limiting off: tests fire requests faster than any client should (tested apart).
+    return Settings(database_url=url, api_key=api_key, rate_limit=0, readmodel_dir=READMODEL_DIR)
 
 
 def make_app(

@@ -35,3 +35,16 @@ def test_compose_services_and_dependencies() -> None:
         assert dep == "service_completed_successfully"
         assert services[name]["environment"]["DATABASE_URL"].startswith("postgresql://")
     assert services["migrate"]["command"] == ["pgrec", "migrate"]
+
+
+def test_compose_is_closed_by_default() -> None:
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = spec["services"]
+    env = services["api"]["environment"]
+    # `${VAR:?}`: compose refuses to start without a key and a database password.
+    assert env["PGREC_API_KEY"].startswith("${PGREC_API_KEY:?")
+    assert "${POSTGRES_PASSWORD:?" in env["DATABASE_URL"]
+    assert services["db"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert "ports" not in services["db"]  # Postgres stays on the compose network
+    (published,) = services["api"]["ports"]
+    assert published.startswith("${PGREC_API_BIND:-127.0.0.1}:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from pgrec.nodelay import NoDelayHTTPProtocol, set_nodelay
+from api.http_protocol import HeaderTimeoutProtocol, set_nodelay
 
 
 async def _accepted_nodelay(*, fix: bool) -> int:
@@ -34,6 +34,6 @@ async def _accepted_nodelay(*, fix: bool) -> int:
 
 
 def test_uvicorns_worker_socket_keeps_nagle_and_the_protocol_turns_it_off() -> None:
-    assert asyncio.run(_accepted_nodelay(fix=False)) == 0  # why pgrec/nodelay.py exists
+    assert asyncio.run(_accepted_nodelay(fix=False)) == 0  # why set_nodelay exists
     assert asyncio.run(_accepted_nodelay(fix=True)) != 0
-    assert issubclass(NoDelayHTTPProtocol, asyncio.Protocol)
+    assert "set_nodelay" in HeaderTimeoutProtocol.connection_made.__code__.co_names

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec._mean.sql
+../../../migrations/versions/sql/0006/rec._mean.sql
