@@ -26,8 +26,9 @@ from msgspec import UNSET
 from sqlalchemy import Connection
 
 import db.recs as recs
+from api import blend, fusion
 from api.errors import BadParameter
-from api.fusion import Fused, rrf, single
+from api.fusion import Fused, single
 from api.params import ATTR_PREFIX, ListOptions, Mode, check_text
 from api.rerank import Candidate, Ranked, rerank
 from api.runtime import Runtime, Serving
@@ -120,14 +121,16 @@ class Planner:
             backend = "postgres"
             if serving is not None:
                 lists["semantic"], backend = self._semantic(rows, serving, q, filters, pool)
-            if mode in ("terms", "hybrid"):
+            if mode == "terms":
                 lists["terms"] = recs.search_terms(conn=conn, q=q, k=pool, filters=filters)
+            elif mode == "hybrid":
+                lists["terms"] = blend.terms_if_any(conn, q, pool, filters)
             if mode in ("title", "hybrid"):
                 lists["title"] = recs.search_title(conn=conn, q=q, k=pool, filters=filters)
             if mode == "hybrid":
                 if not lists["title"]:  # title joins the fusion only when it matches
                     del lists["title"]
-                candidates = rrf(lists)
+                candidates = fusion.hybrid(lists)
                 backend = "faiss+postgres" if backend == "faiss" else "postgres"
             else:
                 candidates = single(mode, lists[mode])
@@ -232,7 +235,8 @@ class Planner:
                     filters=filters,
                 )
                 hits, missing = found.hits, list(found.missing_ids)
-            results = self._finish(rows, single("more_like", hits), options, serving)
+            candidates = blend.more_like(conn, hits, positive, negative, filters, pool)
+            results = self._finish(rows, candidates, options, serving)
         version = serving.snapshot.version if serving and backend == "faiss" else None
         page = Page("more_like", backend, len(results), results, snapshot_version=version)
         page.missing_ids = missing

@@ -1,6 +1,6 @@
 """Retrieval functions, one per mode: thin Python wrappers over the SQL functions in `rec`.
 
-The SQL functions (migrations 0004, 0005) are the one source of truth, so an analyst's SQL and
+The SQL functions (migrations 0004, 0005, 0007) are the one source of truth, so an analyst's SQL and
 the API give the same answers. Every function takes an SQLAlchemy `Connection` and runs in its
 transaction. Scores are "higher is better". `filters` restrict the candidates (full recall:
 the true top-k among matching items). Ids are items.id (bigint). Bad input (a filter value,
@@ -17,6 +17,7 @@ from db.recs.text import search_terms, search_title
 from db.recs.users import (
     Interest,
     UserHit,
+    also_liked,
     cooccurring,
     for_user,
     for_user_explained,
@@ -34,6 +35,7 @@ __all__ = [
     "MoreLike",
     "UserHit",
     "active_model",
+    "also_liked",
     "cooccurring",
     "fetch_items",
     "for_user",

@@ -192,12 +192,16 @@ def upgrade() -> None:
             "embedded_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.ForeignKeyConstraint(
-            ["item_id"], ["items.id"], name=op.f("fk_item_embeddings_item_id_items"),
+            ["item_id"],
+            ["items.id"],
+            name=op.f("fk_item_embeddings_item_id_items"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["model"], ["embedding_models.name"],
-            name=op.f("fk_item_embeddings_model_embedding_models"), ondelete="CASCADE",
+            ["model"],
+            ["embedding_models.name"],
+            name=op.f("fk_item_embeddings_model_embedding_models"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("item_id", "model", name=op.f("pk_item_embeddings")),
     )
@@ -226,12 +230,17 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("btrim(user_id) <> ''", name=op.f("ck_interactions_user_id_not_blank")),
         sa.ForeignKeyConstraint(
-            ["item_id"], ["items.id"], name=op.f("fk_interactions_item_id_items"),
+            ["item_id"],
+            ["items.id"],
+            name=op.f("fk_interactions_item_id_items"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_interactions")),
         sa.UniqueConstraint(
-            "user_id", "item_id", "event", "occurred_at",
+            "user_id",
+            "item_id",
+            "event",
+            "occurred_at",
             name=op.f("uq_interactions_user_id_item_id_event_occurred_at"),
         ),
     )
