@@ -138,7 +138,7 @@ BEGIN
   SELECT coalesce(string_agg('(' || x::text || ')', ' | '), '')::tsquery INTO any_term
     FROM unnest(p.term_queries) x;
   RETURN QUERY EXECUTE format($f$
-    WITH t AS (
+    WITH t AS MATERIALIZED (  -- each term's weighted queries parsed once, not per row
       SELECT u.n, u.tq, rec._lexeme_query(u.term, 'A') AS qa,
              rec._lexeme_query(u.term, 'B') AS qb, rec._lexeme_query(u.term, 'C') AS qc
       FROM unnest($3::text[], $4::tsquery[]) WITH ORDINALITY u(term, tq, n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api import fusion
 from api.fusion import RRF_K, ModeRank, rrf, single
 from db.recs import Hit
 
@@ -41,3 +42,22 @@ def test_empty_lists_and_single_mode_shape() -> None:
     one = single("terms", [Hit(7, 3.0), Hit(8, 1.0)])
     assert [(f.item_id, f.score) for f in one] == [(7, 3.0), (8, 1.0)]
     assert one[1].modes == {"terms": ModeRank(2, 1.0)}
+
+
+def test_weights_scale_each_list_and_a_zero_weight_still_shows_ranks() -> None:
+    lists = {"a": [Hit(1, 0.9), Hit(2, 0.8)], "b": [Hit(2, 5.0), Hit(3, 1.0)]}
+    fused = rrf(lists, k=10, weights={"a": 2.0, "b": 0.0})
+    scores = {f.item_id: f.score for f in fused}
+    assert scores == pytest.approx({1: 2 / 11, 2: 2 / 12, 3: 0.0})
+    assert [f.item_id for f in fused] == [1, 2, 3]
+    assert fused[1].modes == {"a": ModeRank(2, 0.8), "b": ModeRank(1, 5.0)}
+
+
+def test_hybrid_and_more_like_use_the_tuned_constants() -> None:
+    lists = {"semantic": [Hit(1, 0.9)], "terms": [Hit(2, 7.0)]}
+    w = fusion.HYBRID_WEIGHTS
+    expected = {1: w["semantic"] / (fusion.HYBRID_K + 1), 2: w["terms"] / (fusion.HYBRID_K + 1)}
+    assert {f.item_id: f.score for f in fusion.hybrid(lists)} == pytest.approx(expected)
+    blended = fusion.more_like([Hit(5, 0.7)], [Hit(6, 3.0), Hit(5, 1.0)])
+    assert set(blended[0].modes) | set(blended[1].modes) == {"vector", "also_liked"}
+    assert {f.item_id for f in blended} == {5, 6}
