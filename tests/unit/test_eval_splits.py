@@ -51,7 +51,7 @@ def _likes(user: str, items: list[int], start: int = 100) -> list[Event]:
 
 
 def test_validation_holds_out_the_second_to_last_like_and_never_the_test_item() -> None:
-    events = _likes("u", [1, 2, 3, 4, 5, 6]) + [Event("u", 9, 2.0, 103)]
+    events = [*_likes("u", [1, 2, 3, 4, 5, 6]), Event("u", 9, 2.0, 103)]
     events += _likes("v", [1, 2])  # too few likes: never evaluated, always training
     test = split(events)
     (case,) = test.cases
