@@ -32,10 +32,10 @@ TERMS_GRID: dict[str, tuple[float, ...]] = {
     "terms_title": (2.0, 3.0, 5.0),
     "terms_tags": (1.5, 2.0, 3.0),
     "terms_k1": (0.6, 1.2, 2.0),
-    "terms_b": (0.3, 0.75),
+    "terms_b": (0.0, 0.3, 0.75),
 }
 HYBRID_K_GRID = (5, 20, 60)
-HYBRID_TERMS_GRID = (0.25, 0.5, 0.75, 1.0, 1.5)
+HYBRID_TERMS_GRID = (0.5, 1.0, 1.5, 2.0, 3.0)
 HYBRID_TITLE_GRID = (0.0, 0.25, 0.5, 1.0)
 
 Lists = Callable[[jq.JudgedQuery], Sequence[int]]
