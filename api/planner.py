@@ -119,6 +119,8 @@ class Planner:
             rows = Rows(conn)
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
+            if mode == "hybrid":  # each list as deep as the fusion was tuned with
+                pool = max(pool, fusion.HYBRID_DEPTH)
             if serving is not None:
                 lists["semantic"], backend = self._semantic(rows, serving, q, filters, pool)
             if mode == "terms":

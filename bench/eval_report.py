@@ -77,6 +77,12 @@ def query_rows(report: dict[str, Any], key: str = "modes") -> list[tuple[str, ..
     return rows
 
 
+def _hybrid_method(hybrid: dict[str, Any]) -> str:
+    if hybrid.get("method") == "scores":
+        return "sum of min-max normalised scores"
+    return f"weighted RRF (k {hybrid['k']})"
+
+
 def tuning_lines(report: dict[str, Any]) -> list[str]:
     """What was tuned, on which split, and what was chosen."""
     lines: list[str] = []
@@ -89,7 +95,8 @@ def tuning_lines(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"Chosen on the tuning half ({len(split.get('tuning', []))} queries, seed "
             f"{split.get('seed')}, {queries.get('split_file')}) by {chosen['objective']}: "
-            f"terms {terms}; hybrid RRF k {hybrid['k']}, weights {weights}.  "
+            f"terms {terms}; hybrid {_hybrid_method(hybrid)}, lists {hybrid.get('depth', 10)}"
+            f" deep, weights {weights}.  "
         )
     if natural := queries.get("natural_queries"):
         lines.append(

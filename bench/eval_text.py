@@ -34,6 +34,7 @@ TERMS_GRID: dict[str, tuple[float, ...]] = {
     "terms_k1": (0.6, 1.2, 2.0),
     "terms_b": (0.0, 0.3, 0.75),
 }
+HYBRID_DEPTH_GRID = (10, 30)
 HYBRID_K_GRID = (5, 20, 60)
 HYBRID_TERMS_GRID = (0.5, 1.0, 1.5, 2.0, 3.0)
 HYBRID_TITLE_GRID = (0.0, 0.25, 0.5, 1.0)
@@ -76,28 +77,32 @@ class TextModes:
         self.terms_settings: dict[str, float] = {}
         self.weights: dict[str, float] = dict(fusion.HYBRID_WEIGHTS)
         self.rrf_k = fusion.HYBRID_K
-        self._semantic: dict[str, list[Hit]] = {}
-        self._terms: dict[tuple[str, str], list[Hit]] = {}
-        self._title: dict[str, list[Hit]] = {}
+        self.method = fusion.HYBRID_METHOD
+        self.depth = m.K  # how deep the next list is fetched
+        self.hybrid_depth = fusion.HYBRID_DEPTH
+        self._semantic: dict[tuple[str, int], list[Hit]] = {}
+        self._terms: dict[tuple[str, str, int], list[Hit]] = {}
+        self._title: dict[tuple[str, int], list[Hit]] = {}
 
     def semantic(self, q: jq.JudgedQuery) -> list[Hit]:
-        if q.text not in self._semantic:
+        key = (q.text, self.depth)
+        if key not in self._semantic:
             vector = self.embedder.encode([q.text])[0]
-            self._semantic[q.text] = db_call(
+            self._semantic[key] = db_call(
                 self.conn,
                 "semantic",
                 lambda: recs.semantic(
                     conn=self.conn,
                     model=self.embedder.name,
                     vector=vector,
-                    k=m.K,
+                    k=self.depth,
                     filters=Filters(),
                 ),
             )
-        return self._semantic[q.text]
+        return self._semantic[key]
 
     def terms(self, q: jq.JudgedQuery) -> list[Hit]:
-        key = (q.text, repr(sorted(self.terms_settings.items())))
+        key = (q.text, repr(sorted(self.terms_settings.items())), self.depth)
         if key not in self._terms:
 
             def call() -> list[Hit]:
@@ -106,50 +111,85 @@ class TextModes:
                         text("SELECT set_config(:n, :v, true)"),
                         {"n": f"pgrec.{name}", "v": str(value)},
                     )
-                return recs.search_terms(conn=self.conn, q=q.text, k=m.K, filters=Filters())
+                return recs.search_terms(conn=self.conn, q=q.text, k=self.depth, filters=Filters())
 
             self._terms[key] = db_call(self.conn, "search_terms", call)
         return self._terms[key]
 
     def title(self, q: jq.JudgedQuery) -> list[Hit]:
-        if q.text not in self._title:
-            self._title[q.text] = db_call(
+        key = (q.text, self.depth)
+        if key not in self._title:
+            self._title[key] = db_call(
                 self.conn,
                 "search_title",
-                lambda: recs.search_title(conn=self.conn, q=q.text, k=m.K, filters=Filters()),
+                lambda: recs.search_title(
+                    conn=self.conn, q=q.text, k=self.depth, filters=Filters()
+                ),
             )
-        return self._title[q.text]
+        return self._title[key]
+
+    def single(self, mode: str) -> Lists:
+        """One mode's list as the API answers it alone: 10 deep."""
+        call = {"semantic": self.semantic, "terms": self.terms, "title": self.title}[mode]
+
+        def top(q: jq.JudgedQuery) -> list[int]:
+            self.depth = m.K
+            return [h.item_id for h in call(q)]
+
+        return top
 
     def hybrid(self, q: jq.JudgedQuery) -> list[int]:
+        self.depth = self.hybrid_depth
         lists = {"semantic": self.semantic(q), "terms": self.terms(q), "title": self.title(q)}
         if not lists["title"]:
             del lists["title"]
-        return [f.item_id for f in fusion.rrf(lists, k=self.rrf_k, weights=self.weights)]
+        if self.method == "scores":
+            fused = fusion.normalized(lists, weights=self.weights)
+        else:
+            fused = fusion.rrf(lists, k=self.rrf_k, weights=self.weights)
+        return [f.item_id for f in fused]
 
     def tune_terms(self, tuning: Sequence[Graded]) -> list[dict[str, Any]]:
         """Every grid point's tuning-half figures; the best one is kept in terms_settings."""
         table = []
         for settings in _terms_grid():
             self.terms_settings = settings
-            p, n = objective(lambda q: [h.item_id for h in self.terms(q)], tuning)
+            p, n = objective(self.single("terms"), tuning)
             table.append({**settings, "precision": p, "ndcg": n})
         best = max(table, key=lambda r: r["precision"] + r["ndcg"])
         self.terms_settings = {k: best[k] for k in TERMS_GRID}
         return table
 
     def tune_hybrid(self, tuning: Sequence[Graded]) -> list[dict[str, Any]]:
-        """Weighted-RRF grid on the tuning half (semantic weight 1); the best is kept."""
-        table = []
-        for k, w_terms, w_title in itertools.product(
-            HYBRID_K_GRID, HYBRID_TERMS_GRID, HYBRID_TITLE_GRID
+        """Grid on the tuning half (semantic weight 1): fusion method (weighted RRF with its k,
+        or normalised scores), list depth, terms and title weights; the best is kept."""
+        table: list[dict[str, Any]] = []
+        methods = [("rrf", k) for k in HYBRID_K_GRID] + [("scores", 0)]
+        for (method, k), depth, w_terms, w_title in itertools.product(
+            methods, HYBRID_DEPTH_GRID, HYBRID_TERMS_GRID, HYBRID_TITLE_GRID
         ):
-            self.rrf_k = k
+            self.method, self.rrf_k, self.hybrid_depth = method, k, depth
             self.weights = {"semantic": 1.0, "terms": w_terms, "title": w_title}
             p, n = objective(self.hybrid, tuning)
-            table.append({"k": k, "terms": w_terms, "title": w_title, "precision": p, "ndcg": n})
+            table.append(
+                {
+                    "method": method,
+                    "k": k,
+                    "depth": depth,
+                    "terms": w_terms,
+                    "title": w_title,
+                    "precision": p,
+                    "ndcg": n,
+                }
+            )
         best = max(table, key=lambda r: r["precision"] + r["ndcg"])
-        self.rrf_k = int(best["k"])
-        self.weights = {"semantic": 1.0, "terms": best["terms"], "title": best["title"]}
+        self.method, self.rrf_k = str(best["method"]), int(best["k"])
+        self.hybrid_depth = int(best["depth"])
+        self.weights = {
+            "semantic": 1.0,
+            "terms": float(best["terms"]),
+            "title": float(best["title"]),
+        }
         return table
 
 
@@ -170,9 +210,9 @@ def run(
     tfidf = TfidfSearch.from_db(conn)
     conn.rollback()
     named: dict[str, Lists] = {
-        "semantic": lambda q: [h.item_id for h in modes.semantic(q)],
-        "terms": lambda q: [h.item_id for h in modes.terms(q)],
-        "title": lambda q: [h.item_id for h in modes.title(q)],
+        "semantic": modes.single("semantic"),
+        "terms": modes.single("terms"),
+        "title": modes.single("title"),
         "hybrid": modes.hybrid,
         "baseline: TF-IDF (title + description)": lambda q: tfidf.search(q.text, m.K),
     }
@@ -196,18 +236,28 @@ def run(
         return rows
 
     long_queries = [q for q in queries if len(q.text.split()) >= 3]
-    empty = [q.id for q in long_queries if not modes.terms(q)]
+    empty = [q.id for q in long_queries if not modes.single("terms")(q)]
     return {
         "split": split.to_json(),
         "modes": evaluate(report, "report"),
         "tuning_modes": evaluate(tuning, "tuning"),
         "chosen": {
             "terms": modes.terms_settings,
-            "hybrid": {"k": modes.rrf_k, "weights": modes.weights},
+            "hybrid": {
+                "method": modes.method,
+                "k": modes.rrf_k,
+                "depth": modes.hybrid_depth,
+                "weights": modes.weights,
+            },
             "objective": "mean P@10 + mean nDCG@10 on the tuning half",
         },
         "shipped": {
-            "hybrid": {"k": fusion.HYBRID_K, "weights": dict(fusion.HYBRID_WEIGHTS)},
+            "hybrid": {
+                "method": fusion.HYBRID_METHOD,
+                "k": fusion.HYBRID_K,
+                "depth": fusion.HYBRID_DEPTH,
+                "weights": dict(fusion.HYBRID_WEIGHTS),
+            },
         },
         "grids": {"terms": terms_grid, "hybrid": hybrid_grid},
         "natural_queries": {"three_or_more_words": len(long_queries), "empty_terms": empty},
