@@ -136,3 +136,22 @@ def test_also_liked_sums_co_occurrence_of_the_given_items(rc: Connection) -> Non
         == c
     )
     assert recs.also_liked(conn=rc, items=[], k=10, filters=F) == []
+
+
+def test_common_words_only_score_unless_too_few_items_are_found(rc: Connection) -> None:
+    # "life" is in over 10% of the items (pg_stats): it does not find candidates while
+    # "dinosaur" finds enough, but scores them; asked for more, the common word finds too.
+    common = rc.execute(
+        text(
+            "SELECT f FROM pg_stats p, unnest(p.most_common_elems::text::text[],"
+            " p.most_common_elem_freqs) s(e, f) WHERE p.tablename = 'items'"
+            " AND p.attname = 'search_tsv' AND s.e = 'life'"
+        )
+    ).scalar_one()
+    assert common > 0.1
+    dino = _holding(rc, "dinosaur")
+    few = recs.search_terms(conn=rc, q="dinosaurs life", k=5, filters=F)
+    assert len(few) == 5 and {h.item_id for h in few} <= dino
+    many = recs.search_terms(conn=rc, q="dinosaurs life", k=len(dino) + 20, filters=F)
+    assert dino <= {h.item_id for h in many}
+    assert len(many) == len(dino) + 20
