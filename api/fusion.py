@@ -20,9 +20,9 @@ RRF_K = 60
 # Hybrid text mode (chosen on the tuning half): how lists are fused ("rrf" or "scores"),
 # each list's depth, the per-mode weights and the RRF constant.
 HYBRID_METHOD = "rrf"
-HYBRID_DEPTH = 10
-HYBRID_K = 60
-HYBRID_WEIGHTS: Mapping[str, float] = {"semantic": 1.0, "terms": 1.0, "title": 1.0}
+HYBRID_DEPTH = 30
+HYBRID_K = 20
+HYBRID_WEIGHTS: Mapping[str, float] = {"semantic": 1.0, "terms": 3.0, "title": 0.0}
 # More-like-these: weight of "also liked" (co-occurrence) against the vector centroid (1.0),
 # chosen on the validation users (each user's second-to-last liked item).
 MORE_LIKE_K = 60

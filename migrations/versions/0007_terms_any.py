@@ -199,9 +199,9 @@ BEGIN
     SELECT array_agg(id), array_agg(s) FROM scored$f$, w)
     INTO ids, scores
     USING k, p.match, p.terms, p.term_queries, finder,
-          rec._setting('terms_title', 3), rec._setting('terms_tags', 2),
+          rec._setting('terms_title', 2), rec._setting('terms_tags', 1.5),
           rec._setting('terms_description', 1),
-          rec._setting('terms_k1', 1.2), rec._setting('terms_b', 0.75),
+          rec._setting('terms_k1', 2), rec._setting('terms_b', 0),
           common, freq, total, pass;
     -- Enough items found without the common terms (or all terms were used): done.
     EXIT WHEN pass = 2 OR coalesce(cardinality(ids), 0) >= k OR NOT (true = ANY (common));
