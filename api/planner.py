@@ -34,7 +34,8 @@ from api.rerank import Candidate, Ranked, rerank
 from api.runtime import Runtime, Serving
 from api.schemas import Explain, FromItems, ItemRef, ModeScore, Page, Result
 from api.snapshot import Snapshot
-from db import api_queries as q
+from db.embeddings import active_model
+from db.vectors import item_vectors
 
 DELETED_MARGIN = 10  # candidates fetched beyond n to absorb items deleted since the snapshot
 MAX_POOL = 400
@@ -320,8 +321,8 @@ class Planner:
                     out[i] = vector
         rest = [i for i in ids if i not in out]
         if rest:
-            model = serving.model if serving else q.active_model_info(conn=rows.conn)
-            out |= q.item_vectors(conn=rows.conn, model=model.name, dim=model.dim, ids=rest)
+            model = serving.model if serving else active_model(rows.conn)
+            out |= item_vectors(conn=rows.conn, model=model.name, dim=model.dim, ids=rest)
         return out
 
     def _finish(

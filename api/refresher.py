@@ -24,7 +24,7 @@ import anyio
 import psycopg
 
 from api.runtime import Runtime
-from db.api_queries import open_listener
+from db.vectors import open_listener
 
 log = logging.getLogger(__name__)
 

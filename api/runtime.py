@@ -14,25 +14,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine
 
 from api.errors import NotReady
 from api.metrics import Metrics
 from api.snapshot import Snapshot, build_snapshot
-from db import api_queries as q
-from db.engine import database_url, sqlalchemy_url
+from db.embeddings import ModelInfo, active_model
+from db.engine import database_url, make_engine
+from db.neighbors import neighbor_list_depth
 from db.settings import Settings
+from db.vectors import load_serving_vectors, vector_signature
 from jobs.embedder import Embedder, QueryEncoder, check_dimension, load_embedder
 
 log = logging.getLogger(__name__)
 
-EmbedderFactory = Callable[[q.ActiveModel], Embedder]
+EmbedderFactory = Callable[[ModelInfo], Embedder]
 
 
 def default_embedder_factory(settings: Settings) -> EmbedderFactory:
     """Load the active model from its registered path (else the configured one)."""
 
-    def load(model: q.ActiveModel) -> Embedder:
+    def load(model: ModelInfo) -> Embedder:
         return load_embedder(model.path or settings.model_path, model.name)
 
     return load
@@ -40,7 +42,7 @@ def default_embedder_factory(settings: Settings) -> EmbedderFactory:
 
 @dataclass(frozen=True, eq=False)
 class Serving:
-    model: q.ActiveModel
+    model: ModelInfo
     embedder: Embedder
     encoder: QueryEncoder
     snapshot: Snapshot
@@ -79,9 +81,7 @@ class Runtime:
         if not self.lazy:
             self.load_requested.set()
         self._url = database_url(self.settings)
-        self._engine = create_engine(
-            sqlalchemy_url(self._url), pool_pre_ping=True, pool_size=10, max_overflow=20
-        )
+        self._engine = make_engine(self._url, max_overflow=20)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -141,10 +141,10 @@ class Runtime:
         """Whether the active model or its vectors differ from the served snapshot."""
         current = self.serving
         with self.connect() as conn:
-            model = q.active_model_info(conn=conn)
+            model = active_model(conn)
             if current is None or model != current.model:
                 return True
-            signature = q.vector_signature(conn=conn, model=model.name, dim=model.dim)
+            signature = vector_signature(conn=conn, model=model.name, dim=model.dim)
         self.last_check = time.time()
         return signature != current.snapshot.signature
 
@@ -152,11 +152,11 @@ class Runtime:
     # model) is the only one shutdown may abandon; the two that hold a pooled connection
     # always run to the end, and the engine is disposed only after them.
 
-    def active_model(self) -> q.ActiveModel:
+    def active_model(self) -> ModelInfo:
         with self.connect() as conn:
-            return q.active_model_info(conn=conn)
+            return active_model(conn)
 
-    def encoder_for(self, model: q.ActiveModel) -> tuple[Embedder, QueryEncoder]:
+    def encoder_for(self, model: ModelInfo) -> tuple[Embedder, QueryEncoder]:
         """The current embedder when the model is unchanged, else a newly loaded one."""
         current = self.serving
         if current is not None and current.model == model:
@@ -166,14 +166,12 @@ class Runtime:
         check_dimension(embedder, model.dim)
         return embedder, QueryEncoder(embedder)
 
-    def build_serving(
-        self, model: q.ActiveModel, embedder: Embedder, encoder: QueryEncoder
-    ) -> Serving:
+    def build_serving(self, model: ModelInfo, embedder: Embedder, encoder: QueryEncoder) -> Serving:
         """Read the model's vectors and build a new snapshot (the next version)."""
         started = time.perf_counter()
         with self.connect() as conn:
-            vectors = q.load_vectors(conn=conn, model=model.name, dim=model.dim)
-            neighbor_k = q.neighbor_list_depth(conn=conn, model=model.name)
+            vectors = load_serving_vectors(conn=conn, model=model.name, dim=model.dim)
+            neighbor_k = neighbor_list_depth(conn=conn, model=model.name)
         snapshot = build_snapshot(vectors, version=next(self._versions), neighbor_k=neighbor_k)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         self.last_check = time.time()

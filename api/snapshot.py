@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-from db.api_queries import VectorSet, VectorSignature
 from db.recs import Hit
+from db.vectors import VectorSet, VectorSignature
 
 
 # One OpenMP thread per search: requests already run on many threads, and FAISS' default

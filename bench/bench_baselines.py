@@ -22,12 +22,11 @@ from typing import Any
 import faiss
 import numpy as np
 import psycopg
-from sqlalchemy import create_engine
 
 from bench.bench_catalog import BUCKETS, Catalog
 from bench.bench_stats import latency_summary, mean, recall_at_k
 from db import recs
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from db.models import DEFAULT_DIM, DEFAULT_MODEL
 from db.recs.calls import vector_literal
 from jobs.embedder import Embedder
@@ -134,7 +133,7 @@ def plain_pgvector(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str,
 
 def rec_semantic(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, Any]:
     """pgrec's planner (`rec.semantic` via `db.recs.semantic`): recall@10 and latency."""
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     out: dict[str, Any] = {}
     try:
         with engine.connect() as conn:

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from db import migrate
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from db.ingest import ItemRecord, RowError, netflix, tmdb, validate_items
 from db.ingest.readers import read_csv
 from db.ingest.records import FieldError
@@ -307,7 +307,7 @@ def build(
     labels = assign_buckets(size, seed)
     src = order[np.arange(size) % len(originals)]
     copies = np.arange(size) // len(originals)
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     ids = np.zeros(size, dtype=np.int64)
     kept = np.zeros((size, base.shape[1]), np.float32) if keep_vectors else None
     timings["write_items_s"] = timings["copy_vectors_s"] = 0.0

@@ -111,13 +111,11 @@ def embedding_throughput(fake: bool, texts: int, rounds: int) -> dict[str, Any]:
         return not_run("fake embedder: embedding throughput is only measured with the real model")
     try:
         embed = importlib.import_module("bench.embed")
-        from sqlalchemy import create_engine
-
-        from db.engine import database_url, sqlalchemy_url
+        from db.engine import database_url, make_engine
 
         server = database_url()
         url = embed._scratch_database(server)
-        engine = create_engine(sqlalchemy_url(url))
+        engine = make_engine(url)
         try:
             corpus = embed._texts(engine, texts)
             result = embed.measure(engine, corpus, rounds=rounds, batch_size=64)

@@ -27,7 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
+
+from bench.eval_report import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 NETFLIX = ROOT / "data" / "netflix_sample.csv"
@@ -198,14 +200,7 @@ def measure(
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model("?")
     load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (
         f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
@@ -249,11 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
 
-    from db.engine import database_url, sqlalchemy_url
+    from db.engine import database_url, make_engine
 
     server = database_url()
     url = _scratch_database(server)
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     try:
         texts = _texts(engine, args.n)
         print(f"embedding {len(texts)} texts ...", flush=True)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, make_url, text
+from sqlalchemy import Connection, make_url, text
 
 from api import fusion
 from bench import eval_db, eval_report, eval_text, eval_users
@@ -33,8 +33,8 @@ from bench import eval_splits as splits
 from bench import eval_systems as systems
 from bench.eval_baselines import ItemKnn
 from db import migrate
-from db.api_queries import load_vectors
-from db.engine import database_url, sqlalchemy_url
+from db.engine import database_url, make_engine, sqlalchemy_url
+from db.vectors import load_serving_vectors
 from jobs.embedder import Embedder, FakeEmbedder, load_embedder
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def run(config: EvalConfig, *, embedder: Embedder | None = None) -> dict[str, An
         raise EvalError(f"data files not found: {', '.join(map(str, missing))}")
     embedder = embedder or _embedder(config)
     url = _target_url(config)
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             report = _run(conn, url, config, paths, embedder)
@@ -215,7 +215,7 @@ def _run(
     jobs = _jobs(url, config.seed)
 
     training = systems.read_training(conn=conn)
-    vectors = load_vectors(conn=conn, model=embedder.name, dim=embedder.dim)
+    vectors = load_serving_vectors(conn=conn, model=embedder.name, dim=embedder.dim)
     conn.rollback()
     scoring = systems.Scoring(
         catalog_size=len(training.catalog),

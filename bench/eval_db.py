@@ -23,7 +23,7 @@ from sqlalchemy import Connection, text
 
 from bench.eval_protocol import Event
 from db import migrate
-from db.api_queries import pending_embeddings
+from db.embeddings import pending_embeddings
 from db.ingest import ingest_file
 from db.ingest.writer import driver_connection
 from db.recs.calls import vector_literal

@@ -16,16 +16,20 @@ USER_COLUMNS = ("system", "HR@10", "nDCG@10", "coverage", "ILD", "novelty", "use
 QUERY_COLUMNS = ("mode", "split", "P@10", "nDCG@10", "queries")
 
 
-def machine() -> dict[str, Any]:
-    """nproc, CPU model, OS and Python of this machine."""
-    cpu = platform.processor() or "unknown"
+def cpu_model(default: str) -> str:
+    """The CPU's model name from /proc/cpuinfo, else platform.processor(), else `default`."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or default
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, OS and Python of this machine."""
+    cpu = cpu_model("unknown")
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "nproc": usable,

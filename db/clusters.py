@@ -1,4 +1,4 @@
-"""Data functions of the clusters: members' texts to label, a model's clustering replaced."""
+"""Data functions of the clusters: a model's clustering replaced and listed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Connection, text
 
-from db.neighbors import COPY_HEADER, COPY_TRAILER, driver_connection
+from db.pgcopy import copy_in, row_layout
 
 
 @dataclass(frozen=True)
@@ -19,30 +19,7 @@ class ClusterInfo:
     top_terms: list[str]
 
 
-def item_texts(*, conn: Connection, ids: np.ndarray) -> list[str]:
-    """Title, categories and description of each of `ids`, in that order ('' when gone)."""
-    rows = conn.execute(
-        text(
-            "SELECT id, concat_ws(' ', title, array_to_string(categories, ' '), description)"
-            " FROM items WHERE id = ANY(:ids)"
-        ),
-        {"ids": [int(i) for i in ids]},
-    ).all()
-    by_id = {int(r[0]): str(r[1]) for r in rows}
-    return [by_id.get(int(i), "") for i in ids]
-
-
-def _membership_copy(item_ids: np.ndarray, clusters: np.ndarray) -> bytes:
-    rows = np.zeros(
-        len(item_ids),
-        dtype=np.dtype(
-            [("n", ">i2"), ("l1", ">i4"), ("item_id", ">i8"), ("l2", ">i4"), ("cluster", ">i4")]
-        ),
-    )
-    rows["n"], rows["l1"], rows["l2"] = 2, 8, 4
-    rows["item_id"] = item_ids
-    rows["cluster"] = clusters
-    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
+MEMBERSHIP_DTYPE = row_layout([("item_id", ">i8"), ("cluster", ">i4")])
 
 
 def replace_clusters(
@@ -65,11 +42,10 @@ def replace_clusters(
         )
     )
     conn.execute(text("TRUNCATE pgrec_clusters_stage"))
-    with (
-        driver_connection(conn).cursor() as cur,
-        cur.copy("COPY pgrec_clusters_stage FROM STDIN (FORMAT binary)") as copy,
-    ):
-        copy.write(_membership_copy(item_ids, assignments))
+    rows = np.zeros(len(item_ids), dtype=MEMBERSHIP_DTYPE)
+    rows["nfields"], rows["item_id_len"], rows["cluster_len"] = 2, 8, 4
+    rows["item_id"], rows["cluster"] = item_ids, assignments
+    copy_in(conn, "COPY pgrec_clusters_stage FROM STDIN (FORMAT binary)", rows)
     conn.execute(text("DELETE FROM item_clusters WHERE model = :m"), {"m": model})
     conn.execute(text("DELETE FROM clusters WHERE model = :m"), {"m": model})
     members = conn.execute(

@@ -1,21 +1,19 @@
-"""Data functions of the co-occurrence job: preferences, item_cooccurrence, item_stats, job_state.
+"""Data functions of the co-occurrence job: preferences, item_cooccurrence, item_stats.
 
 Every function runs in the caller's transaction. Preferences and lists move through binary
-COPY (the layout helpers are db/neighbors.py's), so a rebuild reads and writes ~2M rows in
+COPY (db/pgcopy.py), so a rebuild reads and writes ~2M rows in
 seconds rather than minutes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, text
 
-from db.neighbors import COPY_HEADER, COPY_TRAILER, copy_out, copy_rows, driver_connection
+from db.pgcopy import copy_in, copy_out, copy_rows, row_layout
 
 # p(u, i): the sum of the user's event weights on the item. rec.event_weight (migration 0004)
 # is the one definition of what an event is worth; it returns real, summed here in float8.
@@ -71,16 +69,8 @@ LIST_FIELDS = [
 ]
 
 
-def _layout(fields: list[tuple[str, str]]) -> np.dtype[Any]:
-    """Binary COPY layout of a row: a field count, then each field's byte length and value."""
-    layout: list[tuple[str, str]] = [("nfields", ">i2")]
-    for name, numpy_type in fields:
-        layout += [(f"{name}_len", ">i4"), (name, numpy_type)]
-    return np.dtype(layout)
-
-
-LIST_DTYPE = _layout(LIST_FIELDS)
-PREFERENCE_DTYPE = _layout([("user", ">i4"), ("item_id", ">i8"), ("p", ">f8")])
+LIST_DTYPE = row_layout(LIST_FIELDS)
+PREFERENCE_DTYPE = row_layout([("user", ">i4"), ("item_id", ">i8"), ("p", ">f8")])
 
 
 @dataclass(frozen=True)
@@ -93,14 +83,6 @@ class Preferences:
 
     def __len__(self) -> int:
         return len(self.users)
-
-
-@dataclass(frozen=True)
-class JobState:
-    signature: str
-    ran_at: dt.datetime
-    seconds: float
-    details: dict[str, Any]
 
 
 def read_preferences(*, conn: Connection) -> Preferences:
@@ -158,41 +140,11 @@ def replace_lists(*, conn: Connection, items: np.ndarray, rows: np.ndarray) -> i
         {"ids": [int(i) for i in items]},
     )
     if len(rows):
-        data = COPY_HEADER + rows.tobytes() + COPY_TRAILER
-        sql = (
-            "COPY item_cooccurrence (item_id, rank, neighbor_id, score, users)"
-            " FROM STDIN (FORMAT binary)"
-        )
-        with driver_connection(conn).cursor() as cur, cur.copy(sql) as copy:
-            for start in range(0, len(data), 1 << 20):
-                copy.write(data[start : start + (1 << 20)])
+        columns = "item_id, rank, neighbor_id, score, users"
+        copy_in(conn, f"COPY item_cooccurrence ({columns}) FROM STDIN (FORMAT binary)", rows)
     return len(rows)
 
 
 def merge_item_stats(*, conn: Connection) -> int:
     """Make item_stats what the interactions say now; returns the rows written or deleted."""
     return int(conn.execute(text(MERGE_STATS)).scalar_one())
-
-
-def get_state(*, conn: Connection, job: str) -> JobState | None:
-    """What `job` recorded on its last run, if it ran."""
-    row = conn.execute(
-        text("SELECT signature, ran_at, seconds, details FROM job_state WHERE job = :j"),
-        {"j": job},
-    ).one_or_none()
-    return None if row is None else JobState(*row)
-
-
-def record_state(
-    *, conn: Connection, job: str, signature: str, seconds: float, details: dict[str, Any]
-) -> None:
-    """Upsert `job`'s state row; commit it with the data it describes."""
-    conn.execute(
-        text(
-            "INSERT INTO job_state (job, signature, ran_at, seconds, details)"
-            " VALUES (:j, :s, now(), :sec, CAST(:d AS jsonb))"
-            " ON CONFLICT (job) DO UPDATE SET signature = EXCLUDED.signature,"
-            " ran_at = EXCLUDED.ran_at, seconds = EXCLUDED.seconds, details = EXCLUDED.details"
-        ),
-        {"j": job, "s": signature, "sec": seconds, "d": json.dumps(details)},
-    )

@@ -1,4 +1,4 @@
-"""Data functions of the embedding work queue, the model registry and the job-run log.
+"""Data functions of the embedding models and their vectors' work queue and coverage.
 
 The queue is derived from the data: an item needs a vector for model M while item_embeddings
 has no row (item, M) carrying the item's current content_hash. Every function runs in the
@@ -8,9 +8,7 @@ caller's transaction on an SQLAlchemy `Connection`; the worker commits once per 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,15 +77,26 @@ def _model(row: Any) -> ModelInfo:
     return ModelInfo(name=str(row[0]), dim=int(row[1]), path=row[2], active=bool(row[3]))
 
 
+def find_active_model(conn: Connection) -> ModelInfo | None:
+    """The active embedding model, None when none is: the one active-model lookup."""
+    row = conn.execute(
+        text("SELECT name, dim, path, active FROM embedding_models WHERE active")
+    ).first()
+    return None if row is None else _model(row)
+
+
+def active_model(conn: Connection) -> ModelInfo:
+    """The active embedding model; ModelNotFound (a LookupError) when none is."""
+    model = find_active_model(conn)
+    if model is None:
+        raise ModelNotFound("no embedding model is active")
+    return model
+
+
 def get_model(conn: Connection, *, name: str | None = None) -> ModelInfo:
     """The model registered as `name`, or the active model when name is None."""
     if name is None:
-        row = conn.execute(
-            text("SELECT name, dim, path, active FROM embedding_models WHERE active")
-        ).first()
-        if row is None:
-            raise ModelNotFound("no embedding model is active")
-        return _model(row)
+        return active_model(conn)
     row = conn.execute(
         text("SELECT name, dim, path, active FROM embedding_models WHERE name = :n"),
         {"n": name},
@@ -95,6 +104,16 @@ def get_model(conn: Connection, *, name: str | None = None) -> ModelInfo:
     if row is None:
         raise ModelNotFound(f"no embedding model named {name!r} (see pgrec models list)")
     return _model(row)
+
+
+def model_dim(*, conn: Connection, model: str) -> int:
+    """The registered dimension of `model`; LookupError when it is not registered."""
+    dim = conn.execute(
+        text("SELECT dim FROM embedding_models WHERE name = :m"), {"m": model}
+    ).scalar_one_or_none()
+    if dim is None:
+        raise LookupError(f"unknown embedding model {model!r}")
+    return int(dim)
 
 
 def list_models(conn: Connection) -> list[ModelInfo]:
@@ -308,34 +327,27 @@ def vectors_version(conn: Connection) -> int:
     return int(row[0]) if row[1] else 0
 
 
-def start_run(conn: Connection, *, job: str, model: str | None) -> int:
-    """Record the start of a job run; commit it on its own so it shows while running."""
+def model_stats(*, conn: Connection) -> list[dict[str, Any]]:
+    """Each registered embedding model with its number of vectors."""
+    rows = conn.execute(
+        text(
+            "SELECT m.name, m.dim, m.path, m.active, count(e.item_id) AS vectors"
+            " FROM embedding_models m LEFT JOIN item_embeddings e ON e.model = m.name"
+            " GROUP BY m.name, m.dim, m.path, m.active ORDER BY m.active DESC, m.name"
+        )
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def pending_embeddings(*, conn: Connection, model: str) -> int:
+    """Items whose vector under `model` is missing or older than their content."""
     return int(
         conn.execute(
             text(
-                "INSERT INTO job_runs (job, model, host, pid) VALUES (:j, :m, :h, :p) RETURNING id"
+                "SELECT count(*) FROM items i LEFT JOIN item_embeddings e"
+                " ON e.item_id = i.id AND e.model = :model"
+                " WHERE e.item_id IS NULL OR e.content_hash <> i.content_hash"
             ),
-            {"j": job, "m": model, "h": socket.gethostname(), "p": os.getpid()},
+            {"model": model},
         ).scalar_one()
-    )
-
-
-def record_batch(conn: Connection, *, run_id: int, items: int, seconds: float) -> None:
-    """Count a batch into its run, in the batch's own transaction (so counts never drift)."""
-    conn.execute(
-        text(
-            "UPDATE job_runs SET items = items + :n, busy_seconds = busy_seconds + :s, "
-            "heartbeat_at = now() WHERE id = :id"
-        ),
-        {"n": items, "s": seconds, "id": run_id},
-    )
-
-
-def finish_run(conn: Connection, *, run_id: int, status: str, error: str | None = None) -> None:
-    conn.execute(
-        text(
-            "UPDATE job_runs SET status = :st, error = :e, finished_at = now(), "
-            "heartbeat_at = now() WHERE id = :id"
-        ),
-        {"st": status, "e": error, "id": run_id},
     )

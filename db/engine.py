@@ -1,10 +1,10 @@
-"""Engine and session factory, built lazily from the settings (never at import time)."""
+"""The engine factory (pooled, or one unpooled job connection), built lazily from the settings."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, pool
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import embedded
@@ -32,9 +32,21 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded.start(settings.pgdata_dir)
 
 
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """A new pooled engine for `url`: the one place engines are built."""
+    return create_engine(
+        sqlalchemy_url(url), pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+    )
+
+
+def job_engine(url: str | None = None) -> Engine:
+    """An engine of one unpooled connection: closing it ends the session and its locks."""
+    return create_engine(sqlalchemy_url(url or database_url()), poolclass=pool.NullPool)
+
+
 @lru_cache(maxsize=4)
 def _engine_for(url: str) -> Engine:
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return make_engine(url)
 
 
 def get_engine(settings: Settings | None = None) -> Engine:

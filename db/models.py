@@ -18,7 +18,6 @@ from sqlalchemy import (
     CheckConstraint,
     Computed,
     DateTime,
-    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base
+from db.base import Base, item_fk, model_fk
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_DIM = 384
@@ -129,12 +128,8 @@ class EmbeddingModel(Base):
 class ItemEmbedding(Base):
     __tablename__ = "item_embeddings"
 
-    item_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
-    )
-    model: Mapped[str] = mapped_column(
-        Text, ForeignKey("embedding_models.name", ondelete="CASCADE"), primary_key=True
-    )
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, model_fk(), primary_key=True)
     # No fixed dimension: models of different sizes live side by side; each model's HNSW
     # index is a partial expression index casting to vector(dim) (see db/vector_index.py).
     embedding: Mapped[Any] = mapped_column(Vector())
@@ -151,7 +146,7 @@ class Interaction(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     user_id: Mapped[str] = mapped_column(Text)
-    item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk())
     event: Mapped[str] = mapped_column(Text)
     value: Mapped[float | None] = mapped_column(REAL)
     occurred_at: Mapped[dt.datetime] = mapped_column(

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     SmallInteger,
@@ -27,11 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base
-
-
-def _item_fk() -> ForeignKey:
-    return ForeignKey("items.id", ondelete="CASCADE")
+from db.base import Base, item_fk
 
 
 class ItemCooccurrence(Base):
@@ -44,9 +39,9 @@ class ItemCooccurrence(Base):
 
     __tablename__ = "item_cooccurrence"
 
-    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
     rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    neighbor_id: Mapped[int] = mapped_column(BigInteger, _item_fk())
+    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
     score: Mapped[float] = mapped_column(REAL)
     users: Mapped[int] = mapped_column(Integer)
 
@@ -62,7 +57,7 @@ class ItemStats(Base):
 
     __tablename__ = "item_stats"
 
-    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
     users: Mapped[int] = mapped_column(Integer)  # distinct users with any event
     positive_users: Mapped[int] = mapped_column(Integer)  # users whose preference is > 0
     preference: Mapped[float] = mapped_column(REAL)  # sum of positive preferences

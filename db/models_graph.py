@@ -8,7 +8,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     SmallInteger,
@@ -18,18 +17,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base
+from db.base import Base, item_fk, model_fk
 
 # Caches rebuilt by the jobs from item_embeddings, so that item-to-item lookups and analysts'
 # joins are table reads. Rows are per model: a new model's can be filled before activation.
-
-
-def _item_fk() -> ForeignKey:
-    return ForeignKey("items.id", ondelete="CASCADE")
-
-
-def _model_fk() -> ForeignKey:
-    return ForeignKey("embedding_models.name", ondelete="CASCADE")
 
 
 class ItemNeighbor(Base):
@@ -37,10 +28,10 @@ class ItemNeighbor(Base):
 
     __tablename__ = "item_neighbors"
 
-    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
-    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, model_fk(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
     rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    neighbor_id: Mapped[int] = mapped_column(BigInteger, _item_fk())
+    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
     score: Mapped[float] = mapped_column(REAL)
 
     __table_args__ = (
@@ -56,8 +47,8 @@ class ItemCluster(Base):
 
     __tablename__ = "item_clusters"
 
-    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
-    item_id: Mapped[int] = mapped_column(BigInteger, _item_fk(), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, model_fk(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
     cluster: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_item_clusters_model_cluster", "model", "cluster"),)
@@ -68,7 +59,7 @@ class Cluster(Base):
 
     __tablename__ = "clusters"
 
-    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, model_fk(), primary_key=True)
     cluster: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
     label: Mapped[str] = mapped_column(Text)
@@ -86,7 +77,7 @@ class RefreshState(Base):
 
     __tablename__ = "refresh_state"
 
-    model: Mapped[str] = mapped_column(Text, _model_fk(), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, model_fk(), primary_key=True)
     job: Mapped[str] = mapped_column(Text, primary_key=True)
     ran_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     watermark: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -68,11 +68,6 @@ def feature_names(*, conn: Connection) -> list[str]:
     return list(conn.execute(text("SELECT rec.ranker_features()")).scalar_one())
 
 
-def active_embedding_model(*, conn: Connection) -> str | None:
-    """The active embedding model's name: the semantic features depend on it."""
-    return conn.execute(text("SELECT name FROM embedding_models WHERE active")).scalar()
-
-
 def positive_items(*, conn: Connection, min_items: int) -> dict[str, list[tuple[dt.datetime, int]]]:
     """Per user with >= `min_items` positive items: (latest event, item) oldest first."""
     out: dict[str, list[tuple[dt.datetime, int]]] = {}
@@ -188,3 +183,18 @@ def list_models(*, conn: Connection) -> list[ModelRow]:
         )
     ).all()
     return [ModelRow(r.version, list(r.features), *r[2:]) for r in rows]
+
+
+def ranker_status(*, conn: Connection) -> dict[str, Any]:
+    """The scoring stage the user mode uses: the active model's version, creation time and
+    validation metrics, or just version 'fallback' when none is trained (or its features
+    are not the current ones, which rec.ranker() then ignores)."""
+    row = conn.execute(
+        text(
+            "SELECT r.version, m.created_at, m.metrics FROM rec.ranker() r"
+            " LEFT JOIN ranking_models m ON m.version = r.version"
+        )
+    ).one()
+    if row.created_at is None:
+        return {"version": row.version}
+    return {"version": row.version, "created_at": row.created_at, "metrics": row.metrics}

@@ -13,11 +13,12 @@ from scipy import sparse
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sqlalchemy import text
 
 from db import clusters as cstore
-from db import neighbors as store
-from jobs.neighbors import commit_with_retry, exclusive_run, job_engine
+from db.catalog import item_texts
+from db.job_runs import record_refresh
+from db.vectors import load_current_vectors
+from jobs.runner import commit_with_retry, model_refresh, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -151,46 +152,41 @@ def refresh_clusters(
     if n_clusters is not None and n_clusters < 1:
         raise ValueError("n_clusters must be at least 1")
     started = time.perf_counter()
-    engine = job_engine(url)
-    try:
-        with engine.connect() as conn:
-            model = model or store.active_model(conn=conn)
-            with exclusive_run(conn, JOB, model):
-                floor = store.unseen_floor(conn=conn)
-                conn.commit()
-                with conn.begin():
-                    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-                    vectors = store.load_vectors(conn=conn, model=model)
-                    texts = cstore.item_texts(conn=conn, ids=vectors.ids)
-                wanted = n_clusters or default_n_clusters(len(vectors))
-                assignments = assign(vectors.matrix, wanted, seed)
-                infos = describe(assignments, top_terms(texts, assignments))
+    with model_refresh(url, JOB, model) as job:
+        conn = job.conn
+        with snapshot(conn):
+            vectors = load_current_vectors(conn=conn, model=job.model)
+            texts = item_texts(conn=conn, ids=vectors.ids)
+        wanted = n_clusters or default_n_clusters(len(vectors))
+        assignments = assign(vectors.matrix, wanted, seed)
+        infos = describe(assignments, top_terms(texts, assignments))
 
-                def write() -> None:
-                    cstore.replace_clusters(
-                        conn=conn,
-                        model=model,
-                        item_ids=vectors.ids,
-                        assignments=assignments,
-                        clusters=infos,
-                    )
-                    store.record_run(
-                        conn=conn,
-                        model=model,
-                        job=JOB,
-                        watermark=floor,
-                        items=len(vectors),
-                        changed=len(vectors),
-                        k=len(infos),
-                        mode="full",
-                        seconds=time.perf_counter() - started,
-                    )
+        def write() -> None:
+            cstore.replace_clusters(
+                conn=conn,
+                model=job.model,
+                item_ids=vectors.ids,
+                assignments=assignments,
+                clusters=infos,
+            )
+            record_refresh(
+                conn=conn,
+                model=job.model,
+                job=JOB,
+                watermark=job.floor,
+                items=len(vectors),
+                changed=len(vectors),
+                k=len(infos),
+                mode="full",
+                seconds=time.perf_counter() - started,
+            )
 
-                commit_with_retry(conn, write, JOB)
-    finally:
-        engine.dispose()
+        commit_with_retry(conn, write, JOB)
     run = ClustersRun(
-        model=model, items=len(vectors), clusters=len(infos), seconds=time.perf_counter() - started
+        model=job.model,
+        items=len(vectors),
+        clusters=len(infos),
+        seconds=time.perf_counter() - started,
     )
     log.info(
         "clusters refreshed: model=%s items=%d clusters=%d seconds=%.1f",

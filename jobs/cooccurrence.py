@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 import numpy as np
 import psycopg
 from scipy import sparse
-from sqlalchemy import Connection, exc, text
+from sqlalchemy import Connection, exc
 
 from db import cooccurrence as store
-from db.embeddings import finish_run, record_batch, start_run
+from db.job_runs import job_state, record_batch, record_job_state
 from db.neighbors import found_in, pair_keys
-from jobs.neighbors import WRITE_ATTEMPTS, exclusive_run, job_engine
+from jobs.runner import WRITE_ATTEMPTS, exclusive_run, job_connection, recorded_run, snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -215,7 +215,7 @@ def changed_lists(old: np.ndarray, new: np.ndarray) -> np.ndarray:
 def stored_params(conn: Connection) -> Params:
     """The parameters of the last run (job_state), else the defaults: what later runs and
     the ranker's rolled-back rebuild should use, so the lists keep the operator's choice."""
-    state = store.get_state(conn=conn, job=JOB)
+    state = job_state(conn=conn, job=JOB)
     d = state.details if state is not None else {}
     params = Params(
         k=d.get("k", DEFAULT_K),
@@ -280,31 +280,18 @@ def _refresh(
     conn: Connection, params: Params, force: bool, run_id: int, started: float
 ) -> CooccurrenceRun:
     """Compare signatures; rebuild and record the state, all in one transaction."""
-    with conn.begin():
-        # One snapshot for the signature, the preferences, the stored lists and item_stats.
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+    # One snapshot for the signature, the preferences, the stored lists and item_stats.
+    with snapshot(conn):
         signature = f"{store.interactions_signature(conn=conn)} {params.signature()}"
-        state = store.get_state(conn=conn, job=JOB)
+        state = job_state(conn=conn, job=JOB)
         if not force and state is not None and state.signature == signature:
             return CooccurrenceRun(True, None, signature, time.perf_counter() - started)
         stats = rebuild(conn, params)
         seconds = time.perf_counter() - started
         details: dict[str, Any] = {**asdict(stats), **asdict(params)}
-        store.record_state(
-            conn=conn, job=JOB, signature=signature, seconds=seconds, details=details
-        )
+        record_job_state(conn=conn, job=JOB, signature=signature, seconds=seconds, details=details)
         record_batch(conn, run_id=run_id, items=stats.changed, seconds=seconds)
     return CooccurrenceRun(False, stats, signature, time.perf_counter() - started)
-
-
-def _finish(conn: Connection, run_id: int, status: str, error: str | None) -> None:
-    try:
-        if conn.in_transaction():
-            conn.rollback()
-        with conn.begin():
-            finish_run(conn, run_id=run_id, status=status, error=error)
-    except exc.DBAPIError:  # the database went away: the row keeps its last heartbeat
-        log.exception("could not record the end of job run %s", run_id)
 
 
 def refresh_cooccurrence(
@@ -319,24 +306,12 @@ def refresh_cooccurrence(
     params = Params(k=k, shrinkage=shrinkage, min_users=min_users)
     params.check()
     started = time.perf_counter()
-    engine = job_engine(url)
-    try:
-        with engine.connect() as conn:
-            with conn.begin():
-                run_id = start_run(conn, job=JOB, model=None)
-            status, error = "failed", None
-            try:
-                with exclusive_run(conn, JOB, LOCK_SCOPE):
-                    run = _retrying(lambda: _refresh(conn, params, force, run_id, started))
-                status = "ok"
-            except BaseException as err:
-                status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-                error = f"{type(err).__name__}: {err}"
-                raise
-            finally:
-                _finish(conn, run_id, status, error)
-    finally:
-        engine.dispose()
+    with (
+        job_connection(url) as conn,
+        recorded_run(conn.engine, JOB, None) as run_id,
+        exclusive_run(conn, JOB, LOCK_SCOPE),
+    ):
+        run = _retrying(lambda: _refresh(conn, params, force, run_id, started))
     if run.unchanged:
         log.info("cooccurrence unchanged: %s (%.1fs)", run.signature, run.seconds)
     else:

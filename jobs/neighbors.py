@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import faiss
 import numpy as np
-import psycopg
-from sqlalchemy import Connection, Engine, create_engine, exc, pool, text
+from sqlalchemy import Connection
 
 from db import neighbors as store
-from db.engine import database_url, sqlalchemy_url
+from db.job_runs import record_refresh, refresh_state
+from db.vectors import Vectors, load_current_vectors
+from jobs.runner import commit_with_retry, model_refresh, snapshot
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Exact search is a FAISS IndexFlatIP over the model's normalised vectors, queried in
 # batches. An incremental run (the default) recomputes only the lists that can differ from a
@@ -40,7 +37,6 @@ RESCORE_MARGIN = 4
 SCORE_SLACK = 1e-5
 # Beyond this share of lists to recompute, one full pass is cheaper than the bookkeeping.
 FULL_ABOVE = 0.5
-WRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -131,10 +127,10 @@ def _aligned(lists: store.ListsSummary, ids: np.ndarray) -> tuple[np.ndarray, ..
     )
 
 
-def plan(*, conn: Connection, model: str, vectors: store.Vectors, k: int, full: bool) -> Plan:
+def plan(*, conn: Connection, model: str, vectors: Vectors, k: int, full: bool) -> Plan:
     """Which lists to recompute so that the table ends up equal to a full recompute."""
     n = len(vectors)
-    state = store.get_state(conn=conn, model=model, job=JOB)
+    state = refresh_state(conn=conn, model=model, job=JOB)
     if full or state is None or state.k != k or state.watermark is None:
         return Plan(full=True, lists=None, rows=np.arange(n), changed=n)
     lists = store.lists_summary(conn=conn, model=model)
@@ -159,49 +155,10 @@ def plan(*, conn: Connection, model: str, vectors: store.Vectors, k: int, full: 
     return Plan(full=False, lists=replaced, rows=np.flatnonzero(dirty), changed=count)
 
 
-def job_engine(url: str | None) -> Engine:
-    """An engine of one unpooled connection: closing it ends the session and its locks."""
-    return create_engine(sqlalchemy_url(url or database_url()), poolclass=pool.NullPool)
-
-
-@contextlib.contextmanager
-def exclusive_run(conn: Connection, job: str, model: str) -> Iterator[None]:
-    """Hold the job's advisory lock for `model`; a second run waits for the first."""
-    store.lock_job(conn=conn, job=job, model=model)
-    conn.commit()
-    try:
-        yield
-    finally:
-        if conn.in_transaction():
-            conn.rollback()
-        # A broken connection has released the lock with its session already.
-        with contextlib.suppress(exc.DBAPIError):
-            store.unlock_job(conn=conn, job=job, model=model)
-            conn.commit()
-
-
-def commit_with_retry(conn: Connection, write: Callable[[], T], job: str) -> T:
-    """Run `write` in one transaction; again if an item deleted meanwhile fails an FK check.
-
-    The rows are joined with items, but an item deleted after the statement's snapshot and
-    before its foreign-key check still fails the insert; retrying then skips it.
-    """
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            with conn.begin():
-                return write()
-        except exc.IntegrityError as err:
-            fk_race = isinstance(err.orig, psycopg.errors.ForeignKeyViolation)
-            if not fk_race or attempt == WRITE_ATTEMPTS:
-                raise
-            log.warning("%s: an item was deleted during the write, retrying", job)
-    raise AssertionError("unreachable")
-
-
 def _write(
     conn: Connection,
     model: str,
-    vectors: store.Vectors,
+    vectors: Vectors,
     todo: Plan,
     k: int,
     floor: dt.datetime,
@@ -223,7 +180,7 @@ def _write(
             neighbor_ids=vectors.ids[pos],
             scores=scores,
         )
-        store.record_run(
+        record_refresh(
             conn=conn,
             model=model,
             job=JOB,
@@ -255,24 +212,15 @@ def refresh_neighbors(
         raise ValueError(f"k must be between 1 and {MAX_K}")
     started = time.perf_counter()
     set_threads(threads)
-    engine = job_engine(url)
-    try:
-        with engine.connect() as conn:
-            model = model or store.active_model(conn=conn)
-            with exclusive_run(conn, JOB, model):
-                floor = store.unseen_floor(conn=conn)
-                conn.commit()
-                with conn.begin():
-                    # One snapshot for the vectors and the lists they are compared with.
-                    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-                    vectors = store.load_vectors(conn=conn, model=model)
-                    todo = plan(conn=conn, model=model, vectors=vectors, k=k, full=full)
-                log.debug("neighbors: loaded and planned in %.1fs", time.perf_counter() - started)
-                rows = _write(conn, model, vectors, todo, k, floor, started)
-    finally:
-        engine.dispose()
+    with model_refresh(url, JOB, model) as job:
+        with snapshot(job.conn):
+            # One snapshot for the vectors and the lists they are compared with.
+            vectors = load_current_vectors(conn=job.conn, model=job.model)
+            todo = plan(conn=job.conn, model=job.model, vectors=vectors, k=k, full=full)
+        log.debug("neighbors: loaded and planned in %.1fs", time.perf_counter() - started)
+        rows = _write(job.conn, job.model, vectors, todo, k, job.floor, started)
     run = NeighborsRun(
-        model=model,
+        model=job.model,
         items=len(vectors),
         changed=todo.changed,
         recomputed=len(todo.rows),

@@ -22,8 +22,10 @@ from sqlalchemy import Engine, exc
 
 from db import embeddings as store
 from db.embeddings import ModelInfo
+from db.job_runs import record_batch
 from jobs.embedder import Embedder, check_dimension, load_embedder
 from jobs.progress import NoProgress, Progress
+from jobs.runner import job_connection, outcome, record_end, record_start
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ def embed_batch(
         written = store.upsert_vectors(conn, model=model, claims=claims, vectors=vectors)
         seconds = time.perf_counter() - t0
         if stats.run_id is not None:
-            store.record_batch(conn, run_id=stats.run_id, items=written, seconds=seconds)
+            record_batch(conn, run_id=stats.run_id, items=written, seconds=seconds)
     stats.written += written
     stats.batches += 1
     stats.busy_seconds += seconds
@@ -126,21 +128,6 @@ def drain(
             on_batch()
 
 
-def _start_run(engine: Engine, job: str, model: str) -> int:
-    with engine.begin() as conn:
-        return store.start_run(conn, job=job, model=model)
-
-
-def _finish_run(engine: Engine, run_id: int | None, status: str, error: str | None) -> None:
-    if run_id is None:
-        return
-    try:
-        with engine.begin() as conn:
-            store.finish_run(conn, run_id=run_id, status=status, error=error)
-    except exc.DBAPIError:  # the database went away: the row keeps its last heartbeat
-        log.exception("could not record the end of job run %s", run_id)
-
-
 def run_embed(
     engine: Engine,
     *,
@@ -164,7 +151,7 @@ def run_embed(
         needed = store.coverage(conn, model=model.name).needed
     embedder = (embedders or Embedders()).get(model)
     stats = RunStats(model=model.name)
-    stats.run_id = _start_run(engine, "embed", model.name)
+    stats.run_id = record_start(engine, "embed", model.name)
     progress.start(model.name, needed)
     checked_at, written_at_check = time.monotonic(), 0
 
@@ -203,12 +190,11 @@ def run_embed(
         status = "interrupted" if stop.is_set() else "ok"
         return stats
     except BaseException as err:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        error = f"{type(err).__name__}: {err}"
+        status, error = outcome(err)
         raise
     finally:
         progress.close()
-        _finish_run(engine, stats.run_id, status, error)
+        record_end(engine, stats.run_id, status, error)
 
 
 def _is_wake_up(note: psycopg.Notify) -> bool:
@@ -269,7 +255,7 @@ def run_worker(
                 stats = runs.get(model.name)
                 if stats is None:
                     stats = runs[model.name] = RunStats(model=model.name)
-                    stats.run_id = _start_run(engine, "worker", model.name)
+                    stats.run_id = record_start(engine, "worker", model.name)
                     log.info("worker embeds model=%s run=%s", model.name, stats.run_id)
                 before = stats.written
                 drain(engine, embedders.get(model), model, stats, batch_size=batch_size, stop=stop)
@@ -296,14 +282,13 @@ def run_worker(
         status = "ok"
         return runs
     except BaseException as err:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        error = f"{type(err).__name__}: {err}"
+        status, error = outcome(err)
         raise
     finally:
         if listener is not None:
             listener.close()
         for stats in runs.values():
-            _finish_run(engine, stats.run_id, status, error)
+            record_end(engine, stats.run_id, status, error)
 
 
 def refresh_derived(url: str) -> None:
@@ -313,16 +298,11 @@ def refresh_derived(url: str) -> None:
     """
     # Imported here: scipy, faiss and scikit-learn load only for a worker that refreshes.
     from jobs.cooccurrence import refresh_cooccurrence, stored_params
-    from jobs.neighbors import job_engine
     from jobs.ranker import train_ranker
 
     try:
-        engine = job_engine(url)
-        try:
-            with engine.connect() as conn:
-                params = stored_params(conn)  # keep what the operator last ran with
-        finally:
-            engine.dispose()
+        with job_connection(url) as conn:
+            params = stored_params(conn)  # keep what the operator last ran with
         refresh_cooccurrence(
             url=url, k=params.k, shrinkage=params.shrinkage, min_users=params.min_users
         )

@@ -19,6 +19,7 @@ from pgrec import (
     cmd_refresh,
     cmd_serve,
 )
+from pgrec.errors import CommandError
 
 GROUPS = (cmd_db, cmd_ingest, cmd_jobs, cmd_refresh, cmd_ranker, cmd_serve, cmd_eval, cmd_bench)
 
@@ -54,10 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as err:
         print(f"pgrec: error: {err}", file=sys.stderr)
         return 2
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed without a traceback, exit code 2."""
 
 
 if __name__ == "__main__":  # pragma: no cover

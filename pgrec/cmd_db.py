@@ -8,11 +8,11 @@ from typing import Any
 from db import embedded, migrate
 from db.engine import database_url
 from db.settings import get_settings
+from pgrec.args import command_group
 
 
 def register(sub: Any) -> None:
-    db = sub.add_parser("db", help="the embedded PostgreSQL (or DATABASE_URL)")
-    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbsub = command_group(sub, "db", help="the embedded PostgreSQL (or DATABASE_URL)")
     for name, fn, help_ in (
         ("start", _start, "start the embedded server (initdb on first use)"),
         ("stop", _stop, "stop the embedded server"),

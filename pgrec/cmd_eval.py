@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pgrec.errors import CommandError
+
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
@@ -43,7 +45,6 @@ def register(sub: Any) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from bench import eval_report
     from bench.eval import EvalConfig, EvalError, run
-    from pgrec.cli import CommandError  # here: pgrec.cli imports this module
 
     if args.users is not None and args.users < 1:
         raise CommandError("--users must be at least 1")

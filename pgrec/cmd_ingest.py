@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from db.engine import get_engine
 from db.ingest import FORMATS, IngestError, ingest_file
 from db.ingest.pipeline import Progress
+from pgrec.errors import CommandError
 
 
 def register(sub: Any) -> None:
@@ -53,7 +54,6 @@ def _progress(path: Path) -> Iterator[Progress | None]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from pgrec.cli import CommandError  # here: pgrec.cli imports this module
 
     try:
         with _progress(args.path) as progress, get_engine().connect() as conn:

@@ -9,6 +9,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from pgrec.args import command_group
+from pgrec.errors import CommandError
+
 # The jobs modules load torch-adjacent code: each command imports what it needs when it runs.
 
 
@@ -48,8 +51,7 @@ def register(sub: Any) -> None:
     )
     w.set_defaults(func=_worker)
 
-    m = sub.add_parser("models", help="embedding model versions")
-    msub = m.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    msub = command_group(sub, "models", help="embedding model versions")
     add = msub.add_parser("add", help="register a model and create its HNSW index")
     add.add_argument("name")
     add.add_argument(
@@ -66,8 +68,7 @@ def register(sub: Any) -> None:
     lst = msub.add_parser("list", help="registered models and their coverage")
     lst.set_defaults(func=_models_list)
 
-    j = sub.add_parser("jobs", help="background jobs")
-    jsub = j.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    jsub = command_group(sub, "jobs", help="background jobs")
     st = jsub.add_parser("status", help="per model: items, embedded, needed, last run, rate")
     st.set_defaults(func=_jobs_status)
 
@@ -96,7 +97,6 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 def _user_errors() -> Iterator[None]:
     """Refusals and bad input print as one line (no traceback), exit code 2."""
     from db.embeddings import IncompleteCoverage
-    from pgrec.cli import CommandError
 
     try:
         yield
@@ -106,7 +106,6 @@ def _user_errors() -> Iterator[None]:
 
 def _batch_size(given: int | None) -> int:
     from jobs.worker import DEFAULT_BATCH_SIZE
-    from pgrec.cli import CommandError
 
     if given is None:
         return DEFAULT_BATCH_SIZE
@@ -140,7 +139,6 @@ def _embed(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from db.engine import database_url, get_engine
     from jobs.worker import DEFAULT_POLL_SECONDS, run_worker
-    from pgrec.cli import CommandError
 
     if args.refresh_every is not None and args.refresh_every <= 0:
         raise CommandError("--refresh-every must be a number of seconds > 0")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pgrec.args import command_group
+from pgrec.errors import CommandError
+
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
-    ranker = sub.add_parser("ranker", help="ranking models of the hybrid user mode")
-    rsub = ranker.add_subparsers(dest="ranker_command", required=True, metavar="ACTION")
+    rsub = command_group(sub, "ranker", help="ranking models of the hybrid user mode")
     t = rsub.add_parser(
         "train",
         help="train, validate and store a ranking model, and make it active",
@@ -54,7 +56,6 @@ def _train(args: argparse.Namespace) -> int:
     # Imported here: scikit-learn loads only for this command.
     from db.engine import database_url
     from jobs.ranker import train_ranker
-    from pgrec.cli import CommandError
 
     try:
         run = train_ranker(
@@ -118,7 +119,6 @@ def _list(args: argparse.Namespace) -> int:
 def _activate(args: argparse.Namespace) -> int:
     from db.engine import get_engine
     from jobs.ranker import activate_ranker
-    from pgrec.cli import CommandError
 
     try:
         activate_ranker(get_engine(), version=args.version)

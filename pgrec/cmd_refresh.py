@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pgrec.args import command_group
+from pgrec.errors import CommandError
+
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
-    neighbors = sub.add_parser("neighbors", help="precomputed top-K neighbour lists")
-    nsub = neighbors.add_subparsers(dest="neighbors_command", required=True, metavar="ACTION")
+    nsub = command_group(sub, "neighbors", help="precomputed top-K neighbour lists")
     n = nsub.add_parser(
         "refresh",
         help="bring item_neighbors up to date (incremental unless --full)",
@@ -22,8 +24,7 @@ def register(sub: Any) -> None:
     n.add_argument("--threads", type=int, help="FAISS threads (default: the usable CPUs)")
     n.set_defaults(func=_neighbors)
 
-    clusters = sub.add_parser("clusters", help="the catalog's themes (MiniBatchKMeans)")
-    csub = clusters.add_subparsers(dest="clusters_command", required=True, metavar="ACTION")
+    csub = command_group(sub, "clusters", help="the catalog's themes (MiniBatchKMeans)")
     c = csub.add_parser(
         "refresh",
         help="recluster the vectors and relabel the clusters",
@@ -37,8 +38,7 @@ def register(sub: Any) -> None:
     c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     c.set_defaults(func=_clusters)
 
-    cooc = sub.add_parser("cooccurrence", help="'people who liked X also liked Y' lists")
-    osub = cooc.add_subparsers(dest="cooccurrence_command", required=True, metavar="ACTION")
+    osub = command_group(sub, "cooccurrence", help="'people who liked X also liked Y' lists")
     o = osub.add_parser(
         "refresh",
         help="rebuild item_cooccurrence and item_stats from the interactions",
@@ -67,7 +67,6 @@ def register(sub: Any) -> None:
 def _neighbors(args: argparse.Namespace) -> int:
     # Imported here: faiss loads only for this command, and pgrec.cli imports this module.
     from jobs.neighbors import MAX_K, refresh_neighbors
-    from pgrec.cli import CommandError
 
     if not 1 <= args.k <= MAX_K:
         raise CommandError(f"--k must be between 1 and {MAX_K}")
@@ -88,7 +87,6 @@ def _neighbors(args: argparse.Namespace) -> int:
 def _clusters(args: argparse.Namespace) -> int:
     # Imported here: scikit-learn loads only for this command.
     from jobs.clusters import refresh_clusters
-    from pgrec.cli import CommandError
 
     if args.n_clusters is not None and args.n_clusters < 1:
         raise CommandError("--n-clusters must be at least 1")
@@ -102,7 +100,6 @@ def _clusters(args: argparse.Namespace) -> int:
 
 def _cooccurrence(args: argparse.Namespace) -> int:
     from jobs.cooccurrence import Params, refresh_cooccurrence
-    from pgrec.cli import CommandError
 
     params = Params(k=args.k, shrinkage=args.shrinkage, min_users=args.min_users)
     try:

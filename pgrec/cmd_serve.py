@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from typing import Any
 
+from pgrec.errors import CommandError
+
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
@@ -35,7 +37,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api.app import ENV_LAZY, ENV_REFRESH
     from db.engine import database_url
-    from pgrec.cli import CommandError
 
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")

@@ -12,35 +12,27 @@ Set PGREC_TEST_DATABASE_URL to run against another server (it needs CREATE DATAB
 
 from __future__ import annotations
 
-import itertools
 import os
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from db import embedded, migrate
-from db.engine import sqlalchemy_url
+from tests.support.databases import (
+    ROOT,
+    SHARED_DATA,
+    admin,
+    engine_for,
+    private_database,
+    with_database,
+)
+from tests.support.recs_catalog import catalog_url
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-_counter = itertools.count()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def _admin(url: str, sql: str) -> None:
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute(sql)
+__all__ = ["catalog_url"]  # a session fixture of the retrieval tests
 
 
 @pytest.fixture(scope="session")
@@ -56,47 +48,24 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def template_url(server_url: str) -> Iterator[str]:
     name = f"pgrec_tpl_{os.getpid()}"
-    _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    _admin(server_url, f"CREATE DATABASE {name}")
+    admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(server_url, f"CREATE DATABASE {name}")
     url = with_database(server_url, name)
     migrate.upgrade(url)
     yield url
-    _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _clone(server_url: str, template_url: str) -> str:
-    name = f"pgrec_t_{os.getpid()}_{next(_counter)}"
-    template = urlsplit(template_url).path.lstrip("/")
-    # CREATE DATABASE ... TEMPLATE fails while anything is connected to the template (a
-    # pooled connection closing a moment late); that clears within a second.
-    for attempt in range(20):
-        try:
-            _admin(server_url, f"CREATE DATABASE {name} TEMPLATE {template}")
-            break
-        except psycopg.errors.ObjectInUse:
-            if attempt == 19:
-                raise
-            time.sleep(0.25)
-    return with_database(server_url, name)
-
-
-def _drop(server_url: str, url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
 def db_url(server_url: str, template_url: str) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    yield url
-    _drop(server_url, url)
+    with private_database(server_url, template_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def engine(db_url: str) -> Iterator[Engine]:
-    eng = create_engine(sqlalchemy_url(db_url))
-    yield eng
-    eng.dispose()
+    with engine_for(db_url) as eng:
+        yield eng
 
 
 @pytest.fixture
@@ -117,9 +86,8 @@ def session(conn: Connection) -> Iterator[Session]:
 
 @pytest.fixture
 def fresh_db_url(server_url: str, template_url: str) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    yield url
-    _drop(server_url, url)
+    with private_database(server_url, template_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

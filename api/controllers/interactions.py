@@ -12,7 +12,8 @@ from api.errors import BadParameter
 from api.params import Injected, check_text
 from api.runtime import Runtime
 from api.schemas import InteractionIn, InteractionsWritten
-from db import api_queries as q
+from db import catalog
+from db.interactions import InteractionRow, insert_interactions
 
 MAX_BATCH = 10_000
 
@@ -45,10 +46,10 @@ class InteractionController(Controller):
                 raise BadParameter(f"body[{i}].occurred_at", "needs a timezone (e.g. Z)")
         with runtime.engine.begin() as conn:
             external = [e.external_id for e in data if e.external_id is not None]
-            by_external = q.item_ids_by_external(conn=conn, external_ids=external)
+            by_external = catalog.item_ids_by_external(conn=conn, external_ids=external)
             wanted = [e.item_id for e in data if e.item_id is not None]
-            existing = q.existing_item_ids(conn=conn, ids=wanted)
-            rows: list[q.InteractionRow] = []
+            existing = catalog.existing_item_ids(conn=conn, ids=wanted)
+            rows: list[InteractionRow] = []
             for e in data:
                 if e.item_id is not None:
                     item_id = e.item_id if e.item_id in existing else None
@@ -56,8 +57,8 @@ class InteractionController(Controller):
                     item_id = by_external.get(e.external_id or "")
                 if item_id is None:
                     continue
-                rows.append(q.InteractionRow(e.user_id, item_id, e.event, e.value, e.occurred_at))
-            inserted = q.insert_interactions(conn=conn, rows=rows)
+                rows.append(InteractionRow(e.user_id, item_id, e.event, e.value, e.occurred_at))
+            inserted = insert_interactions(conn=conn, rows=rows)
         return InteractionsWritten(
             received=len(data),
             inserted=inserted,

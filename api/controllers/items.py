@@ -16,7 +16,7 @@ from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions
 from api.planner import Planner, json_value
 from api.runtime import Runtime
 from api.schemas import Item, ItemsWritten, Page
-from db import api_queries as q
+from db import catalog
 from db.ingest import validate_items, write_items
 
 ItemIdParam = Annotated[int, PathParameter(ge=1, description="items.id")]
@@ -86,7 +86,7 @@ class ItemController(Controller):
             raise BadParameter(where, f"{first.reason}{more}")
         with runtime.engine.begin() as conn:
             counts = write_items(conn=conn, records=checked.records)
-            ids = q.item_ids_by_external(
+            ids = catalog.item_ids_by_external(
                 conn=conn, external_ids=[r.external_id for r in checked.records]
             )
         return ItemsWritten(
@@ -101,5 +101,5 @@ class ItemController(Controller):
     def delete_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> None:
         """Its vectors and interactions go with it; it leaves every result at once."""
         with runtime.engine.begin() as conn:
-            if not q.delete_item(conn=conn, item_id=item_id):
+            if not catalog.delete_item(conn=conn, item_id=item_id):
                 raise NotFoundException(f"item {item_id} not found")

@@ -14,7 +14,8 @@ from api.errors import RETRY_AFTER_SECONDS
 from api.params import Injected
 from api.runtime import Runtime
 from api.schemas import LoadAccepted
-from db import api_queries as q
+from db import catalog, embeddings, job_runs, vectors
+from db.ranker import ranker_status
 
 
 def _iso(ts: float | None) -> str | None:
@@ -26,13 +27,13 @@ def status_report(runtime: Runtime) -> dict[str, Any]:
     the user mode's ranker and last co-occurrence refresh."""
     serving = runtime.serving
     with runtime.connect() as conn:
-        active = q.active_model_info(conn=conn)
-        models = q.model_stats(conn=conn)
-        counts = q.catalog_counts(conn=conn)
-        pending = q.pending_embeddings(conn=conn, model=active.name)
-        current = q.vector_signature(conn=conn, model=active.name, dim=active.dim)
-        ranker = q.ranker_status(conn=conn)
-        cooccurrence = q.job_state(conn=conn, job="cooccurrence")
+        active = embeddings.active_model(conn)
+        models = embeddings.model_stats(conn=conn)
+        counts = catalog.catalog_counts(conn=conn)
+        pending = embeddings.pending_embeddings(conn=conn, model=active.name)
+        current = vectors.vector_signature(conn=conn, model=active.name, dim=active.dim)
+        ranker = ranker_status(conn=conn)
+        cooccurrence = job_runs.job_report(conn=conn, job="cooccurrence")
     snapshot: dict[str, Any] | None = None
     if serving is not None:
         snap = serving.snapshot

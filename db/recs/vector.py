@@ -11,7 +11,6 @@ from sqlalchemy import Connection, text
 from db.recs.calls import Hit, MoreLike, call_hits, filters_json, translated_errors, vector_literal
 from db.recs.filters import Filters
 
-_ACTIVE = text("SELECT name, dim FROM embedding_models WHERE active")
 _SEMANTIC = text(
     "SELECT item_id, score FROM rec.semantic("
     "CAST(:q AS vector), :k, CAST(:filters AS jsonb), :model)"
@@ -24,14 +23,6 @@ _MORE_LIKE = text(
     "CAST(:filters AS jsonb), CAST(:weights AS jsonb))"
 )
 _MISSING = text("SELECT rec.missing_items(CAST(:ids AS bigint[]))")
-
-
-def active_model(*, conn: Connection) -> tuple[str, int]:
-    """(name, dim) of the active embedding model."""
-    row = conn.execute(_ACTIVE).first()
-    if row is None:
-        raise LookupError("no active embedding model")
-    return str(row[0]), int(row[1])
 
 
 def semantic(

@@ -8,18 +8,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
 from db import recs
-from db.engine import sqlalchemy_url
+from db.embeddings import active_model
 from db.recs import Filters, Hit
 from db.recs.calls import vector_literal
 from jobs.embedder import FakeEmbedder
-from tests.conftest import ROOT
-from tests.integration.test_recs_catalog import catalog_url
-
-__all__ = ["catalog_url"]  # a fixture, imported so pytest finds it here
+from tests.support.databases import ROOT, rolled_back
 
 DOC = ROOT / "docs" / "analysts.md"
 F = Filters(categories=("Drama", "Thriller"), year_min=1980)
@@ -27,12 +24,8 @@ F = Filters(categories=("Drama", "Thriller"), year_min=1980)
 
 @pytest.fixture
 def ac(catalog_url: str) -> Iterator[Connection]:
-    engine = create_engine(sqlalchemy_url(catalog_url))
-    with engine.connect() as connection:
-        connection.begin()
+    with rolled_back(catalog_url) as connection:
         yield connection
-        connection.rollback()
-    engine.dispose()
 
 
 def _as_analyst(conn: Connection, sql: str, params: dict[str, Any]) -> list[int]:
@@ -53,7 +46,7 @@ def _title(conn: Connection, title: str) -> int:
 
 
 def test_every_function_gives_the_wrappers_ids(ac: Connection) -> None:
-    model, _ = recs.active_model(conn=ac)
+    model = active_model(ac).name
     q = FakeEmbedder().encode(["a detective hunts a killer in the city"])[0]
     alien, toy = _title(ac, "Alien"), _title(ac, "Toy Story")
     f = recs.calls.filters_json(F)

@@ -7,7 +7,7 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.test_api_support import ready_client, seed
+from tests.support.api import ready_client, seed
 
 
 def test_status_reports_models_snapshot_counts_and_uptime(fresh_db_url: str) -> None:

@@ -10,15 +10,13 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import create_engine
 
 from api.app import create_app
-from db.engine import sqlalchemy_url
 from db.ingest import ingest_file
 from jobs.embedder import Embedder, load_embedder
 from jobs.worker import Embedders, run_embed
-from tests.conftest import ROOT, _clone, _drop
-from tests.integration.test_api_support import settings_for, wait_ready
+from tests.support.api import settings_for, wait_ready
+from tests.support.databases import ROOT, engine_for, private_database
 
 pytestmark = pytest.mark.model
 
@@ -32,9 +30,7 @@ def embedder() -> Embedder:
 def client(
     server_url: str, template_url: str, embedder: Embedder
 ) -> Iterator[TestClient[Litestar]]:
-    url = _clone(server_url, template_url)
-    engine = create_engine(sqlalchemy_url(url))
-    try:
+    with private_database(server_url, template_url) as url, engine_for(url) as engine:
         with engine.begin() as conn:
             ingest_file(conn=conn, path=Path(ROOT / "data" / "netflix_sample.csv"), fmt="netflix")
         run_embed(engine, embedders=Embedders(loader=lambda path, name: embedder))
@@ -42,9 +38,6 @@ def client(
         with TestClient(app) as c:
             wait_ready(c, timeout=60)
             yield c
-    finally:
-        engine.dispose()
-        _drop(server_url, url)
 
 
 def _results(client: TestClient[Litestar], **params: Any) -> list[dict[str, Any]]:

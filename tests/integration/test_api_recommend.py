@@ -13,8 +13,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api import fusion
-from tests.conftest import _clone, _drop
-from tests.integration.test_api_support import Catalog, ready_client, seed
+from tests.support.api import Catalog, ready_client, seed
+from tests.support.databases import private_database
 
 FIELDS = "kind,categories,tags,year,price,available,attributes,popularity"
 Params = list[tuple[str, str | int | float | bool | None]]
@@ -23,9 +23,8 @@ Check = Callable[[dict[str, Any]], bool]
 
 @pytest.fixture(scope="module")
 def catalog_url(server_url: str, template_url: str) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    yield url
-    _drop(server_url, url)
+    with private_database(server_url, template_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

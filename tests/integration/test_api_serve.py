@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.test_api_support import seed, wait_until
+from tests.support.api import seed, wait_until
 
 
 def _free_port() -> int:

@@ -15,7 +15,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.integration.test_api_support import (
+from tests.support.api import (
     API_KEY,
     MODEL,
     Catalog,

@@ -16,13 +16,12 @@ import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine
 
 import db.recs as recs
-from db.engine import sqlalchemy_url
 from db.recs import Filters, InvalidInput
-from tests.conftest import _clone, _drop
-from tests.integration.test_api_support import Catalog, ready_client, seed
+from tests.support.api import Catalog, ready_client, seed
+from tests.support.databases import engine_for, private_database
 
 CAROL = "carol"
 DRAMAS = "Dramas"
@@ -35,9 +34,8 @@ METRICS = {"validation": {"auc": 0.71, "ndcg_at_10": 0.33}}
 
 @pytest.fixture(scope="module")
 def catalog_url(server_url: str, template_url: str) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    yield url
-    _drop(server_url, url)
+    with private_database(server_url, template_url) as url:
+        yield url
 
 
 def _by_title(catalog: Catalog, title: str) -> int:
@@ -78,9 +76,8 @@ def client(catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litestar]]
 
 @pytest.fixture(scope="module")
 def engine(catalog_url: str, catalog: Catalog) -> Iterator[Engine]:
-    eng = create_engine(sqlalchemy_url(catalog_url))
-    yield eng
-    eng.dispose()
+    with engine_for(catalog_url) as eng:
+        yield eng
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.integration.test_api_support import (
+from tests.support.api import (
     API_KEY,
     Catalog,
     embed_all,

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 from db import clusters as cstore
 from jobs.clusters import assign, default_n_clusters, refresh_clusters, top_terms
-from tests.integration.test_neighbors import ACTIVE, load_catalog, tmdb_movies
+from tests.support.movies import ACTIVE, load_catalog, tmdb_movies
 
 WORD = re.compile(r"^[^\W\d_]{3,}$")
 

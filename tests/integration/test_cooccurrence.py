@@ -9,7 +9,6 @@ equal within 1e-6), co-user counts exactly.
 
 from __future__ import annotations
 
-import csv
 import math
 import struct
 import threading
@@ -21,15 +20,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import Connection, text
 
 from db import cooccurrence as store
-from db.engine import sqlalchemy_url
+from db.engine import job_engine
 from db.ingest import ingest_file
-from db.neighbors import lock_job, unlock_job
+from db.job_runs import lock_job, unlock_job
 from jobs.cooccurrence import JOB, LOCK_SCOPE, Params, rebuild, refresh_cooccurrence
-from tests.conftest import _clone, _drop
-from tests.integration.test_ingest_catalog import pgrec
+from tests.support.cli import ingest_ratings, pgrec, query
+from tests.support.databases import engine_for, private_database
 
 USERS = 40
 TOL = 1e-6
@@ -56,7 +55,7 @@ class Direct:
 
 def direct(url: str, k: int = 50, shrinkage: float = 5.0, min_users: int = 1) -> Direct:
     """The tables as the formula defines them, from the raw events, with plain loops."""
-    events = _query(url, "SELECT user_id, item_id, event, value, occurred_at FROM interactions")
+    events = query(url, "SELECT user_id, item_id, event, value, occurred_at FROM interactions")
     pref: dict[tuple[str, int], float] = defaultdict(float)
     last: dict[int, Any] = {}
     for user, item, event, value, at in events:
@@ -98,14 +97,9 @@ def direct(url: str, k: int = 50, shrinkage: float = 5.0, min_users: int = 1) ->
     return Direct(lists, pairs, stats)
 
 
-def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as c:
-        return c.execute(sql, params or None).fetchall()
-
-
 def stored(url: str) -> Lists:
     lists: Lists = defaultdict(list)
-    rows = _query(
+    rows = query(
         url, "SELECT item_id, neighbor_id, score, users FROM item_cooccurrence ORDER BY 1, rank"
     )
     for item, neighbor, score, users in rows:
@@ -127,7 +121,7 @@ def assert_matches(url: str, want: Direct) -> None:
             if neighbor != e_neighbor:  # only a tie may swap places
                 assert want.pairs[item, neighbor][0] == pytest.approx(e_score, abs=TOL)
             assert users == want.pairs[item, neighbor][1]
-    stats = {r[0]: r[1:] for r in _query(url, "SELECT * FROM item_stats")}
+    stats = {r[0]: r[1:] for r in query(url, "SELECT * FROM item_stats")}
     assert set(stats) == set(want.stats)
     for item, (users, positive, preference, last_at) in want.stats.items():
         assert stats[item][:2] == (users, positive)
@@ -149,7 +143,7 @@ def differing(before: Direct, after: Direct) -> set[int]:
 
 def list_rows(url: str) -> dict[int, list[str]]:
     """Physical row versions (ctid, xmin) of each list: unchanged lists keep them."""
-    rows = _query(
+    rows = query(
         url, "SELECT item_id, ctid::text || '/' || xmin::text FROM item_cooccurrence ORDER BY 1, 2"
     )
     out: dict[int, list[str]] = defaultdict(list)
@@ -163,36 +157,20 @@ def loaded(
     server_url: str, template_url: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A database with the TMDB catalog and the ratings of MovieLens users 1..40."""
-    ml = shared_data / "movielens_ml-latest-small"
-    ratings = tmp_path_factory.mktemp("ml") / "ratings.csv"
-    with (ml / "ratings.csv").open(newline="") as src, ratings.open("w", newline="") as dst:
-        reader = csv.DictReader(src)
-        writer = csv.DictWriter(dst, fieldnames=list(reader.fieldnames or []))
-        writer.writeheader()
-        writer.writerows(r for r in reader if int(r["userId"]) <= USERS)
-    url = _clone(server_url, template_url)
-    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
+    with private_database(server_url, template_url) as url:
+        with engine_for(url) as engine, engine.connect() as conn:
             tmdb = shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
             assert ingest_file(conn=conn, path=tmdb, fmt="tmdb").written
-            summary = ingest_file(
-                conn=conn, path=ratings, fmt="movielens-ratings", links=ml / "links.csv"
-            )
+            summary = ingest_ratings(conn, shared_data, tmp_path_factory.mktemp("ml"), USERS)
             assert summary.written and summary.inserted > 3000
             conn.commit()
-        engine.dispose()
         yield url
-    finally:
-        engine.dispose()
-        _drop(server_url, url)
 
 
 @pytest.fixture
 def db(server_url: str, loaded: str) -> Iterator[str]:
-    url = _clone(server_url, loaded)
-    yield url
-    _drop(server_url, url)
+    with private_database(server_url, loaded) as url:
+        yield url
 
 
 def test_tables_equal_the_direct_computation(db: str) -> None:
@@ -205,17 +183,17 @@ def test_tables_equal_the_direct_computation(db: str) -> None:
     assert run.stats.changed == len(want.lists)
     assert run.stats.rows_written == sum(len(v) for v in want.lists.values())
     # Equal stored scores rank by neighbour id; real ties abound (items one user likes).
-    ties = _query(
+    ties = query(
         db,
         "SELECT count(*) FILTER (WHERE a.neighbor_id > b.neighbor_id), count(*)"
         " FROM item_cooccurrence a JOIN item_cooccurrence b"
         " ON b.item_id = a.item_id AND b.rank = a.rank + 1 AND b.score = a.score",
     )
     assert ties[0][0] == 0 and ties[0][1] > 100
-    state = _query(db, "SELECT signature, details FROM job_state WHERE job = %s", JOB)
+    state = query(db, "SELECT signature, details FROM job_state WHERE job = %s", JOB)
     assert state[0][0] == run.signature and "k=50 shrinkage=5.0 min_users=1" in run.signature
     assert state[0][1]["lists"] == run.stats.lists and state[0][1]["k"] == 50
-    assert _query(db, "SELECT job, status, items FROM job_runs") == [(JOB, "ok", run.stats.changed)]
+    assert query(db, "SELECT job, status, items FROM job_runs") == [(JOB, "ok", run.stats.changed)]
 
     # Other parameters: another signature, another table, still the formula's.
     run = refresh_cooccurrence(url=db, k=7, shrinkage=0.0, min_users=3)
@@ -226,11 +204,11 @@ def test_tables_equal_the_direct_computation(db: str) -> None:
 def test_a_second_run_is_unchanged_and_writes_nothing(db: str) -> None:
     refresh_cooccurrence(url=db)
     versions = list_rows(db)
-    state = _query(db, "SELECT * FROM job_state")
-    stats = _query(db, "SELECT item_id, xmin::text FROM item_stats ORDER BY 1")
+    state = query(db, "SELECT * FROM job_state")
+    stats = query(db, "SELECT item_id, xmin::text FROM item_stats ORDER BY 1")
     again = refresh_cooccurrence(url=db)
     assert again.unchanged and again.stats is None
-    assert _query(db, "SELECT * FROM job_state") == state
+    assert query(db, "SELECT * FROM job_state") == state
     forced = refresh_cooccurrence(url=db, force=True)
     assert forced.stats is not None
     assert (forced.stats.changed, forced.stats.rows_written, forced.stats.stats_written) == (
@@ -239,14 +217,14 @@ def test_a_second_run_is_unchanged_and_writes_nothing(db: str) -> None:
         0,
     )
     assert list_rows(db) == versions
-    assert _query(db, "SELECT item_id, xmin::text FROM item_stats ORDER BY 1") == stats
+    assert query(db, "SELECT item_id, xmin::text FROM item_stats ORDER BY 1") == stats
 
 
 def test_new_events_of_one_user_rewrite_only_the_lists_they_change(db: str) -> None:
     refresh_cooccurrence(url=db)
     before, versions = direct(db), list_rows(db)
-    rated = [r[0] for r in _query(db, "SELECT item_id FROM interactions WHERE user_id = 'ml:2'")]
-    fresh = _query(
+    rated = [r[0] for r in query(db, "SELECT item_id FROM interactions WHERE user_id = 'ml:2'")]
+    fresh = query(
         db,
         "SELECT item_id FROM item_stats WHERE item_id <> ALL(%s) ORDER BY positive_users DESC,"
         " item_id LIMIT 2",
@@ -274,8 +252,8 @@ def test_new_events_of_one_user_rewrite_only_the_lists_they_change(db: str) -> N
 def test_a_negative_rating_contributes_nothing(db: str) -> None:
     refresh_cooccurrence(url=db)
     versions = list_rows(db)
-    popular = [r[0] for r in _query(db, "SELECT item_id FROM item_stats ORDER BY 1 LIMIT 3")]
-    stats = {r[0]: r[1:] for r in _query(db, "SELECT * FROM item_stats")}
+    popular = [r[0] for r in query(db, "SELECT item_id FROM item_stats ORDER BY 1 LIMIT 3")]
+    stats = {r[0]: r[1:] for r in query(db, "SELECT * FROM item_stats")}
     with psycopg.connect(db) as c:
         for item, value in zip(popular, (1.0, 0.5, 2.5), strict=True):  # 2.5 weighs exactly 0
             c.execute(
@@ -286,7 +264,7 @@ def test_a_negative_rating_contributes_nothing(db: str) -> None:
     run = refresh_cooccurrence(url=db)
     assert run.stats is not None and (run.stats.changed, run.stats.rows_written) == (0, 0)
     assert list_rows(db) == versions
-    after = {r[0]: r[1:] for r in _query(db, "SELECT * FROM item_stats")}
+    after = {r[0]: r[1:] for r in query(db, "SELECT * FROM item_stats")}
     for item in popular:
         users, positive, preference, _ = stats[item]
         assert after[item][:3] == (users + 1, positive, preference)
@@ -295,13 +273,13 @@ def test_a_negative_rating_contributes_nothing(db: str) -> None:
 
 def test_deleting_an_item_cascades(db: str) -> None:
     refresh_cooccurrence(url=db)
-    item = _query(
+    item = query(
         db,
         "SELECT neighbor_id FROM item_cooccurrence GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
     )[0][0]
     with psycopg.connect(db) as c:
         c.execute("DELETE FROM items WHERE id = %s", (item,))
-    assert _query(
+    assert query(
         db,
         "SELECT count(*) FROM item_cooccurrence WHERE %s IN (item_id, neighbor_id)"
         " UNION ALL SELECT count(*) FROM item_stats WHERE item_id = %s",
@@ -315,8 +293,8 @@ def test_deleting_an_item_cascades(db: str) -> None:
 
 def test_rebuild_runs_in_the_callers_transaction(db: str) -> None:
     refresh_cooccurrence(url=db)
-    versions, state = list_rows(db), _query(db, "SELECT * FROM job_state")
-    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    versions, state = list_rows(db), query(db, "SELECT * FROM job_state")
+    engine = job_engine(db)
     try:
         with engine.connect() as conn:
             conn.execute(text("DELETE FROM interactions WHERE user_id = 'ml:1'"))
@@ -329,7 +307,7 @@ def test_rebuild_runs_in_the_callers_transaction(db: str) -> None:
             conn.rollback()
     finally:
         engine.dispose()
-    assert list_rows(db) == versions and _query(db, "SELECT * FROM job_state") == state
+    assert list_rows(db) == versions and query(db, "SELECT * FROM job_state") == state
     # What the rebuild saw inside: the lists without user 1's ratings.
     with psycopg.connect(db) as c:
         c.execute("DELETE FROM interactions WHERE user_id = 'ml:1'")
@@ -338,7 +316,7 @@ def test_rebuild_runs_in_the_callers_transaction(db: str) -> None:
 
 
 def test_two_runs_serialize_on_the_advisory_lock(db: str) -> None:
-    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    engine = job_engine(db)
     results: list[Any] = []
     try:
         with engine.connect() as holder:
@@ -352,7 +330,7 @@ def test_two_runs_serialize_on_the_advisory_lock(db: str) -> None:
                 t.start()
             threads[0].join(1.5)
             assert threads[0].is_alive() and not results  # waiting for the lock
-            assert _query(db, "SELECT count(*) FROM item_cooccurrence") == [(0,)]
+            assert query(db, "SELECT count(*) FROM item_cooccurrence") == [(0,)]
             unlock_job(conn=holder, job=JOB, model=LOCK_SCOPE)
             holder.commit()
             for t in threads:
@@ -380,7 +358,7 @@ def test_bad_options_are_named(db: str) -> None:
     ):
         code, out, err = pgrec(db, "cooccurrence", "refresh", *argv)
         assert code == 2 and out == "" and name in err
-    assert _query(db, "SELECT count(*) FROM job_runs") == [(0,)]
+    assert query(db, "SELECT count(*) FROM job_runs") == [(0,)]
 
 
 def test_cli_refresh_then_unchanged(db: str) -> None:
@@ -395,7 +373,7 @@ def test_cli_refresh_then_unchanged(db: str) -> None:
 def test_an_item_deleted_during_the_write_makes_the_run_start_over(
     db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    victim = _query(db, "SELECT item_id FROM interactions GROUP BY 1 ORDER BY count(*) DESC")[0][0]
+    victim = query(db, "SELECT item_id FROM interactions GROUP BY 1 ORDER BY count(*) DESC")[0][0]
     real_read = store.read_lists
     calls: list[int] = []
 
@@ -410,4 +388,4 @@ def test_an_item_deleted_during_the_write_makes_the_run_start_over(
     run = refresh_cooccurrence(url=db)
     assert len(calls) == 2 and run.stats is not None
     assert_matches(db, direct(db))
-    assert _query(db, "SELECT status FROM job_runs") == [("ok",)]
+    assert query(db, "SELECT status FROM job_runs") == [("ok",)]

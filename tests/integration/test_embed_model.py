@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from jobs.embedder import QueryEncoder, load_embedder
 from jobs.worker import Embedders, run_embed
 
@@ -23,7 +23,7 @@ N = 24
 
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
-    eng = create_engine(sqlalchemy_url(fresh_db_url))
+    eng = make_engine(fresh_db_url)
     with NETFLIX.open(newline="", encoding="utf-8") as f:
         rows = [r for _, r in zip(range(N), csv.DictReader(f), strict=False)]
     with eng.begin() as conn:

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import psycopg
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from db import embeddings as store
-from db import vector_index
-from db.engine import sqlalchemy_url
+from db import job_runs, vector_index
+from db.engine import make_engine
 from jobs.embedder import FakeEmbedder
 
 MODEL = "all-MiniLM-L6-v2"
@@ -101,13 +101,13 @@ def test_status_view_counts_per_model(conn: Connection) -> None:
     add_items(conn, 4)
     store.register_model(conn, name="side-8", dim=8, path="fake:8")
     model = store.get_model(conn)
-    run = store.start_run(conn, job="embed", model=MODEL)
+    run = job_runs.start_run(conn, job="embed", model=MODEL)
     claims = store.claim_batch(conn, model=MODEL, limit=3)
     store.upsert_vectors(
         conn, model=model, claims=claims, vectors=FakeEmbedder().encode([c.text for c in claims])
     )
-    store.record_batch(conn, run_id=run, items=3, seconds=1.5)
-    store.finish_run(conn, run_id=run, status="ok")
+    job_runs.record_batch(conn, run_id=run, items=3, seconds=1.5)
+    job_runs.finish_run(conn, run_id=run, status="ok")
     rows = {r.model: r for r in store.embedding_status(conn)}
     active = rows[MODEL]
     assert (active.active, active.items, active.embedded, active.needed) == (True, 4, 3, 1)
@@ -150,7 +150,7 @@ def _notes(listener: psycopg.Connection, channel: str) -> list[str]:
 
 
 def test_notify_triggers(fresh_db_url: str) -> None:
-    engine = create_engine(sqlalchemy_url(fresh_db_url))
+    engine = make_engine(fresh_db_url)
     try:
         with psycopg.connect(fresh_db_url, autocommit=True) as listener:
             listener.execute("LISTEN pgrec_items")

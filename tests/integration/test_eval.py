@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from bench.eval import USER_MODE, EvalConfig, run
 from db import recs
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from db.recs import Filters, Hit, MoreLike
 from pgrec import cmd_eval
 
@@ -97,7 +97,7 @@ def write_data(root: Path) -> Path:
 
 
 def _one(url: str, sql: str, **params: Any) -> list[Any]:
-    engine = create_engine(sqlalchemy_url(url))
+    engine = make_engine(url)
     try:
         with engine.connect() as c:
             return list(c.execute(text(sql), params).all())

@@ -9,76 +9,37 @@ items), a rejected copy with one malformed row, and a killed process.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from db import engine as engine_module
-from db.settings import get_settings
-from pgrec.cli import main
-from tests.conftest import ROOT, _clone, _drop
+from tests.support.cli import pgrec, query
+from tests.support.databases import ROOT, private_database
 
 NETFLIX = "netflix_titles/netflix_titles.csv"
 TMDB = "tmdb_5000_movies/tmdb_5000_movies.csv"
 RATINGS = "movielens_ml-latest-small/ratings.csv"
 
 
-@contextmanager
-def _database(url: str) -> Iterator[None]:
-    """DATABASE_URL set for the CLI; the cached settings and engine follow it."""
-    before = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
-    get_settings.cache_clear()
-    engine_module._engine_for.cache_clear()
-    try:
-        yield
-    finally:
-        engine_module.get_engine().dispose()
-        engine_module._engine_for.cache_clear()
-        if before is None:
-            del os.environ["DATABASE_URL"]
-        else:
-            os.environ["DATABASE_URL"] = before
-        get_settings.cache_clear()
-
-
-def pgrec(url: str, *argv: str | Path) -> tuple[int, str, str]:
-    """Run `pgrec ARGV` in-process against `url`: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with _database(url), redirect_stdout(out), redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
-def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as c:
-        return c.execute(sql, params or None).fetchall()
-
-
 @pytest.fixture(scope="module")
 def catalog(server_url: str, template_url: str, shared_data: Path) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    try:
+    with private_database(server_url, template_url) as url:
         for path, fmt in ((NETFLIX, "netflix"), (TMDB, "tmdb")):
             code, _, err = pgrec(url, "ingest", shared_data / path, "--format", fmt)
             assert (code, err) == (0, ""), err
         yield url
-    finally:
-        _drop(server_url, url)
 
 
 def _snapshot(url: str) -> list[tuple[Any, ...]]:
-    return _query(
+    return query(
         url,
         "SELECT external_id, updated_at, content_hash, xmin::text FROM items ORDER BY external_id",
     )
@@ -88,7 +49,7 @@ def test_counts_match_the_files(catalog: str) -> None:
     by_kind = (
         "SELECT split_part(external_id, ':', 1) || '/' || kind, count(*) FROM items GROUP BY 1"
     )
-    assert dict(_query(catalog, by_kind)) == {
+    assert dict(query(catalog, by_kind)) == {
         "netflix/movie": 6131,
         "netflix/tv": 2676,
         "tmdb/movie": 4803,
@@ -98,7 +59,7 @@ def test_counts_match_the_files(catalog: str) -> None:
 def test_quirks_as_stored(catalog: str) -> None:
     rows = {
         r[0]: r[1:]
-        for r in _query(
+        for r in query(
             catalog,
             "SELECT external_id, title, description, categories, tags, attributes FROM items"
             " WHERE external_id = ANY(%s)",
@@ -112,7 +73,7 @@ def test_quirks_as_stored(catalog: str) -> None:
     assert rows["tmdb:19995"][2] == ["Action", "Adventure", "Fantasy", "Science Fiction"]
     assert "culture clash" in rows["tmdb:19995"][3]
     assert "\r" not in rows["tmdb:11342"][1]
-    bad_chars = _query(
+    bad_chars = query(
         catalog,
         "SELECT count(*) FROM items WHERE title ~ %s OR description ~ %s",
         "[\u00a0\u200b\u00ad\r\n]|  ",
@@ -134,13 +95,13 @@ def test_movielens_ratings_map_through_links(catalog: str, shared_data: Path) ->
     code, out, _ = pgrec(catalog, "ingest", ratings, "--format", "movielens-ratings")
     unmapped = "unmapped 30642 (no tmdbId 13, not in catalog 30629)"
     assert (code, out) == (0, f"inserted 70194, updated 0, unchanged 0, rejected 0, {unmapped}\n")
-    assert _query(
+    assert query(
         catalog,
         "SELECT count(*), count(DISTINCT user_id), min(value), max(value) FROM interactions"
         " WHERE event = 'rating'",
     ) == [(70194, 610, 0.5, 5.0)]
     # userId 1 rated movieId 1 (Toy Story, tmdbId 862) 4.0 at 964982703.
-    assert _query(
+    assert query(
         catalog,
         "SELECT i.value, extract(epoch FROM i.occurred_at)::bigint FROM interactions i"
         " JOIN items t ON t.id = i.item_id WHERE i.user_id = 'ml:1' AND t.external_id = 'tmdb:862'",
@@ -176,7 +137,7 @@ def _netflix_copy(
 
 
 def _count(url: str, prefix: str) -> int:
-    found = _query(url, "SELECT count(*) FROM items WHERE starts_with(external_id, %s)", prefix)
+    found = query(url, "SELECT count(*) FROM items WHERE starts_with(external_id, %s)", prefix)
     return int(found[0][0])
 
 
@@ -234,6 +195,6 @@ def _wait_for_upsert(url: str, proc: subprocess.Popen[bytes]) -> int:
 def _wait_until_gone(url: str, backend: int) -> None:
     # The backend finishes the statement, finds its client gone, and rolls back.
     deadline = time.monotonic() + 120
-    while _query(url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend):
+    while query(url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend):
         assert time.monotonic() < deadline, "the killed client's backend did not end"
         time.sleep(0.05)

@@ -25,13 +25,13 @@ def _tables(url: str) -> set[str]:
 
 @pytest.fixture
 def empty_url(server_url: str) -> Iterator[str]:
-    from tests.conftest import _admin, with_database
+    from tests.support.databases import admin, with_database
 
     name = f"pgrec_mig_empty_{os.getpid()}"
-    _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    _admin(server_url, f"CREATE DATABASE {name}")
+    admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(server_url, f"CREATE DATABASE {name}")
     yield with_database(server_url, name)
-    _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_up_down_up_and_no_drift(empty_url: str) -> None:

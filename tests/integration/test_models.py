@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from db import embeddings as store
 from db import vector_index
-from db.engine import get_engine, sqlalchemy_url
+from db.engine import get_engine, make_engine
 from db.settings import get_settings
 from jobs.embedder import DimensionMismatch
 from jobs.models import ModelExists, activate_model, add_model
@@ -27,7 +27,7 @@ Cli = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
-    eng = create_engine(sqlalchemy_url(fresh_db_url))
+    eng = make_engine(fresh_db_url)
     with eng.begin() as conn:
         conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))
         conn.execute(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,58 +11,13 @@ import pytest
 from pgvector.psycopg import register_vector
 from sqlalchemy import Connection, text
 
-from db import neighbors as store
-from jobs.embedder import FakeEmbedder
+from db.vectors import load_current_vectors
 from jobs.neighbors import refresh_neighbors
+from tests.support.movies import ACTIVE, load_catalog, tmdb_movies
 
-ACTIVE = "all-MiniLM-L6-v2"
 RANDOM = "random-32"  # a second, inactive model: no HNSW index to build, small vectors
 
 Lists = dict[int, list[tuple[int, float]]]
-
-
-def tmdb_movies(shared_data: Path, n: int) -> list[dict[str, object]]:
-    """The first `n` TMDB movies that have an overview: title, overview, genre names."""
-    path = shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
-    movies: list[dict[str, object]] = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row["overview"].strip() and row["title"].strip():
-                genres = [g["name"] for g in json.loads(row["genres"] or "[]")]
-                movies.append(
-                    {
-                        "id": row["id"],
-                        "title": row["title"],
-                        "overview": row["overview"],
-                        "genres": genres,
-                    }
-                )
-            if len(movies) == n:
-                break
-    return movies
-
-
-def load_catalog(url: str, movies: list[dict[str, object]], model: str = ACTIVE) -> None:
-    """Insert movies as items and their FakeEmbedder vectors as current embeddings."""
-    with psycopg.connect(url) as c:
-        register_vector(c)
-        with c.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO items (external_id, title, description, categories)"
-                " VALUES (%s, %s, %s, %s)",
-                [(f"tmdb:{m['id']}", m["title"], m["overview"], m["genres"]) for m in movies],
-            )
-        rows = c.execute(
-            "SELECT id, pgrec_embed_text(title, categories, tags, description), content_hash"
-            " FROM items ORDER BY id"
-        ).fetchall()
-        vectors = FakeEmbedder(dim=384).encode([r[1] for r in rows])
-        with c.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO item_embeddings (item_id, model, embedding, content_hash)"
-                " VALUES (%s, %s, %s, %s)",
-                [(r[0], model, v, r[2]) for r, v in zip(rows, vectors, strict=True)],
-            )
 
 
 def add_random_items(c: psycopg.Connection, n: int, rng: np.random.Generator) -> list[int]:
@@ -274,7 +227,7 @@ def test_load_vectors_skips_stale_hashes_and_normalises(conn: Connection) -> Non
         {"m": ACTIVE, "ids": list(ids)},
     )
     conn.execute(text("UPDATE items SET title = 'changed' WHERE id = :i"), {"i": ids[1]})
-    vectors = store.load_vectors(conn=conn, model=ACTIVE)
+    vectors = load_current_vectors(conn=conn, model=ACTIVE)
     assert vectors.ids.tolist() == [ids[0], ids[2]]
     assert vectors.matrix.shape == (2, 384)
     np.testing.assert_allclose(vectors.matrix[:, :2], [[0.6, 0.8], [0.6, 0.8]], rtol=1e-6)

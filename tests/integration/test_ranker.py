@@ -6,7 +6,6 @@ a model is trained on a clone of it once; tests that change state work on clones
 
 from __future__ import annotations
 
-import csv
 import threading
 import time
 from collections.abc import Iterator
@@ -16,17 +15,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import text
 
 from bench import eval_db
-from db.engine import sqlalchemy_url
-from db.ingest import ingest_file
+from db.engine import job_engine
 from jobs.cooccurrence import refresh_cooccurrence
 from jobs.embedder import FakeEmbedder
-from jobs.ranker import RankerRun, beats_fallback, split_history, train_ranker
+from jobs.ranker import RankerRun, train_ranker
+from jobs.ranker_collect import split_history
+from jobs.ranker_fit import beats_fallback
 from jobs.worker import run_worker
-from tests.conftest import _clone, _drop
-from tests.integration.test_ingest_catalog import pgrec
+from tests.support.cli import ingest_ratings, pgrec, query
+from tests.support.databases import engine_for, private_database
 
 USERS = 120
 # What training must leave as it was: job_state's own row is the one thing it writes.
@@ -38,15 +38,10 @@ TABLES = {
 }
 
 
-def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as c:
-        return c.execute(sql, params or None).fetchall()
-
-
 def _digest(url: str) -> dict[str, str]:
     """A checksum of every row of each of TABLES."""
     return {
-        name: _query(
+        name: query(
             url, f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM {t} x"
         )[0][0]
         for name, t in TABLES.items()
@@ -58,22 +53,11 @@ def loaded(
     server_url: str, template_url: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """TMDB catalog, ratings of MovieLens users 1..USERS, fake vectors, co-occurrence."""
-    ml = shared_data / "movielens_ml-latest-small"
-    ratings = tmp_path_factory.mktemp("ml") / "ratings.csv"
-    with (ml / "ratings.csv").open(newline="") as src, ratings.open("w", newline="") as dst:
-        reader = csv.DictReader(src)
-        writer = csv.DictWriter(dst, fieldnames=list(reader.fieldnames or []))
-        writer.writeheader()
-        writer.writerows(r for r in reader if int(r["userId"]) <= USERS)
-    url = _clone(server_url, template_url)
-    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
+    with private_database(server_url, template_url) as url:
+        with engine_for(url) as engine, engine.connect() as conn:
             tmdb = shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
             eval_db.load_catalog(conn=conn, path=tmdb)
-            summary = ingest_file(
-                conn=conn, path=ratings, fmt="movielens-ratings", links=ml / "links.csv"
-            )
+            summary = ingest_ratings(conn, shared_data, tmp_path_factory.mktemp("ml"), USERS)
             assert summary.written and summary.inserted > 10_000
             # Registered with a fake: path, so a worker started on this database loads it.
             conn.execute(
@@ -87,9 +71,6 @@ def loaded(
             eval_db.embed_pending(conn=conn, embedder=FakeEmbedder())
         refresh_cooccurrence(url=url)
         yield url
-    finally:
-        engine.dispose()
-        _drop(server_url, url)
 
 
 @dataclass(frozen=True)
@@ -103,22 +84,18 @@ class Trained:
 
 @pytest.fixture(scope="module")
 def trained(server_url: str, loaded: str) -> Iterator[Trained]:
-    url = _clone(server_url, loaded)
-    try:
+    with private_database(server_url, loaded) as url:
         before = _digest(url)
         run = train_ranker(url, seed=0, always_activate=True)
         after = _digest(url)
-        state = _query(url, "SELECT count(*) FROM job_state WHERE job = 'ranker'")[0][0]
+        state = query(url, "SELECT count(*) FROM job_state WHERE job = 'ranker'")[0][0]
         yield Trained(url, run, before, after, state)
-    finally:
-        _drop(server_url, url)
 
 
 @pytest.fixture
 def db(server_url: str, trained: Trained) -> Iterator[str]:
-    url = _clone(server_url, trained.url)
-    yield url
-    _drop(server_url, url)
+    with private_database(server_url, trained.url) as url:
+        yield url
 
 
 def _for_user(url: str, user: str, ranker: str | None = None) -> list[int]:
@@ -138,9 +115,9 @@ def test_the_model_is_stored_active_with_its_counts(trained: Trained) -> None:
     run, url = trained.run, trained.url
     assert not run.unchanged and run.created and run.active
     assert run.version is not None and run.version.startswith("lr-") and len(run.version) == 15
-    assert _query(url, "SELECT version FROM rec.ranker()") == [(run.version,)]
+    assert query(url, "SELECT version FROM rec.ranker()") == [(run.version,)]
     t = run.trained_on
-    eligible = _query(
+    eligible = query(
         url,
         "SELECT count(*) FROM (SELECT user_id FROM (SELECT user_id, item_id,"
         " sum(rec.event_weight(event, value)) p FROM interactions GROUP BY 1, 2) s"
@@ -168,7 +145,7 @@ def test_same_data_and_seed_give_the_same_version(db: str, trained: Trained) -> 
     again = train_ranker(db, seed=0, force=True, always_activate=True)
     assert (again.version, again.params) == (trained.run.version, trained.run.params)
     assert not again.created and again.active
-    assert _query(db, "SELECT count(*) FROM ranking_models") == [(1,)]
+    assert query(db, "SELECT count(*) FROM ranking_models") == [(1,)]
 
 
 def test_an_unchanged_run_does_nothing_until_the_interactions_change(db: str) -> None:
@@ -176,7 +153,7 @@ def test_an_unchanged_run_does_nothing_until_the_interactions_change(db: str) ->
     assert run.unchanged and run.version is None
     other = train_ranker(db, seed=0, users=10, per_source=50, holdout=0.5, activate=False)
     assert not other.unchanged and other.trained_on["users"] == 10
-    assert _query(db, "SELECT count(*), count(*) FILTER (WHERE active) FROM ranking_models") == [
+    assert query(db, "SELECT count(*), count(*) FILTER (WHERE active) FROM ranking_models") == [
         (2, 1)
     ]
 
@@ -187,14 +164,14 @@ def test_activate_and_deactivate_switch_rec_ranker(db: str, trained: Trained) ->
     assert code == 0 and version in out and "yes" in out
     code, out, _ = pgrec(db, "ranker", "deactivate")
     assert code == 0 and version in out
-    assert _query(db, "SELECT version FROM rec.ranker()") == [("fallback",)]
+    assert query(db, "SELECT version FROM rec.ranker()") == [("fallback",)]
     code, out, _ = pgrec(db, "ranker", "list")
     assert "no model active" in out
     code, _, err = pgrec(db, "ranker", "activate", "lr-nope")
     assert code == 2 and "lr-nope" in err
     code, _, _ = pgrec(db, "ranker", "activate", version)
     assert code == 0
-    assert _query(db, "SELECT version FROM rec.ranker()") == [(version,)]
+    assert query(db, "SELECT version FROM rec.ranker()") == [(version,)]
 
 
 def test_the_model_changes_the_order_of_rec_for_user(trained: Trained) -> None:
@@ -227,7 +204,7 @@ def test_bad_cli_arguments_and_too_few_users(fresh_db_url: str) -> None:
     code, out, err = pgrec(fresh_db_url, "ranker", "train")
     assert code == 2
     assert "too few users with enough likes to train (found 0, need 10" in err
-    assert _query(fresh_db_url, "SELECT count(*) FROM job_state") == [(0,)]
+    assert query(fresh_db_url, "SELECT count(*) FROM job_state") == [(0,)]
 
 
 def test_split_history_holds_out_the_latest_likes_and_their_ties() -> None:
@@ -248,8 +225,8 @@ def test_worker_retrains_after_new_interactions(db: str) -> None:
             "INSERT INTO interactions (user_id, item_id, event)"
             " SELECT 'ml:1', id, 'like' FROM items ORDER BY popularity DESC LIMIT 1"
         )
-    before = dict(_query(db, "SELECT job, ran_at FROM job_state"))
-    engine = create_engine(sqlalchemy_url(db), poolclass=pool.NullPool)
+    before = dict(query(db, "SELECT job, ran_at FROM job_state"))
+    engine = job_engine(db)
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,
@@ -259,7 +236,7 @@ def test_worker_retrains_after_new_interactions(db: str) -> None:
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            after = dict(_query(db, "SELECT job, ran_at FROM job_state"))
+            after = dict(query(db, "SELECT job, ran_at FROM job_state"))
             if all(after[j] > before[j] for j in ("cooccurrence", "ranker")):
                 break
             time.sleep(0.5)
@@ -269,7 +246,7 @@ def test_worker_retrains_after_new_interactions(db: str) -> None:
         stop.set()
         worker.join(30)
         engine.dispose()
-    assert _query(db, "SELECT count(*) FROM ranking_models WHERE active") == [(1,)]
+    assert query(db, "SELECT count(*) FROM ranking_models WHERE active") == [(1,)]
 
 
 def test_a_model_worse_than_the_fallback_is_stored_but_not_served(db: str) -> None:
@@ -279,7 +256,7 @@ def test_a_model_worse_than_the_fallback_is_stored_but_not_served(db: str) -> No
     assert beats_fallback({"model": {"ndcg@10": 0.12}, "fallback": {"ndcg@10": 0.12}})
     assert not beats_fallback({"model": {}, "fallback": {"ndcg@10": 0.1}})
     run = train_ranker(db, seed=3, force=True)
-    served = _query(db, "SELECT version FROM rec.ranker()")[0][0]
+    served = query(db, "SELECT version FROM rec.ranker()")[0][0]
     if beats_fallback(run.metrics):
         assert run.active and served == run.version
     else:

@@ -31,18 +31,16 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from db import recs
-from db.engine import sqlalchemy_url
 from db.recs import Filters
-from tests.conftest import _drop
-from tests.integration.test_recs_catalog import (
+from tests.support.databases import drop_database, engine_for
+from tests.support.recs_catalog import (
     HNSW_INDEX,
-    HNSW_INDEX_SQL,
     MODEL,
     clone_template,
-    copy_binary,
+    write_embeddings,
 )
 
 N = int(os.environ.get("PGREC_RECALL_N", "20000"))
@@ -94,13 +92,7 @@ def _load(url: str, rng: np.random.Generator) -> Catalog:
                     (int(ids[i]), f"r:{i}", f"item {i}", cats, f'{{"pm": "{permille[i]}"}}')
                 )
         rows = c.execute("SELECT id, NULL, content_hash FROM items ORDER BY id").fetchall()
-        with c.cursor().copy(
-            "COPY item_embeddings (item_id, model, embedding, content_hash) "
-            "FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.write(copy_binary(rows, vectors))
-        c.execute("SET maintenance_work_mem = '512MB'")
-        c.execute(HNSW_INDEX_SQL)
+        write_embeddings(c, rows, vectors, work_mem="512MB")
         c.commit()
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("VACUUM ANALYZE items")
@@ -114,15 +106,13 @@ def catalog(server_url: str, template_url: str) -> Iterator[Catalog]:
     try:
         yield _load(url, np.random.default_rng(20261123))
     finally:
-        _drop(server_url, url)
+        drop_database(server_url, url)
 
 
 @pytest.fixture
 def conn(catalog: Catalog) -> Iterator[Connection]:
-    engine = create_engine(sqlalchemy_url(catalog.url))
-    with engine.connect() as connection:
+    with engine_for(catalog.url) as engine, engine.connect() as connection:
         yield connection
-    engine.dispose()
 
 
 CASES: dict[str, tuple[Filters, str]] = {

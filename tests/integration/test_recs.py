@@ -8,15 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from db import recs
-from db.engine import sqlalchemy_url
+from db.embeddings import active_model
 from db.recs import Filters, Hit, InvalidInput
 from jobs.embedder import FakeEmbedder
-from tests.integration.test_recs_catalog import MODEL, NEIGHBORS_K, catalog_url, matches
-
-__all__ = ["catalog_url"]  # a fixture, imported so pytest finds it here
+from tests.support.databases import rolled_back
+from tests.support.recs_catalog import MODEL, NEIGHBORS_K, matches
 
 EMBED = FakeEmbedder()
 
@@ -38,12 +37,8 @@ FILTERS = [
 @pytest.fixture
 def rc(catalog_url: str) -> Iterator[Connection]:
     """A connection to the catalog whose transaction is rolled back after the test."""
-    engine = create_engine(sqlalchemy_url(catalog_url))
-    with engine.connect() as connection:
-        connection.begin()
+    with rolled_back(catalog_url) as connection:
         yield connection
-        connection.rollback()
-    engine.dispose()
 
 
 def _id(conn: Connection, title: str) -> int:
@@ -70,7 +65,7 @@ def _check(
 @pytest.mark.parametrize("f", FILTERS, ids=lambda f: ",".join(f.to_json()))
 def test_every_mode_respects_every_filter(rc: Connection, f: Filters) -> None:
     k = 10
-    model, _ = recs.active_model(conn=rc)
+    model = active_model(rc).name
     q = EMBED.encode(["space adventure on a distant planet"])[0]
     anchor = _id(rc, "Avatar")
     modes: dict[str, list[Hit]] = {
@@ -93,7 +88,7 @@ def test_every_mode_respects_every_filter(rc: Connection, f: Filters) -> None:
 
 
 def test_semantic_is_exact_under_selective_filters(rc: Connection) -> None:
-    model, _ = recs.active_model(conn=rc)
+    model = active_model(rc).name
     rows = rc.execute(
         text(
             "SELECT e.item_id, e.embedding::text, i.categories FROM item_embeddings e "

@@ -6,26 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from db import recs
-from db.engine import sqlalchemy_url
 from db.recs import Filters, InvalidInput
-from tests.integration.test_recs_catalog import catalog_url
-
-__all__ = ["catalog_url"]  # a fixture, imported so pytest finds it here
+from tests.support.databases import rolled_back
 
 F = Filters()
 
 
 @pytest.fixture
 def rc(catalog_url: str) -> Iterator[Connection]:
-    engine = create_engine(sqlalchemy_url(catalog_url))
-    with engine.connect() as connection:
-        connection.begin()
+    """A connection to the shared catalog whose transaction is rolled back after the test."""
+    with rolled_back(catalog_url) as connection:
         yield connection
-        connection.rollback()
-    engine.dispose()
 
 
 def _holding(conn: Connection, query: str) -> set[int]:

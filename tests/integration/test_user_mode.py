@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 
 from bench import eval_db
-from db.engine import sqlalchemy_url
 from db.recs.calls import vector_literal
 from jobs.embedder import Embedder, load_embedder
-from tests.conftest import _clone, _drop
+from tests.support.databases import engine_for, private_database
 
 pytestmark = pytest.mark.model
 
@@ -37,9 +36,7 @@ def embedder() -> Embedder:
 def slice_engine(
     server_url: str, template_url: str, shared_data: Path, embedder: Embedder
 ) -> Iterator[Engine]:
-    url = _clone(server_url, template_url)
-    engine = create_engine(sqlalchemy_url(url))
-    try:
+    with private_database(server_url, template_url) as url, engine_for(url) as engine:
         with engine.connect() as conn:
             eval_db.load_catalog(
                 conn=conn, path=shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
@@ -50,9 +47,6 @@ def slice_engine(
             eval_db.activate_model(conn=conn, name=embedder.name, dim=embedder.dim)
             eval_db.embed_pending(conn=conn, embedder=embedder)
         yield engine
-    finally:
-        engine.dispose()
-        _drop(server_url, url)
 
 
 def _pick(conn: Connection) -> list[int]:

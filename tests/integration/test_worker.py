@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from db import embeddings as store
-from db.engine import sqlalchemy_url
+from db.engine import make_engine
 from jobs.embedder import FakeEmbedder
 from jobs.worker import RunStats, drain, embed_batch
 
@@ -30,7 +30,7 @@ MODEL = "all-MiniLM-L6-v2"
 
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
-    eng = create_engine(sqlalchemy_url(fresh_db_url))
+    eng = make_engine(fresh_db_url)
     yield eng
     eng.dispose()
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from api.snapshot import build_snapshot
-from db.api_queries import VectorSet, VectorSignature, _decode
+from db.vectors import VectorSet, VectorSignature, _decode
 
 
 def _vector_set(n: int = 50, dim: int = 16, seed: int = 0) -> VectorSet:

@@ -1,9 +1,10 @@
 """A real catalog for the retrieval tests: TMDB 5000 and the Netflix sample, with fake vectors.
 
-No tests here: the `catalog_url` fixture (one migrated database per test session, shared by
-test_recs.py and test_analyst.py) and predicates that check a row against a filter. Items
-are inserted with SQL (not the ingest) so these tests only depend on the schema; vectors
-come from FakeEmbedder, written straight to the table; neighbour lists from the refresh job.
+The `catalog_url` fixture (one migrated database per test session, shared by test_recs.py
+and test_analyst.py through tests/conftest.py) and predicates that check a row against a
+filter. Items are inserted with SQL (not the ingest) so these tests only depend on the
+schema; vectors come from FakeEmbedder, written straight to the table; neighbour lists from
+the refresh job.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ import pytest
 from db.recs import Filters
 from jobs.embedder import FakeEmbedder
 from jobs.neighbors import refresh_neighbors
-from tests.conftest import ROOT, _clone, _drop
+from tests.support.databases import ROOT, clone_database, drop_database
 
 MODEL = "all-MiniLM-L6-v2"
 NEIGHBORS_K = 10
-_BUILT: dict[str, str] = {}
 # Migration 0001's index, recreated with the same definition after the bulk load.
 HNSW_INDEX = "ix_item_embeddings_hnsw_all_minilm_l6_v2"
 HNSW_INDEX_SQL = (
@@ -41,10 +41,10 @@ def clone_template(server_url: str, template_url: str) -> str:
     """A private copy of the migrated template; retried while autovacuum still holds it."""
     for attempt in range(5):
         try:
-            return _clone(server_url, template_url)
+            return clone_database(server_url, template_url)
         except psycopg.errors.ObjectInUse:
             time.sleep(1 + attempt)
-    return _clone(server_url, template_url)
+    return clone_database(server_url, template_url)
 
 
 def copy_binary(rows: list[Any], vectors: np.ndarray) -> bytes:
@@ -60,6 +60,18 @@ def copy_binary(rows: list[Any], vectors: np.ndarray) -> bytes:
         out.append(struct.pack(">i", len(digest)) + digest)
     out.append(struct.pack(">h", -1))
     return b"".join(out)
+
+
+def write_embeddings(
+    c: psycopg.Connection[Any], rows: list[Any], vectors: np.ndarray, *, work_mem: str
+) -> None:
+    """COPY the vectors in, then build the HNSW index once (its index must be dropped)."""
+    with c.cursor().copy(
+        "COPY item_embeddings (item_id, model, embedding, content_hash) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.write(copy_binary(rows, vectors))
+    c.execute(f"SET maintenance_work_mem = '{work_mem}'")
+    c.execute(HNSW_INDEX_SQL)
 
 
 def _tmdb_rows(path: Path) -> list[tuple[Any, ...]]:
@@ -133,13 +145,7 @@ def build_catalog(url: str, shared_data: Path) -> None:
         vectors = FakeEmbedder().encode([r[1] for r in found])
         # Building the HNSW index once is much faster than inserting into it row by row.
         c.execute(f"DROP INDEX {HNSW_INDEX}")
-        with c.cursor().copy(
-            "COPY item_embeddings (item_id, model, embedding, content_hash) "
-            "FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.write(copy_binary(found, vectors))
-        c.execute("SET maintenance_work_mem = '256MB'")
-        c.execute(HNSW_INDEX_SQL)
+        write_embeddings(c, found, vectors, work_mem="256MB")
         _interactions(c, ids)
         c.commit()
     # Neighbour lists from the refresh job itself, after the vectors (its watermark).
@@ -175,19 +181,12 @@ def _interactions(c: psycopg.Connection[Any], ids: np.ndarray) -> None:
 
 @pytest.fixture(scope="session")
 def catalog_url(server_url: str, template_url: str, shared_data: Path) -> Iterator[str]:
-    # Imported by several test modules, each of which gets its own instance of this fixture:
-    # the first builds the database, the others reuse it.
-    if "url" in _BUILT:
-        yield _BUILT["url"]
-        return
     url = clone_template(server_url, template_url)
     try:
         build_catalog(url, shared_data)
-        _BUILT["url"] = url
         yield url
     finally:
-        _BUILT.pop("url", None)
-        _drop(server_url, url)
+        drop_database(server_url, url)
 
 
 def matches(row: dict[str, Any], f: Filters) -> bool:

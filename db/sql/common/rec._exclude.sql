@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0004/rec._exclude.sql

@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0005/rec._in_category.sql

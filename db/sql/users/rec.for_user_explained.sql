@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0005/rec.for_user_explained.sql
