@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import eval_acceptance
+
 USER_COLUMNS = ("system", "HR@10", "nDCG@10", "coverage", "ILD", "novelty", "users")
 QUERY_COLUMNS = ("mode", "split", "P@10", "nDCG@10", "queries")
 
@@ -167,6 +169,8 @@ def text(report: dict[str, Any]) -> str:
             "",
             *tuning_lines(report),
             "",
+            _text_table(eval_acceptance.COLUMNS, eval_acceptance.rows(report)),
+            "",
             _protocol_line(report),
             f"reproduce: {report['command']}",
             f"machine: {_machine_line(report)}",
@@ -251,6 +255,10 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
             "Tuning half (what the choices above were made on; not a result):",
             "",
             _md_table(QUERY_COLUMNS, query_rows(report, "tuning_modes")),
+            "",
+            "**Issue 12 acceptance** (computed from the figures above):",
+            "",
+            _md_table(eval_acceptance.COLUMNS, eval_acceptance.rows(report)),
             "",
         ]
     )
