@@ -25,8 +25,8 @@ HYBRID_K = 20
 HYBRID_WEIGHTS: Mapping[str, float] = {"semantic": 1.0, "terms": 3.0, "title": 0.0}
 # More-like-these: weight of "also liked" (co-occurrence) against the vector centroid (1.0),
 # chosen on the validation users (each user's second-to-last liked item).
-MORE_LIKE_K = 60
-MORE_LIKE_WEIGHTS: Mapping[str, float] = {"vector": 1.0, "also_liked": 1.0}
+MORE_LIKE_K = 10
+MORE_LIKE_WEIGHTS: Mapping[str, float] = {"vector": 1.0, "also_liked": 8.0}
 
 
 @dataclass(frozen=True)
