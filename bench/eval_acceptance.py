@@ -10,6 +10,11 @@ TFIDF = "baseline: TF-IDF (title + description)"
 KNN = "baseline: item-kNN (cosine)"
 
 
+def _ratio(value: float, base: float, digits: int = 3) -> str:
+    """value / base as "1.234x"; "-" when the base is 0 (tiny test runs)."""
+    return f"{value / base:.{digits}f}x" if base else "-"
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -55,7 +60,7 @@ def _text_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
                 (
                     f"hybrid {label} >= 1.05 x best single mode ({best['mode']})",
                     f">= {1.05 * best[key]:.3f}",
-                    f"{hybrid[key]:.3f} ({hybrid[key] / best[key]:.3f}x)",
+                    f"{hybrid[key]:.3f} ({_ratio(hybrid[key], best[key])})",
                     _verdict(hybrid[key] >= 1.05 * best[key]),
                 )
             )
@@ -75,7 +80,7 @@ def _user_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
             (
                 f"user mode ({served['name']}) HR@10 >= 1.75 x item-kNN",
                 f">= {1.75 * knn['hr']:.3f}",
-                f"{served['hr']:.3f} ({served['hr'] / knn['hr']:.2f}x)",
+                f"{served['hr']:.3f} ({_ratio(served['hr'], knn['hr'], 2)})",
                 _verdict(served["hr"] >= 1.75 * knn["hr"]),
             )
         )
