@@ -22,8 +22,9 @@ import numpy as np
 from litestar.exceptions import NotFoundException
 
 import db.recs as recs
+from api import blend, fusion
 from api.errors import BadParameter
-from api.fusion import Fused, rrf, single
+from api.fusion import Fused, single
 from api.params import ListOptions, Mode, check_text
 from api.planner_parts import (
     MAX_POOL,
@@ -80,6 +81,8 @@ class Planner:
             rows = Rows(conn)
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
+            if mode == "hybrid":  # each list as deep as the fusion was tuned with
+                pool = max(pool, fusion.HYBRID_DEPTH)
             if pair is not None:
                 serving, view = pair
                 vector = serving.encoder.encode_query(q)
@@ -89,14 +92,16 @@ class Planner:
                     lists["semantic"] = recs.semantic(
                         conn=conn, model=serving.model.name, vector=vector, k=pool, filters=filters
                     )
-            if mode in ("terms", "hybrid"):
+            if mode == "terms":
                 lists["terms"] = recs.search_terms(conn=conn, q=q, k=pool, filters=filters)
+            elif mode == "hybrid":
+                lists["terms"] = blend.terms_if_any(conn, q, pool, filters)
             if mode in ("title", "hybrid"):
                 lists["title"] = recs.search_title(conn=conn, q=q, k=pool, filters=filters)
             if mode == "hybrid":
                 if not lists["title"]:  # title joins the fusion only when it matches
                     del lists["title"]
-                candidates = rrf(lists, weights=dict(options.fusion))
+                candidates = fusion.hybrid(lists, dict(options.fusion))
                 backend = "faiss+postgres" if backend == "faiss" else "postgres"
             else:
                 candidates = single(mode, lists[mode])
@@ -190,7 +195,8 @@ class Planner:
                     [weights.get(i, 1.0) for i in neg],
                 )
                 hits = view.search(query, pool, {*filters.exclude_ids, *positive, *negative}, keep)
-            page = self._view_page("more_like", view, single("more_like", hits), options)
+            blended = self._also_liked(hits, positive, negative, filters, pool)
+            page = self._view_page("more_like", view, blended, options)
             page.missing_ids = missing
             return page
         if view is None:
@@ -205,10 +211,26 @@ class Planner:
                 k=pool,
                 filters=filters,
             )
-            results = self._finish(rows, single("more_like", found.hits), options, view)
+            candidates = blend.more_like(conn, found.hits, positive, negative, filters, pool)
+            results = self._finish(rows, candidates, options, view)
         page = Page("more_like", "postgres", len(results), results)
         page.missing_ids = list(found.missing_ids)
         return page
+
+    def _also_liked(
+        self,
+        hits: list[recs.Hit],
+        positive: Sequence[int],
+        negative: Sequence[int],
+        filters: recs.Filters,
+        pool: int,
+    ) -> list[Fused]:
+        """The centroid's hits blended with co-occurrence (one read: rec.also_liked); the
+        hits alone while Postgres is down (the read model still answers)."""
+        if not self.rt.database_up:
+            return single("more_like", hits)
+        with self.rt.read() as conn:
+            return blend.more_like(conn, hits, positive, negative, filters, pool)
 
     def for_user(self, *, user_id: str, filters: recs.Filters, options: ListOptions) -> Page:
         """The hybrid user mode; seen items are left out, an unknown user gets popular items."""

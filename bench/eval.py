@@ -3,13 +3,17 @@
 Users: leave-last-liked-out on MovieLens ratings joined to TMDB 5000 (bench/eval_protocol.py),
 run against a database holding the catalog and the training events only (bench/eval_db.py),
 for the baselines, the db.recs modes and their RRF hybrids (bench/eval_systems.py). Queries:
-the judged set of bench/judged_queries.json for the semantic, terms and hybrid modes.
+the judged set of bench/judged_queries.json for the text modes (bench/eval_text.py).
+
+Tuning never sees what is reported (bench/eval_splits.py): text-mode parameters are chosen
+on the tuning half of the queries and reported on the other half; the more-like-these blend
+is chosen on the validation users (second-to-last liked item held out, the database loaded
+with the events before it) and reported on the test users (last liked item).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import shlex
@@ -20,15 +24,16 @@ from typing import Any
 
 from sqlalchemy import Connection, make_url, text
 
-from api.fusion import RRF_K, rrf
-from bench import eval_db, eval_report
+from api import fusion
+from bench import eval_db, eval_report, eval_text, eval_users
 from bench import eval_metrics as m
 from bench import eval_protocol as proto
 from bench import eval_queries as jq
+from bench import eval_splits as splits
 from bench import eval_systems as systems
-from db import migrate, recs
+from bench.eval_baselines import ItemKnn
+from db import migrate
 from db.engine import database_url, make_engine, sqlalchemy_url
-from db.recs import Filters, Hit
 from db.settings import get_settings
 from db.vectors import load_serving_vectors
 from jobs.embedder import Embedder, FakeEmbedder, load_embedder
@@ -65,6 +70,8 @@ class EvalConfig:
         from jobs.engines import split_path
 
         return split_path(self.model_path)[0] if self.model_path else None
+
+    query_split: Path = splits.DEFAULT_QUERY_SPLIT
 
     @property
     def stem(self) -> str:
@@ -129,56 +136,19 @@ def _labels(conn: Connection) -> dict[int, jq.Labels]:
     return {int(r.id): jq.Labels(tuple(r.categories), tuple(r.tags)) for r in rows}
 
 
-def query_modes(conn: Connection, embedder: Embedder) -> dict[str, jq.Mode]:
-    """semantic, terms, and hybrid as GET /recommendations fuses it (api/planner.py): RRF of
-    semantic, terms and title (title only when it matches), each list as long as the answer.
-    """
-    pool = m.K
-
-    @functools.cache
-    def semantic(query: str) -> list[Hit]:
-        vector = embedder.encode([query])[0]
-        model = embedder.name
-        return systems.db_call(
-            conn,
-            "semantic",
-            lambda: recs.semantic(conn=conn, model=model, vector=vector, k=pool, filters=Filters()),
-        )
-
-    @functools.cache
-    def terms(query: str) -> list[Hit]:
-        return systems.db_call(
-            conn,
-            "search_terms",
-            lambda: recs.search_terms(conn=conn, q=query, k=pool, filters=Filters()),
-        )
-
-    def title(query: str) -> list[Hit]:
-        return systems.db_call(
-            conn,
-            "search_title",
-            lambda: recs.search_title(conn=conn, q=query, k=pool, filters=Filters()),
-        )
-
-    def hybrid(q: jq.JudgedQuery) -> list[int]:
-        lists = {"semantic": semantic(q.text), "terms": terms(q.text), "title": title(q.text)}
-        if not lists["title"]:
-            del lists["title"]
-        return [f.item_id for f in rrf(lists)]
-
-    return {
-        "semantic": lambda q: [h.item_id for h in semantic(q.text)],
-        "terms": lambda q: [h.item_id for h in terms(q.text)],
-        "hybrid": hybrid,
-    }
-
-
 def _sources(
-    conn: Connection, training: systems.Training, seed: int, ranker: dict[str, Any]
+    conn: Connection,
+    training: systems.Training,
+    seed: int,
+    ranker: dict[str, Any],
+    more_like: dict[str, Any],
 ) -> dict[str, systems.Source]:
-    """Baselines, each component of the hybrid user mode alone, then the hybrid itself
-    (with the fallback weights, then the ranker this run trained, `ranker`)."""
+    """Baselines, more-like-these (the blend chosen on validation, `more_like`), each
+    component of the hybrid user mode alone, then the hybrid itself (with the fallback
+    weights, then the ranker this run trained, `ranker`)."""
     candidates = systems.Candidates(conn)
+    knn = ItemKnn.from_db(conn)
+    conn.rollback()
     version = ranker.get("version")
 
     def learned(*, interleave: bool) -> systems.Source:
@@ -189,7 +159,9 @@ def _sources(
     return {
         "popularity": systems.popularity(training),
         "random": systems.random_items(training, seed),
-        "more-like-these": systems.more_like_these(conn),
+        "baseline: item-kNN (cosine)": eval_users.item_knn(knn),
+        "more-like-these": eval_users.more_like_blend(conn, more_like),
+        "more-like-these: centroid only": systems.more_like_these(conn),
         "user: one centroid (0004)": systems.centroid_mode(conn),
         "co-occurrence": systems.cooccurrence_only(candidates),
         "interests": systems.interests_only(candidates),
@@ -256,11 +228,13 @@ def _run(
     item_of_tmdb = eval_db.load_catalog(conn=conn, path=paths.tmdb)
     events, unmapped = proto.read_events(paths, item_of_tmdb)
     split = proto.split(events)
-    eval_db.load_training(conn=conn, events=split.training)
+    cases = proto.sample(split.cases, config.users, config.seed)
     eval_db.activate_model(conn=conn, name=embedder.name, dim=embedder.dim)
     t0 = time.perf_counter()
     embedded = eval_db.embed_pending(conn=conn, embedder=embedder)
     embed_seconds = time.perf_counter() - t0
+    tuned = _validation(conn, url, split, {c.user for c in cases})
+    eval_db.load_training(conn=conn, events=split.training)
     jobs = _jobs(url, config.seed)
 
     training = systems.read_training(conn=conn)
@@ -272,18 +246,16 @@ def _run(
         vectors=vectors.vectors,
         share=m.popularity_share(training.users_per_item, training.catalog, training.users),
     )
-    cases = proto.sample(split.cases, config.users, config.seed)
-    log.info("recommending for %d users", len(cases))
-    lists = systems.recommend(cases, _sources(conn, training, config.seed, jobs["ranker"]))
+    log.info("recommending for %d test users", len(cases))
+    sources = _sources(conn, training, config.seed, jobs["ranker"], tuned["chosen"])
+    lists = systems.recommend(cases, sources)
     scores = [systems.score(s, cases, scoring) for s in lists]
 
     queries = jq.load_queries(config.queries)
+    query_split = _query_split(config, queries)
     labels = _labels(conn)
     conn.rollback()
-    modes = [
-        jq.evaluate_mode(name, mode, queries, labels)
-        for name, mode in query_modes(conn, embedder).items()
-    ]
+    text_report = eval_text.run(conn, embedder, queries, query_split, labels)
     return {
         "tool": "pgrec eval",
         "command": command(config),
@@ -302,8 +274,10 @@ def _run(
             "min_likes": proto.MIN_LIKES,
             "k": m.K,
             "source_depth": systems.DEPTH,
-            "rrf_k": RRF_K,
+            "rrf_k": fusion.RRF_K,
             "query_pool": m.K,
+            "user_split": "test: each user's last liked item (reported); validation: the"
+            " second-to-last (tuning only)",
             "seed": config.seed,
             "users_requested": config.users,
             "catalog_items": len(training.catalog),
@@ -318,12 +292,41 @@ def _run(
             "withheld_events": split.withheld,
         },
         "systems": [asdict(s) for s in scores],
+        "validation": tuned,
         "queries": {
             "file": _shown(config.queries),
+            "split_file": _shown(config.query_split),
             "count": len(queries),
-            "modes": [asdict(r) for r in modes],
+            **text_report,
         },
     }
+
+
+def _validation(conn: Connection, url: str, split: proto.Split, users: set[str]) -> dict[str, Any]:
+    """Load the validation training events, refresh co-occurrence on them and choose the
+    more-like-these blend on the validation cases of the evaluated users."""
+    from jobs.cooccurrence import refresh_cooccurrence
+
+    val = splits.validation_split(split)
+    eval_db.load_training(conn=conn, events=val.training)
+    refresh_cooccurrence(url=url, force=True)
+    cases = [c for c in val.cases if c.user in users]
+    log.info("tuning more-like-these on %d validation users", len(cases))
+    tuned = eval_users.tune_more_like(conn, cases)
+    conn.rollback()
+    return {**tuned, "withheld_events": val.withheld, "no_prior_like": val.no_prior_like}
+
+
+def _query_split(config: EvalConfig, queries: list[jq.JudgedQuery]) -> splits.QuerySplit:
+    """The committed split of the judged queries; another query file is split on the fly."""
+    ids = [q.id for q in queries]
+    if config.query_split.is_file():
+        try:
+            return splits.load_query_split(config.query_split, ids)
+        except ValueError:
+            if config.queries.resolve() == jq.DEFAULT_QUERIES.resolve():
+                raise
+    return splits.split_queries(ids)
 
 
 def _shown(path: Path) -> str:

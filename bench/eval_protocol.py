@@ -107,7 +107,7 @@ def dedupe(events: Iterable[Event]) -> list[Event]:
     return sorted(latest.values(), key=lambda e: (e.user, e.ts, e.item))
 
 
-def _case(user: str, events: Sequence[Event], like: float) -> Case:
+def hold_out_last_like(user: str, events: Sequence[Event], like: float) -> Case:
     likes = [e for e in events if e.value >= like]
     last = max(likes, key=lambda e: (e.ts, e.item))
     before = [e for e in events if e.ts < last.ts]
@@ -134,7 +134,7 @@ def split(events: Iterable[Event], *, like: float = LIKE, min_likes: int = MIN_L
             too_few += 1
             training.extend(mine)
             continue
-        case = _case(user, mine, like)
+        case = hold_out_last_like(user, mine, like)
         if not case.train_likes:
             no_prior += 1
             training.extend(mine)

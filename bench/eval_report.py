@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import eval_acceptance
+
 USER_COLUMNS = ("system", "HR@10", "nDCG@10", "coverage", "ILD", "novelty", "users")
-QUERY_COLUMNS = ("mode", "P@10", "nDCG@10", "queries")
+QUERY_COLUMNS = ("mode", "split", "P@10", "nDCG@10", "queries")
 
 
 def cpu_model(default: str) -> str:
@@ -67,14 +69,56 @@ def user_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
-def query_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
+def query_rows(report: dict[str, Any], key: str = "modes") -> list[tuple[str, ...]]:
+    """One row per text mode; `key` "modes" (the report half) or "tuning_modes"."""
     rows: list[tuple[str, ...]] = []
-    for q in report["queries"]["modes"]:
+    for q in report["queries"].get(key, []):
+        split = q.get("split", "all")
         if q["status"] != "ok":
             rows.append((q["mode"], q["status"]))
         else:
-            rows.append((q["mode"], _num(q["precision"]), _num(q["ndcg"]), str(q["queries"])))
+            rows.append(
+                (q["mode"], split, _num(q["precision"]), _num(q["ndcg"]), str(q["queries"]))
+            )
     return rows
+
+
+def _hybrid_method(hybrid: dict[str, Any]) -> str:
+    if hybrid.get("method") == "scores":
+        return "sum of min-max normalised scores"
+    return f"weighted RRF (k {hybrid['k']})"
+
+
+def tuning_lines(report: dict[str, Any]) -> list[str]:
+    """What was tuned, on which split, and what was chosen."""
+    lines: list[str] = []
+    queries = report["queries"]
+    if chosen := queries.get("chosen"):
+        terms = ", ".join(f"{k.removeprefix('terms_')} {v:g}" for k, v in chosen["terms"].items())
+        hybrid = chosen["hybrid"]
+        weights = ", ".join(f"{k} {v:g}" for k, v in hybrid["weights"].items())
+        split = queries.get("split", {})
+        lines.append(
+            f"Chosen on the tuning half ({len(split.get('tuning', []))} queries, seed "
+            f"{split.get('seed')}, {queries.get('split_file')}) by {chosen['objective']}: "
+            f"terms {terms}; hybrid {_hybrid_method(hybrid)}, lists {hybrid.get('depth', 10)}"
+            f" deep, weights {weights}.  "
+        )
+    if natural := queries.get("natural_queries"):
+        lines.append(
+            f"Queries of 3+ words with no terms result: {len(natural['empty_terms'])} of "
+            f"{natural['three_or_more_words']} (all judged queries).  "
+        )
+    if val := report.get("validation"):
+        c = val["chosen"]
+        seeds = "all training likes" if c["recent"] is None else f"the {c['recent']} latest likes"
+        lines.append(
+            f"More-like-these chosen on {val['validation_users']} validation users "
+            f"(second-to-last liked item; co-occurrence rebuilt without it) by "
+            f"{val['objective']}: seeds {seeds}, RRF k {c['k']}, also-liked weight "
+            f"{c['also_liked']:g}.  "
+        )
+    return lines
 
 
 def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -117,11 +161,15 @@ def text(report: dict[str, Any]) -> str:
     """The terminal output: both tables, the protocol, the command and the machine."""
     return "\n".join(
         [
-            "Users: MovieLens leave-last-liked-out on TMDB 5000 (HR/nDCG ± 95% CI)",
+            "Users, test split: MovieLens leave-last-liked-out on TMDB 5000 (HR/nDCG ± 95% CI)",
             _text_table(USER_COLUMNS, user_rows(report)),
             "",
-            f"Judged queries ({report['queries']['file']})",
+            f"Judged queries ({report['queries']['file']}), report half",
             _text_table(QUERY_COLUMNS, query_rows(report)),
+            "",
+            *tuning_lines(report),
+            "",
+            _text_table(eval_acceptance.COLUMNS, eval_acceptance.rows(report)),
             "",
             _protocol_line(report),
             f"reproduce: {report['command']}",
@@ -190,16 +238,27 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
             f"Protocol: {_protocol_line(report)}; ran in {report['seconds']:.0f} s.  ",
             *_jobs_lines(report),
             "",
-            "**Users** (MovieLens ratings >= 4 = liked; leave the most recent liked movie out;"
-            " HR@10 and nDCG@10 with 95% CI)",
+            "**Users, test split** (MovieLens ratings >= 4 = liked; leave the most recent liked"
+            " movie out; HR@10 and nDCG@10 with 95% CI)",
             "",
             _md_table(USER_COLUMNS, user_rows(report)),
             "",
             *([f"![HR@10 and nDCG@10 per system]({plot})", ""] if plot else []),
-            "**Judged queries** (graded from TMDB genres + keywords, "
-            f"{report['queries']['count']} queries)",
+            "**Judged queries, report half** (graded from TMDB genres + keywords; "
+            f"{len(report['queries'].get('split', {}).get('report', []))} of "
+            f"{report['queries']['count']} queries; tuning never saw them)",
             "",
             _md_table(QUERY_COLUMNS, query_rows(report)),
+            "",
+            *tuning_lines(report),
+            "",
+            "Tuning half (what the choices above were made on; not a result):",
+            "",
+            _md_table(QUERY_COLUMNS, query_rows(report, "tuning_modes")),
+            "",
+            "**Issue 12 acceptance** (computed from the figures above):",
+            "",
+            _md_table(eval_acceptance.COLUMNS, eval_acceptance.rows(report)),
             "",
         ]
     )

@@ -1,11 +1,11 @@
 """Retrieval functions, one per mode: thin Python wrappers over the SQL functions in `rec`.
 
-The SQL functions (migrations 0004, 0005) are the one source of truth, so an analyst's SQL and
-the API give the same answers. Every function takes an SQLAlchemy `Connection` and runs in its
-transaction. Scores are "higher is better". `filters` restrict the candidates (full recall:
-the true top-k among matching items). Ids are items.id (bigint). Bad input (a filter value,
-k, a model name) raises `InvalidInput`, a ValueError naming the key; as with any SQL error,
-the caller's transaction must then be rolled back.
+The SQL functions (migrations 0004, 0005, 0007) are the one source of truth, so an
+analyst's SQL and the API give the same answers. Every function takes an SQLAlchemy
+`Connection` and runs in its transaction. Scores are "higher is better". `filters` restrict
+the candidates (full recall: the true top-k among matching items). Ids are items.id
+(bigint). Bad input (a filter value, k, a model name) raises `InvalidInput`, a ValueError
+naming the key; as with any SQL error, the caller's transaction must then be rolled back.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from db.recs.text import search_terms, search_title
 from db.recs.users import (
     Interest,
     UserHit,
+    also_liked,
     cooccurring,
     for_user,
     for_user_explained,
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidInput",
     "MoreLike",
     "UserHit",
+    "also_liked",
     "cooccurring",
     "fetch_items",
     "for_user",

@@ -47,6 +47,10 @@ _POPULAR = text("SELECT item_id, score FROM rec.popular(:k, CAST(:filters AS jso
 _COOCCURRING = text(
     "SELECT item_id, score FROM rec.cooccurring(:item, :k, CAST(:filters AS jsonb))"
 )
+_ALSO_LIKED = text(
+    "SELECT item_id, score"
+    " FROM rec.also_liked(CAST(:items AS bigint[]), :k, CAST(:filters AS jsonb))"
+)
 _ITEM_EXISTS = text("SELECT EXISTS (SELECT 1 FROM items WHERE id = :item)")
 _INTERESTS = text(
     "SELECT interest, weight, share, items, label FROM rec.user_interests(:user_id, :max)"
@@ -105,6 +109,12 @@ def cooccurring(*, conn: Connection, item_id: int, k: int, filters: Filters) -> 
     if not hits and not conn.execute(_ITEM_EXISTS, {"item": item_id}).scalar_one():
         raise LookupError(f"unknown item id {item_id}")
     return hits
+
+
+def also_liked(*, conn: Connection, items: Sequence[int], k: int, filters: Filters) -> list[Hit]:
+    """People who liked these items also liked: their co-occurrence lists summed."""
+    params = {"items": [int(i) for i in items], "k": k, "filters": filters_json(filters)}
+    return call_hits(conn, _ALSO_LIKED, params)
 
 
 def user_interests(*, conn: Connection, user_id: str, max_interests: int = 3) -> list[Interest]:

@@ -1,7 +1,7 @@
 """impressions: what the API served, request ids on interactions, online metric views, drift.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-04
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from db import frozen_sql
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

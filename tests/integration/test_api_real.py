@@ -11,6 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from api import fusion
 from api.app import create_app
 from db.ingest import ingest_file
 from jobs.embedder import Embedder, load_embedder
@@ -75,6 +76,7 @@ def test_hybrid_under_filters(client: TestClient[Litestar]) -> None:
     )
     assert results and all(r["kind"] == "movie" and r["year"] >= 2010 for r in results)
     assert any("semantic" in r["explain"]["modes"] for r in results)
-    for r in results:  # the fused score is the RRF sum over the modes that returned it
-        ranks = [m["rank"] for m in r["explain"]["modes"].values()]
-        assert r["score"] == pytest.approx(sum(1 / (60 + rank) for rank in ranks))
+    weights, k = fusion.HYBRID_WEIGHTS, fusion.HYBRID_K
+    for r in results:  # the fused score is the weighted RRF sum over the modes that had it
+        modes = r["explain"]["modes"].items()
+        assert r["score"] == pytest.approx(sum(weights[m] / (k + v["rank"]) for m, v in modes))

@@ -12,6 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from api import fusion
 from tests.support.api import Catalog, ready_client, seed
 from tests.support.databases import private_database
 
@@ -188,8 +189,28 @@ def test_hybrid_explain_shows_each_mode(client: TestClient[Litestar]) -> None:
     modes = top["explain"]["modes"]
     assert {"semantic", "terms", "title"} <= set(modes)
     assert all(m["rank"] >= 1 for m in modes.values())
-    expected = sum(1.0 / (60 + m["rank"]) for m in modes.values())
+    w = fusion.HYBRID_WEIGHTS
+    expected = sum(w[name] / (fusion.HYBRID_K + m["rank"]) for name, m in modes.items())
     assert top["score"] == pytest.approx(expected)
+
+
+def test_terms_mode_answers_a_sentence_and_refuses_only_stop_words(
+    client: TestClient[Litestar],
+) -> None:
+    body = _get(
+        client,
+        "/recommendations",
+        [("mode", "terms"), ("q", "two inmates plan their escape from a prison")],
+    )
+    assert body["results"]
+    response = client.get("/recommendations", params={"mode": "terms", "q": "the of -prison"})
+    assert response.status_code == 400, response.text
+    assert response.json()["extra"]["parameter"] == "q"
+    assert "stop word" in response.json()["detail"]
+    # The hybrid still answers (semantic and title read any text): terms just sit out.
+    body = _get(client, "/recommendations", [("mode", "hybrid"), ("q", "the it")])
+    assert body["results"]
+    assert all("terms" not in r.get("explain", {}).get("modes", {}) for r in body["results"])
 
 
 def test_group_by_caps_each_group(client: TestClient[Litestar]) -> None:

@@ -288,6 +288,27 @@ def test_more_like_these_without_user_id_is_unchanged(
     assert not {r["id"] for r in body["results"]} & set(space[:2])
 
 
+def test_more_like_these_blends_in_what_people_also_liked(
+    client: TestClient[Litestar], catalog: Catalog
+) -> None:
+    space, crime = sorted(catalog.theme_ids("space")), sorted(catalog.theme_ids("crime"))
+    response = client.post(
+        "/recommendations/from-items", params={"explain": "true"}, json={"positive": space[:2]}
+    )
+    assert response.status_code == 200, response.text
+    results = {r["id"]: r for r in response.json()["results"]}
+    # crime[0] co-occurs with both inputs: "also liked" brings it in, however far its vector.
+    assert "also_liked" in results[crime[0]]["explain"]["modes"]
+    assert any("vector" in r["explain"]["modes"] for r in results.values())
+    # Items nobody co-liked: the centroid's list alone, as before.
+    response = client.post(
+        "/recommendations/from-items", params={"explain": "true"}, json={"positive": space[3:5]}
+    )
+    assert response.status_code == 200, response.text
+    modes = {m for r in response.json()["results"] for m in r["explain"]["modes"]}
+    assert modes == {"more_like"}
+
+
 @pytest.mark.parametrize(
     ("payload", "parameter"),
     [

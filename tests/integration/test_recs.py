@@ -144,7 +144,8 @@ def test_terms_mode_finds_a_phrase_and_honours_negation(rc: Connection) -> None:
         blob = " ".join([row["title"], row["description"], *row["categories"], *row["tags"]])
         assert "space station" in blob.lower()
         assert "alien" not in blob.lower()
-    assert recs.search_terms(conn=rc, q="the of and", k=5, filters=Filters()) == []
+    with pytest.raises(InvalidInput, match="stop word"):
+        recs.search_terms(conn=rc, q="the of and", k=5, filters=Filters())
 
 
 def test_similar_items_uses_fresh_neighbour_lists_only(rc: Connection) -> None:

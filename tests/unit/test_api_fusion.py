@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.fusion import RRF_K, ModeRank, rrf, single
+from api import fusion
+from api.fusion import RRF_K, ModeRank, normalized, rrf, single
 from db.recs import Hit
 
 
@@ -41,3 +42,33 @@ def test_empty_lists_and_single_mode_shape() -> None:
     one = single("terms", [Hit(7, 3.0), Hit(8, 1.0)])
     assert [(f.item_id, f.score) for f in one] == [(7, 3.0), (8, 1.0)]
     assert one[1].modes == {"terms": ModeRank(2, 1.0)}
+
+
+def test_weights_scale_each_list_and_a_zero_weight_still_shows_ranks() -> None:
+    lists = {"a": [Hit(1, 0.9), Hit(2, 0.8)], "b": [Hit(2, 5.0), Hit(3, 1.0)]}
+    fused = rrf(lists, k=10, weights={"a": 2.0, "b": 0.0})
+    scores = {f.item_id: f.score for f in fused}
+    assert scores == pytest.approx({1: 2 / 11, 2: 2 / 12, 3: 0.0})
+    assert [f.item_id for f in fused] == [1, 2, 3]
+    assert fused[1].modes == {"a": ModeRank(2, 0.8), "b": ModeRank(1, 5.0)}
+
+
+def test_normalized_sums_min_max_scaled_scores() -> None:
+    lists = {"a": [Hit(1, 0.9), Hit(2, 0.5), Hit(3, 0.1)], "b": [Hit(3, 8.0), Hit(4, 2.0)]}
+    fused = normalized(lists, weights={"a": 1.0, "b": 0.5})
+    assert {f.item_id: f.score for f in fused} == pytest.approx({1: 1.0, 2: 0.5, 3: 0.5, 4: 0.0})
+    assert [f.item_id for f in fused] == [1, 3, 2, 4]  # 3 ties 2 and has the better best rank
+    assert normalized({"a": [Hit(7, 2.0), Hit(8, 2.0)]})[0].score == 1.0
+
+
+def test_hybrid_and_more_like_use_the_tuned_constants() -> None:
+    lists = {"semantic": [Hit(1, 0.9), Hit(3, 0.2)], "terms": [Hit(2, 7.0), Hit(1, 1.0)]}
+    w = fusion.HYBRID_WEIGHTS
+    if fusion.HYBRID_METHOD == "scores":
+        expected = normalized(lists, weights=w)
+    else:
+        expected = rrf(lists, k=fusion.HYBRID_K, weights=w)
+    assert fusion.hybrid(lists) == expected
+    blended = fusion.more_like([Hit(5, 0.7)], [Hit(6, 3.0), Hit(5, 1.0)])
+    assert set(blended[0].modes) | set(blended[1].modes) == {"vector", "also_liked"}
+    assert {f.item_id for f in blended} == {5, 6}

@@ -200,3 +200,41 @@ def test_write_creates_report_json_and_plots(tmp_path: Path) -> None:
     ):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
         assert f"(plots/{name}.png)" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_issue_12_acceptance_rows_compare_the_report_figures() -> None:
+    from bench import eval_acceptance
+
+    def mode(name: str, p: float, n: float) -> dict[str, object]:
+        return {"mode": name, "status": "ok", "precision": p, "ndcg": n}
+
+    def system(name: str, hr: float, ndcg: float, cov: float) -> dict[str, object]:
+        return {"name": name, "status": "ok", "hr": hr, "ndcg": ndcg, "coverage": cov}
+
+    report = {
+        "queries": {
+            "modes": [
+                mode("semantic", 0.7, 0.6),
+                mode("terms", 0.8, 0.7),
+                mode("hybrid", 0.85, 0.72),
+                mode(eval_acceptance.TFIDF, 0.5, 0.45),
+            ],
+            "natural_queries": {"three_or_more_words": 20, "empty_terms": []},
+        },
+        "systems": [
+            system("popularity", 0.05, 0.03, 0.02),
+            system(eval_acceptance.KNN, 0.1, 0.05, 0.1),
+            system("more-like-these", 0.08, 0.04, 0.2),
+            system("user: hybrid, fallback weights", 0.2, 0.1, 0.16),
+            system("user: hybrid, learned ranker", 0.1, 0.05, 0.05),
+        ],
+        "jobs": {"ranker": {"active": False}},
+    }
+    verdicts = {r[0]: r[3] for r in eval_acceptance.rows(report)}
+    assert verdicts["terms P@10 >= TF-IDF"] == "met"
+    assert verdicts["hybrid P@10 >= 1.05 x best single mode (terms)"] == "met"  # 0.85 >= 0.84
+    assert verdicts["hybrid nDCG@10 >= 1.05 x best single mode (terms)"] == "**not met**"
+    # The ranker is not active: the fallback row is what the API serves, and is judged.
+    assert verdicts["user mode (user: hybrid, fallback weights) HR@10 >= 1.75 x item-kNN"] == "met"
+    assert verdicts["user mode coverage@10 >= 0.15"] == "met"
+    assert verdicts["more-like-these nDCG@10 > popularity"] == "met"

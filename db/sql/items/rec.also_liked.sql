@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0007/rec.also_liked.sql

@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0007/rec._lexeme_query.sql
