@@ -6,7 +6,6 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from db.interaction_writes import retrying
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, PathParameter
@@ -25,6 +24,7 @@ from api.runtime import Runtime
 from api.schemas import INT64_MAX, Item, ItemsWritten, Page
 from db import catalog
 from db.ingest import WriteCounts, validate_items, write_items
+from db.interactions import retrying
 
 # schema_extra: Litestar writes `le` as a float, which rounds 2**63 - 1 up to 2**63.
 ItemIdParam = Annotated[
