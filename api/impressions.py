@@ -164,6 +164,10 @@ class Online:
         next_refresh = time.monotonic()
         while True:
             await anyio.sleep(DRAIN_SECONDS)
+            if not self.runtime.database_up:
+                # Outage: keep what is queued (the bounded queue counts what it must drop)
+                # and write it once Postgres is back; no error per drain in the log.
+                continue
             await anyio.to_thread.run_sync(self.recorder.flush, self.runtime.engine)
             if time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + self.refresh_seconds
