@@ -129,36 +129,23 @@ def split(events: Iterable[Event], *, like: float = LIKE, min_likes: int = MIN_L
     def enough(_: str, mine: Sequence[Event]) -> bool:
         return sum(1 for e in mine if e.value >= like) >= min_likes
 
-    held = hold_out_users(by_user, enough, like)
-    return Split(
-        cases=held.cases,
-        training=held.training,
-        users=len(by_user),
-        too_few_likes=sum(1 for user, mine in by_user.items() if not enough(user, mine)),
-        no_prior_like=held.no_prior_like,
-        withheld=held.withheld,
-    )
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """What `hold_out_users` made of a set of users' events."""
-
-    cases: tuple[Case, ...]
-    training: tuple[Event, ...]
-    no_prior_like: int
-    withheld: int
+    too_few = sum(1 for user, mine in by_user.items() if not enough(user, mine))
+    return hold_out_users(by_user, enough, like, users=len(by_user), too_few_likes=too_few)
 
 
 def hold_out_users(
     by_user: Mapping[str, list[Event]],
     eligible: Callable[[str, Sequence[Event]], bool],
     like: float,
-) -> HeldOut:
+    *,
+    users: int,
+    too_few_likes: int,
+) -> Split:
     """Hold out the last liked item of each eligible user, in user order.
 
     A held-out user's events before the cutoff go to training (the rest are withheld); an
     eligible user without a like before it has no case. Other users' events all stay.
+    `users` and `too_few_likes` are the split's counts as the caller took them.
     """
     cases: list[Case] = []
     training: list[Event] = []
@@ -177,7 +164,14 @@ def hold_out_users(
         kept = [e for e in mine if e.ts < case.cutoff]
         withheld += len(mine) - len(kept)
         training.extend(kept)
-    return HeldOut(tuple(cases), tuple(training), no_prior, withheld)
+    return Split(
+        cases=tuple(cases),
+        training=tuple(training),
+        users=users,
+        too_few_likes=too_few_likes,
+        no_prior_like=no_prior,
+        withheld=withheld,
+    )
 
 
 def sample(cases: Sequence[Case], n: int | None, seed: int) -> list[Case]:

@@ -71,16 +71,10 @@ def validation_split(test: Split, *, like: float = LIKE) -> Split:
     by_user: dict[str, list[Event]] = {}
     for e in test.training:
         by_user.setdefault(e.user, []).append(e)
-    held = hold_out_users(
+    return hold_out_users(
         by_user,
         lambda user, mine: user in tested and any(e.value >= like for e in mine),
         like,
-    )
-    return Split(
-        cases=held.cases,
-        training=held.training,
         users=test.users,
         too_few_likes=test.too_few_likes,
-        no_prior_like=held.no_prior_like,
-        withheld=held.withheld,
     )
