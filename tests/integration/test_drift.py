@@ -13,8 +13,8 @@ from db import embeddings as store
 from db.engine import make_engine
 from jobs.drift import DriftTooHigh, check_drift
 from jobs.models import activate_model
-from jobs.worker import run_embed
 from tests.support.cli import pgrec as run_cli
+from tests.support.fake_items import embed_fake_items
 
 MODEL = "all-MiniLM-L6-v2"
 Cli = Callable[..., tuple[int, str, str]]
@@ -23,16 +23,12 @@ Cli = Callable[..., tuple[int, str, str]]
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
     eng = make_engine(fresh_db_url)
-    with eng.begin() as conn:
-        conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))
-        conn.execute(
-            text(
-                "INSERT INTO items (external_id, title, description) SELECT 'm' || g,"
-                " 'Item ' || g, (ARRAY['space ship', 'chef kitchen', 'police heist'])[g % 3 + 1]"
-                " || ' story ' || (g % 7) FROM generate_series(1, 120) g"
-            )
-        )
-    run_embed(eng)
+    embed_fake_items(
+        eng,
+        "INSERT INTO items (external_id, title, description) SELECT 'm' || g,"
+        " 'Item ' || g, (ARRAY['space ship', 'chef kitchen', 'police heist'])[g % 3 + 1]"
+        " || ' story ' || (g % 7) FROM generate_series(1, 120) g",
+    )
     with eng.begin() as conn:
         for name in ("same", "permuted"):
             store.register_model(conn, name=name, dim=384, path="fake:384")

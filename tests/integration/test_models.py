@@ -18,6 +18,7 @@ from jobs.embedder import DimensionMismatch
 from jobs.models import ModelExists, activate_model, add_model
 from jobs.worker import run_embed
 from pgrec import cli
+from tests.support.fake_items import embed_fake_items
 
 MODEL = "all-MiniLM-L6-v2"
 SIDE = "mini-8"
@@ -28,15 +29,11 @@ Cli = Callable[..., tuple[int, str, str]]
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
     eng = make_engine(fresh_db_url)
-    with eng.begin() as conn:
-        conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))
-        conn.execute(
-            text(
-                "INSERT INTO items (external_id, title, description) "
-                "SELECT 'm' || g, 'Item ' || g, 'plot ' || g FROM generate_series(1, 300) g"
-            )
-        )
-    run_embed(eng)
+    embed_fake_items(
+        eng,
+        "INSERT INTO items (external_id, title, description) "
+        "SELECT 'm' || g, 'Item ' || g, 'plot ' || g FROM generate_series(1, 300) g",
+    )
     yield eng
     eng.dispose()
 
