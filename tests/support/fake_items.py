@@ -7,9 +7,16 @@ from sqlalchemy import Engine, text
 from jobs.worker import run_embed
 
 
-def embed_fake_items(engine: Engine, insert_items: str) -> None:
-    """Point every registered model at `fake:384`, run `insert_items`, embed all the items."""
+def embed_fake_items(engine: Engine, n: int, description: str) -> None:
+    """Point every registered model at `fake:384`, insert items m1..mN titled `Item g` whose
+    description is the SQL expression `description` of g, and embed them all."""
     with engine.begin() as conn:
         conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))
-        conn.execute(text(insert_items))
+        conn.execute(
+            text(
+                "INSERT INTO items (external_id, title, description)"
+                f" SELECT 'm' || g, 'Item ' || g, {description} FROM generate_series(1, :n) g"
+            ),
+            {"n": n},
+        )
     run_embed(engine)
