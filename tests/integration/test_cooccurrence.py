@@ -21,12 +21,11 @@ from sqlalchemy import Connection, text
 
 from db import cooccurrence as store
 from db.engine import job_engine
-from db.ingest import ingest_file
 from db.job_runs import lock_job, unlock_job
 from jobs.cooccurrence import JOB, LOCK_SCOPE, Params, rebuild, refresh_cooccurrence
-from tests.support.cli import ingest_ratings, pgrec, query
+from tests.support.cli import load_movielens, pgrec, query
 from tests.support.cooccurrence import assert_matches, differing, direct, list_rows
-from tests.support.databases import engine_for, private_database
+from tests.support.databases import private_database
 
 USERS = 40
 
@@ -37,12 +36,8 @@ def loaded(
 ) -> Iterator[str]:
     """A database with the TMDB catalog and the ratings of MovieLens users 1..40."""
     with private_database(server_url, template_url) as url:
-        with engine_for(url) as engine, engine.connect() as conn:
-            tmdb = shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
-            assert ingest_file(conn=conn, path=tmdb, fmt="tmdb").written
-            summary = ingest_ratings(conn, shared_data, tmp_path_factory.mktemp("ml"), USERS)
-            assert summary.written and summary.inserted > 3000
-            conn.commit()
+        summary = load_movielens(url, shared_data, tmp_path_factory.mktemp("ml"), USERS)
+        assert summary.written and summary.inserted > 3000
         yield url
 
 
