@@ -38,17 +38,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def argv_of(args: argparse.Namespace) -> tuple[str, ...]:
     """The options that reproduce this run, as typed after `pgrec bench`."""
+    return tuple(
+        given(
+            ("--quick", args.quick),
+            ("--sizes", args.sizes or None),
+            ("--out", None if Path(args.out).resolve() == DEFAULT_OUT else args.out),
+            ("--seed", args.seed or None),
+            ("--fake-embedder", args.fake_embedder),
+            ("--keep-databases", args.keep_databases),
+        )
+    )
+
+
+def given(*options: tuple[str, object]) -> list[str]:
+    """Options as typed, in order: `--flag` for True, `--name VALUE` for any other value;
+    None and False (not given) are left out."""
     out: list[str] = []
-    if args.quick:
-        out.append("--quick")
-    if args.sizes:
-        out += ["--sizes", args.sizes]
-    if Path(args.out).resolve() != DEFAULT_OUT:
-        out += ["--out", str(args.out)]
-    if args.seed:
-        out += ["--seed", str(args.seed)]
-    if args.fake_embedder:
-        out.append("--fake-embedder")
-    if args.keep_databases:
-        out.append("--keep-databases")
-    return tuple(out)
+    for name, value in options:
+        if value is True:
+            out.append(name)
+        elif value is not None and value is not False:
+            out += [name, str(value)]
+    return out

@@ -6,6 +6,7 @@ measured values here, and a part that did not run shows its reason instead of a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bench.bench_stats import ratio
@@ -91,6 +92,20 @@ def _goal(
     }
 
 
+def _measured(
+    goal: str,
+    target: str,
+    value: float | None,
+    shown: Callable[[float], str],
+    met: Callable[[float], bool | None],
+    why: str,
+) -> dict[str, Any]:
+    """A goal on one measured value (None: not run), which `shown` formats and `met` judges."""
+    if value is None:
+        return _goal(goal, target, None, None, why)
+    return _goal(goal, target, shown(value), met(value), why)
+
+
 def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's goals with the measured values and met / not met / not run."""
     main = _get(data, "config", "main_size")
@@ -98,13 +113,13 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
     size_note = "" if at40 else f" (measured at {main} items, not 40k)"
     api_why = _get(data, "api", "reason") or "the API part did not run"
     out = []
-    p50 = scenario(data, "item_to_item").get("p50_ms")
     out.append(
-        _goal(
+        _measured(
             "item-to-item p50 over HTTP at 40k",
             "<= 3 ms",
-            None if p50 is None else f"{p50:.2f} ms{size_note}",
-            None if p50 is None or not at40 else p50 <= 3.0,
+            scenario(data, "item_to_item").get("p50_ms"),
+            lambda p50: f"{p50:.2f} ms{size_note}",
+            lambda p50: p50 <= 3.0 if at40 else None,
             api_why,
         )
     )
@@ -153,35 +168,33 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
 
-    speedup = _get(data, "embedding", "speedup")
     out.append(
-        _goal(
+        _measured(
             "embedding pipeline vs plain encode call",
             ">= 1.5x",
-            None if speedup is None else f"{speedup:.2f}x",
-            None if speedup is None else speedup >= 1.5,
+            _get(data, "embedding", "speedup"),
+            lambda speedup: f"{speedup:.2f}x",
+            lambda speedup: speedup >= 1.5,
             _get(data, "embedding", "reason") or "no speedup reported",
         )
     )
-
-    rate = _get(data, "ingest", "first_load_items_per_s")
     out.append(
-        _goal(
+        _measured(
             "ingest rows/s (bench/ingest.py, first load)",
             ">= 10k items/s",
-            None if rate is None else f"{rate:,.0f} items/s",
-            None if rate is None else rate >= 10_000,
+            _get(data, "ingest", "first_load_items_per_s"),
+            lambda rate: f"{rate:,.0f} items/s",
+            lambda rate: rate >= 10_000,
             _get(data, "ingest", "reason") or "ingest did not run",
         )
     )
-
-    cold = _get(data, "api", "cold_start_s")
     out.append(
-        _goal(
+        _measured(
             "cold start to ready at 40k",
             "<= 10 s",
-            None if cold is None else f"{cold:.2f} s{size_note}",
-            None if cold is None or not at40 else cold <= 10.0,
+            _get(data, "api", "cold_start_s"),
+            lambda cold: f"{cold:.2f} s{size_note}",
+            lambda cold: cold <= 10.0 if at40 else None,
             api_why,
         )
     )

@@ -31,6 +31,7 @@ from bench import eval_protocol as proto
 from bench import eval_queries as jq
 from bench import eval_splits as splits
 from bench import eval_systems as systems
+from bench.bench_args import given
 from bench.eval_baselines import ItemKnn
 from db import migrate
 from db.engine import database_url, make_engine, sqlalchemy_url
@@ -82,15 +83,16 @@ class EvalConfig:
 
 def command(config: EvalConfig) -> str:
     """The command line that reproduces this run (a password in --database-url is masked)."""
-    args = ["pgrec", "eval"]
-    if config.users is not None:
-        args += ["--users", str(config.users)]
-    if config.seed:
-        args += ["--seed", str(config.seed)]
-    if config.fake_embedder:
-        args.append("--fake-embedder")
-    if config.model_path:
-        args += ["--model-path", config.model_path]
+    args = [
+        "pgrec",
+        "eval",
+        *given(
+            ("--users", config.users),
+            ("--seed", config.seed or None),
+            ("--fake-embedder", config.fake_embedder),
+            ("--model-path", config.model_path or None),
+        ),
+    ]
     defaults = EvalConfig()
     for flag, value, default in (
         ("--data-dir", config.data_dir, defaults.data_dir),

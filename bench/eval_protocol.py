@@ -14,7 +14,7 @@ time: the usual leave-one-out split, not a global temporal one.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,13 +125,34 @@ def split(events: Iterable[Event], *, like: float = LIKE, min_likes: int = MIN_L
     by_user: dict[str, list[Event]] = {}
     for e in dedupe(events):
         by_user.setdefault(e.user, []).append(e)
+
+    def enough(_: str, mine: Sequence[Event]) -> bool:
+        return sum(1 for e in mine if e.value >= like) >= min_likes
+
+    too_few = sum(1 for user, mine in by_user.items() if not enough(user, mine))
+    return hold_out_users(by_user, enough, like, users=len(by_user), too_few_likes=too_few)
+
+
+def hold_out_users(
+    by_user: Mapping[str, list[Event]],
+    eligible: Callable[[str, Sequence[Event]], bool],
+    like: float,
+    *,
+    users: int,
+    too_few_likes: int,
+) -> Split:
+    """Hold out the last liked item of each eligible user, in user order.
+
+    A held-out user's events before the cutoff go to training (the rest are withheld); an
+    eligible user without a like before it has no case. Other users' events all stay.
+    `users` and `too_few_likes` are the split's counts as the caller took them.
+    """
     cases: list[Case] = []
     training: list[Event] = []
-    too_few = no_prior = withheld = 0
+    no_prior = withheld = 0
     for user in sorted(by_user):
         mine = by_user[user]
-        if sum(1 for e in mine if e.value >= like) < min_likes:
-            too_few += 1
+        if not eligible(user, mine):
             training.extend(mine)
             continue
         case = hold_out_last_like(user, mine, like)
@@ -146,8 +167,8 @@ def split(events: Iterable[Event], *, like: float = LIKE, min_likes: int = MIN_L
     return Split(
         cases=tuple(cases),
         training=tuple(training),
-        users=len(by_user),
-        too_few_likes=too_few,
+        users=users,
+        too_few_likes=too_few_likes,
         no_prior_like=no_prior,
         withheld=withheld,
     )

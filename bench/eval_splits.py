@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.eval_protocol import LIKE, Case, Event, Split, hold_out_last_like
+from bench.eval_protocol import LIKE, Event, Split, hold_out_users
 
 DEFAULT_QUERY_SPLIT = Path(__file__).resolve().parent / "query_split.json"
 QUERY_SPLIT_SEED = 0
@@ -71,28 +71,10 @@ def validation_split(test: Split, *, like: float = LIKE) -> Split:
     by_user: dict[str, list[Event]] = {}
     for e in test.training:
         by_user.setdefault(e.user, []).append(e)
-    cases: list[Case] = []
-    training: list[Event] = []
-    no_prior = withheld = 0
-    for user in sorted(by_user):
-        mine = by_user[user]
-        if user not in tested or not any(e.value >= like for e in mine):
-            training.extend(mine)
-            continue
-        case = hold_out_last_like(user, mine, like)
-        if not case.train_likes:
-            no_prior += 1
-            training.extend(mine)
-            continue
-        cases.append(case)
-        kept = [e for e in mine if e.ts < case.cutoff]
-        withheld += len(mine) - len(kept)
-        training.extend(kept)
-    return Split(
-        cases=tuple(cases),
-        training=tuple(training),
+    return hold_out_users(
+        by_user,
+        lambda user, mine: user in tested and any(e.value >= like for e in mine),
+        like,
         users=test.users,
         too_few_likes=test.too_few_likes,
-        no_prior_like=no_prior,
-        withheld=withheld,
     )

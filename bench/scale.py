@@ -38,10 +38,9 @@ from bench.bench_catalog import (
 )
 from bench.bench_server import ApiServer, ServerError
 from bench.bench_stats import not_run
-from bench.scale_catalog import hnsw_settings
+from bench.scale_catalog import build_hnsw_index, hnsw_settings
 from bench.scale_halfvec import compare_halfvec
 from db.engine import database_url
-from db.models import DEFAULT_MODEL
 from db.settings import get_settings
 from jobs.cooccurrence import refresh_cooccurrence
 
@@ -65,14 +64,7 @@ class ScaleConfig:
 def build_hnsw(url: str, size: int) -> dict[str, Any]:
     settings = hnsw_settings(size)
     with psycopg.connect(url, autocommit=True) as conn:
-        for key, value in settings.items():
-            conn.execute(f"SET {key} = '{value}'")
-        t = time.perf_counter()
-        conn.execute(
-            f"CREATE INDEX {HNSW_INDEX} ON item_embeddings USING hnsw "
-            f"((embedding::vector(384)) vector_cosine_ops) WHERE model = '{DEFAULT_MODEL}'"
-        )
-        build_s = time.perf_counter() - t
+        build_s = build_hnsw_index(conn, HNSW_INDEX, "vector", size)
         t = time.perf_counter()
         conn.execute("VACUUM ANALYZE items")
         conn.execute("VACUUM ANALYZE item_embeddings")

@@ -19,12 +19,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
 
 from bench.bench_catalog import assign_buckets, embeddings_copy
-from db.models import DEFAULT_DIM
+from db.models import DEFAULT_DIM, DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "netflix_sample.csv"
@@ -211,3 +212,16 @@ def hnsw_settings(size: int) -> dict[str, str]:
         "maintenance_work_mem": f"{mib}MB",
         "max_parallel_maintenance_workers": str(HNSW_WORKERS),
     }
+
+
+def build_hnsw_index(conn: psycopg.Connection[Any], name: str, cast: str, size: int) -> float:
+    """Create HNSW index `name` on the default model's `embedding::CAST(384)` (vector or
+    halfvec) with the build settings for `size` items; the seconds the build took."""
+    for key, value in hnsw_settings(size).items():
+        conn.execute(f"SET {key} = '{value}'")
+    t = time.perf_counter()
+    conn.execute(
+        f"CREATE INDEX {name} ON item_embeddings USING hnsw "
+        f"((embedding::{cast}(384)) {cast}_cosine_ops) WHERE model = '{DEFAULT_MODEL}'"
+    )
+    return time.perf_counter() - t

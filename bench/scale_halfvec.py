@@ -15,7 +15,7 @@ import psycopg
 
 from bench import scale_catalog as syn
 from bench.bench_stats import percentile
-from bench.scale_catalog import hnsw_settings
+from bench.scale_catalog import build_hnsw_index
 from db.models import DEFAULT_MODEL
 
 QUERIES = 50
@@ -84,14 +84,7 @@ def compare_halfvec(url: str, spec: syn.Spec, *, seed: int = 0) -> dict[str, Any
     queries = query_vectors(spec, seed)
     truth = exact_top(spec, queries)
     with psycopg.connect(url, autocommit=True) as conn:
-        for key, value in hnsw_settings(spec.size).items():
-            conn.execute(f"SET {key} = '{value}'")
-        t = time.perf_counter()
-        conn.execute(
-            f"CREATE INDEX {HALF_INDEX} ON item_embeddings USING hnsw "
-            f"((embedding::halfvec(384)) halfvec_cosine_ops) WHERE model = '{DEFAULT_MODEL}'"
-        )
-        half_build = time.perf_counter() - t
+        half_build = build_hnsw_index(conn, HALF_INDEX, "halfvec", spec.size)
         conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
         out: dict[str, Any] = {"queries": QUERIES, "ef_search": EF_SEARCH}
         for cast in ("vector", "halfvec"):

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from bench.bench_args import DEFAULT_OUT, DESCRIPTION, add_arguments, argv_of
+from pgrec.args import command
 from pgrec.errors import CommandError
 
 __all__ = ["DEFAULT_OUT", "argv_of", "register"]
@@ -13,13 +14,14 @@ __all__ = ["DEFAULT_OUT", "argv_of", "register"]
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
-    p = sub.add_parser(
+    p = command(
+        sub,
         "bench",
+        _bench,
         help="benchmarks: API latency, recall under filters, baselines, scale curves",
         description=DESCRIPTION,
     )
     add_arguments(p)
-    p.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:

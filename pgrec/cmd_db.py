@@ -8,7 +8,7 @@ from typing import Any
 from db import embedded, embedded_replicas, migrate
 from db.engine import database_url
 from db.settings import get_settings
-from pgrec.args import command_group
+from pgrec.args import command, command_group, flag
 from pgrec.errors import CommandError
 
 
@@ -20,8 +20,7 @@ def register(sub: Any) -> None:
         ("status", _status, "show whether it runs and where"),
         ("url", _url, "print the connection URL (for psql)"),
     ):
-        p = dbsub.add_parser(name, help=help_)
-        p.set_defaults(func=fn)
+        p = command(dbsub, name, fn, help=help_)
         if name == "start":
             p.add_argument(
                 "--replicas",
@@ -31,11 +30,10 @@ def register(sub: Any) -> None:
                 help="also start N streaming replicas (pg_basebackup on first use)",
             )
         if name == "url":
-            p.add_argument("--replica", action="store_true", help="the running replicas' URLs")
+            flag(p, "--replica", "the running replicas' URLs")
 
-    m = sub.add_parser("migrate", help="alembic upgrade to a revision (default head)")
+    m = command(sub, "migrate", _migrate, help="alembic upgrade to a revision (default head)")
     m.add_argument("revision", nargs="?", default="head")
-    m.set_defaults(func=_migrate)
 
 
 def _start(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pgrec.args import command, flag
 from pgrec.errors import CommandError
 
 
@@ -14,8 +15,10 @@ def register(sub: Any) -> None:
     from bench.eval import DEFAULT_DATA, DEFAULT_OUT
     from bench.eval_queries import DEFAULT_QUERIES
 
-    p = sub.add_parser(
+    p = command(
+        sub,
         "eval",
+        _eval,
         help="offline relevance: HR/nDCG@10 per recommender, judged queries",
         description=(
             "Leave-last-liked-out on MovieLens ratings joined to TMDB 5000, run in a "
@@ -26,11 +29,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--users", type=int, metavar="N", help="evaluate N users (seeded sample)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and of random")
-    p.add_argument(
-        "--fake-embedder",
-        action="store_true",
-        help="hashed bag of words instead of the real model (quick runs, tests)",
-    )
+    flag(p, "--fake-embedder", "hashed bag of words instead of the real model (quick runs, tests)")
     p.add_argument(
         "--model-path",
         metavar="PATH",
@@ -44,7 +43,6 @@ def register(sub: Any) -> None:
         metavar="URL",
         help="evaluate in this database (it is overwritten!) instead of pgrec_eval",
     )
-    p.set_defaults(func=_eval)
 
 
 def _eval(args: argparse.Namespace) -> int:

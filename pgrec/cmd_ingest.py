@@ -14,13 +14,16 @@ from sqlalchemy.exc import DBAPIError
 from db.engine import get_engine
 from db.ingest import FORMATS, IngestError, ingest_file
 from db.ingest.pipeline import Progress
+from pgrec.args import command, flag
 from pgrec.errors import CommandError
 
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
-    p = sub.add_parser(
+    p = command(
+        sub,
         "ingest",
+        _ingest,
         help="load a catalog or ratings file (idempotent upsert by external_id)",
         description=(
             "Load PATH in one transaction. A file with any bad row is rejected whole "
@@ -29,16 +32,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("path", type=Path, metavar="PATH")
     p.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
-    p.add_argument(
-        "--skip-invalid", action="store_true", help="write the good rows, report the bad ones"
-    )
+    flag(p, "--skip-invalid", "write the good rows, report the bad ones")
     p.add_argument(
         "--links",
         type=Path,
         metavar="PATH",
         help="MovieLens links.csv (default: beside ratings.csv)",
     )
-    p.set_defaults(func=_ingest)
 
 
 @contextmanager

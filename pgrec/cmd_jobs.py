@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from pgrec.args import command_group
+from pgrec.args import command, command_group, flag
 from pgrec.errors import CommandError
 
 # The jobs modules load torch-adjacent code: each command imports what it needs when it runs.
@@ -17,19 +17,22 @@ from pgrec.errors import CommandError
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
-    e = sub.add_parser(
+    e = command(
+        sub,
         "embed",
+        _embed,
         help="embed every item that needs it, then exit",
         description="Embeds items whose vector is missing or stale for the model (default: "
         "the active one) and exits when none is needed. Safe to run next to workers.",
     )
     e.add_argument("--model", help="a registered model (default: the active one)")
     e.add_argument("--batch-size", type=int, help="items per transaction (default 256)")
-    e.add_argument("--no-progress", action="store_true", help="log lines even on a terminal")
-    e.set_defaults(func=_embed)
+    flag(e, "--no-progress", "log lines even on a terminal")
 
-    w = sub.add_parser(
+    w = command(
+        sub,
         "worker",
+        _worker,
         help="keep vectors current: LISTEN for changes, poll as a fallback",
         description="Runs until SIGTERM/SIGINT, embedding new and changed items within "
         "seconds. Start as many as you like, on any machine.",
@@ -49,22 +52,18 @@ def register(sub: Any) -> None:
         help="when idle, refresh co-occurrence and retrain the ranker at most this often "
         "(each skips when the interactions are unchanged; default off)",
     )
-    w.set_defaults(func=_worker)
 
     msub = command_group(sub, "models", help="embedding model versions")
-    add = msub.add_parser("add", help="register a model and create its HNSW index")
+    add = command(msub, "add", _models_add, help="register a model and create its HNSW index")
     add.add_argument("name")
     add.add_argument(
         "--path", required=True, help="a model directory or package:NAME (or fake:DIM)"
     )
-    add.set_defaults(func=_models_add)
-    act = msub.add_parser("activate", help="make a fully embedded model the active one")
-    act.add_argument("name")
-    act.add_argument(
-        "--force",
-        action="store_true",
-        help="even if some items lack a vector or the neighbour lists change a lot",
+    act = command(
+        msub, "activate", _models_activate, help="make a fully embedded model the active one"
     )
+    act.add_argument("name")
+    flag(act, "--force", "even if some items lack a vector or the neighbour lists change a lot")
     act.add_argument(
         "--min-overlap",
         type=float,
@@ -73,23 +72,23 @@ def register(sub: Any) -> None:
         help="refuse when neighbour overlap@10 with the active model is below this "
         "(0..1, default 0.5; 0 skips the check)",
     )
-    act.set_defaults(func=_models_activate)
-    drop = msub.add_parser("drop", help="delete an inactive model, its vectors and its index")
+    drop = command(
+        msub, "drop", _models_drop, help="delete an inactive model, its vectors and its index"
+    )
     drop.add_argument("name")
-    drop.set_defaults(func=_models_drop)
-    exp = msub.add_parser(
-        "export", help="export a model to ONNX now (cached by weights under the data dir)"
+    exp = command(
+        msub,
+        "export",
+        _models_export,
+        help="export a model to ONNX now (cached by weights under the data dir)",
     )
     exp.add_argument("name", nargs="?", help="a registered model (default: the active one)")
-    exp.add_argument("--int8", action="store_true", help="also the int8 quantised file")
+    flag(exp, "--int8", "also the int8 quantised file")
     exp.add_argument("--path", help="export this model path instead (no database needed)")
-    exp.set_defaults(func=_models_export)
-    lst = msub.add_parser("list", help="registered models and their coverage")
-    lst.set_defaults(func=_models_list)
+    command(msub, "list", _models_list, help="registered models and their coverage")
 
     jsub = command_group(sub, "jobs", help="background jobs")
-    st = jsub.add_parser("status", help="per model: items, embedded, needed, last run, rate")
-    st.set_defaults(func=_jobs_status)
+    command(jsub, "status", _jobs_status, help="per model: items, embedded, needed, last run, rate")
 
 
 @contextlib.contextmanager

@@ -5,22 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pgrec.args import command, command_group, number
+
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
-    imp = sub.add_parser("impressions", help="recorded impressions (what the API served)")
-    isub = imp.add_subparsers(dest="impressions_command", required=True, metavar="ACTION")
-    prune = isub.add_parser(
+    isub = command_group(sub, "impressions", help="recorded impressions (what the API served)")
+    prune = command(
+        isub,
         "prune",
+        _prune,
         help="delete impressions older than the retention",
         description="Deletes impressions served more than PGREC_IMPRESSION_RETENTION_DAYS "
         "(default 30) days ago; run it daily (cron, a systemd timer).",
     )
     prune.add_argument("--days", type=float, help="override the retention, in days")
-    prune.set_defaults(func=_prune)
-    stats = isub.add_parser("stats", help="CTR and conversion per mode and variant")
-    stats.add_argument("--hours", type=float, default=24.0, help="the window (default 24)")
-    stats.set_defaults(func=_stats)
+    stats = command(isub, "stats", _stats, help="CTR and conversion per mode and variant")
+    number(stats, "--hours", 24.0, "the window")
 
 
 def _prune(args: argparse.Namespace) -> int:

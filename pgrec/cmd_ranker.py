@@ -5,47 +5,38 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pgrec.args import command_group
+from pgrec.args import command, command_group, flag, number
 from pgrec.errors import CommandError
 
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
     rsub = command_group(sub, "ranker", help="ranking models of the hybrid user mode")
-    t = rsub.add_parser(
+    t = command(
+        rsub,
         "train",
+        _train,
         help="train, validate and store a ranking model, and make it active",
         description="Holds out each user's latest likes, rebuilds co-occurrence on the rest "
         "and fits a logistic regression on rec.user_candidates' features, all in a "
         "transaction that is rolled back. Does nothing when the interactions and options "
         "are those of the last run, unless --force. See docs/ranker.md.",
     )
-    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    number(t, "--seed", 0, "random seed")
     t.add_argument("--users", type=int, help="train on at most N users (default: all)")
-    t.add_argument(
-        "--holdout",
-        type=float,
-        default=0.2,
-        help="share of each user's latest likes held out as labels (default 0.2)",
-    )
-    t.add_argument(
-        "--per-source", type=int, default=100, help="candidates per source (default 100)"
-    )
-    t.add_argument("--no-activate", action="store_true", help="store it without serving it")
-    t.add_argument(
+    number(t, "--holdout", 0.2, "share of each user's latest likes held out as labels")
+    number(t, "--per-source", 100, "candidates per source")
+    flag(t, "--no-activate", "store it without serving it")
+    flag(
+        t,
         "--always-activate",
-        action="store_true",
-        help="serve it even if its validation nDCG@10 is below the fallback weights'",
+        "serve it even if its validation nDCG@10 is below the fallback weights'",
     )
-    t.add_argument("--force", action="store_true", help="train even if nothing changed")
-    t.set_defaults(func=_train)
-    lst = rsub.add_parser("list", help="stored versions with their validation metrics")
-    lst.set_defaults(func=_list)
-    act = rsub.add_parser("activate", help="serve a stored version (also to roll back)")
+    flag(t, "--force", "train even if nothing changed")
+    command(rsub, "list", _list, help="stored versions with their validation metrics")
+    act = command(rsub, "activate", _activate, help="serve a stored version (also to roll back)")
     act.add_argument("version")
-    act.set_defaults(func=_activate)
-    de = rsub.add_parser("deactivate", help="serve the fallback weights again")
-    de.set_defaults(func=_deactivate)
+    command(rsub, "deactivate", _deactivate, help="serve the fallback weights again")
 
 
 def _metric(value: object) -> str:

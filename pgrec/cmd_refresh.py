@@ -5,28 +5,31 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pgrec.args import command_group
+from pgrec.args import command, command_group, flag, number
 from pgrec.errors import CommandError
 
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
     nsub = command_group(sub, "neighbors", help="precomputed top-K neighbour lists")
-    n = nsub.add_parser(
+    n = command(
+        nsub,
         "refresh",
+        _neighbors,
         help="bring item_neighbors up to date (incremental unless --full)",
         description="Exact top-K cosine neighbours of every item under the active model. "
         "By default only the lists that can have changed since the last run are recomputed.",
     )
-    n.add_argument("--k", type=int, default=50, help="neighbours per item (default 50)")
-    n.add_argument("--full", action="store_true", help="recompute every list")
+    number(n, "--k", 50, "neighbours per item")
+    flag(n, "--full", "recompute every list")
     n.add_argument("--model", help="a registered model other than the active one")
     n.add_argument("--threads", type=int, help="FAISS threads (default: the usable CPUs)")
-    n.set_defaults(func=_neighbors)
 
     csub = command_group(sub, "clusters", help="the catalog's themes (MiniBatchKMeans)")
-    c = csub.add_parser(
+    c = command(
+        csub,
         "refresh",
+        _clusters,
         help="recluster the vectors and relabel the clusters",
         description="MiniBatchKMeans (seeded) on the active model's vectors; each cluster is "
         "labelled with the TF-IDF terms that set its members apart.",
@@ -35,33 +38,23 @@ def register(sub: Any) -> None:
         "--n-clusters", type=int, help="number of clusters (default sqrt(items/2), at most 64)"
     )
     c.add_argument("--model", help="a registered model other than the active one")
-    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    c.set_defaults(func=_clusters)
+    number(c, "--seed", 0, "random seed")
 
     osub = command_group(sub, "cooccurrence", help="'people who liked X also liked Y' lists")
-    o = osub.add_parser(
+    o = command(
+        osub,
         "refresh",
+        _cooccurrence,
         help="rebuild item_cooccurrence and item_stats from the interactions",
         description="Top-K co-occurring items of every item (shrunk cosine of damped, "
         "event-weighted preferences) and per-item interaction stats. Does nothing when the "
         "interactions and options are those of the last run, unless --force. "
         "See docs/cooccurrence.md.",
     )
-    o.add_argument("--k", type=int, default=50, help="neighbours per item (default 50)")
-    o.add_argument(
-        "--shrinkage",
-        type=float,
-        default=5.0,
-        help="score = cosine x users / (users + shrinkage) (default 5)",
-    )
-    o.add_argument(
-        "--min-users",
-        type=int,
-        default=1,
-        help="keep pairs liked by at least this many users (default 1)",
-    )
-    o.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
-    o.set_defaults(func=_cooccurrence)
+    number(o, "--k", 50, "neighbours per item")
+    number(o, "--shrinkage", 5.0, "score = cosine x users / (users + shrinkage)")
+    number(o, "--min-users", 1, "keep pairs liked by at least this many users")
+    flag(o, "--force", "rebuild even if nothing changed")
 
 
 def _neighbors(args: argparse.Namespace) -> int:

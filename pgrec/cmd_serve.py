@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from typing import Any
 
+from pgrec.args import command, flag, number
 from pgrec.errors import CommandError
 
 KEEP_ALIVE_SECONDS = 5
@@ -16,23 +17,18 @@ MAX_HEADER_BYTES = 64 * 1024
 
 def register(sub: Any) -> None:
     """Add this group's subcommands to the `pgrec` parser."""
-    p = sub.add_parser("serve", help="serve the REST API (OpenAPI UI at /schema)")
+    p = command(sub, "serve", _serve, help="serve the REST API (OpenAPI UI at /schema)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument(
-        "--lazy",
-        action="store_true",
-        help="map or build the read model and load the model on first use, not at startup",
-    )
-    p.add_argument(
+    number(p, "--port", 8000, "port")
+    number(p, "--workers", 1, "worker processes")
+    flag(p, "--lazy", "map or build the read model and load the model on first use, not at startup")
+    number(
+        p,
         "--refresh-interval",
-        type=float,
-        default=5.0,
-        help="seconds between liveness checks of the change listener when idle (default 5)",
+        5.0,
+        "seconds between liveness checks of the change listener when idle",
     )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
-    p.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:

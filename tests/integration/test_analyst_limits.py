@@ -19,6 +19,7 @@ from sqlalchemy import create_engine
 from db.analyst_limits import enforce_analyst_limits
 from db.engine import sqlalchemy_url
 from tests.support.api import wait_until
+from tests.support.cli import query_one
 
 LOGIN = "pgrec_test_analyst"
 PASSWORD = "analyst-test-password"
@@ -43,15 +44,15 @@ def analyst(fresh_db_url: str) -> Iterator[dict[str, Any]]:
 
 def test_the_migration_sets_the_limits(template_url: str) -> None:
     # The migrated database itself: role settings per database do not follow a clone.
-    with psycopg.connect(template_url) as conn:
-        settings = conn.execute(
-            "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d"
-            " ON d.oid = s.setdatabase WHERE d.datname = current_database()"
-            " AND s.setrole = 'pgrec_analyst'::regrole"
-        ).fetchone()
-        limit = conn.execute(
-            "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pgrec_analyst'"
-        ).fetchone()
+    settings = query_one(
+        template_url,
+        "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d"
+        " ON d.oid = s.setdatabase WHERE d.datname = current_database()"
+        " AND s.setrole = 'pgrec_analyst'::regrole",
+    )
+    limit = query_one(
+        template_url, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pgrec_analyst'"
+    )
     assert settings is not None and "statement_timeout=30s" in settings[0]
     assert "idle_in_transaction_session_timeout=60s" in settings[0]
     assert limit is not None and limit[0] == 8

@@ -21,8 +21,7 @@ from schemathesis import Case
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.support.api import API_KEY, make_app, running_server, seed
-from tests.support.databases import clone_database as _clone
-from tests.support.databases import drop_database as _drop
+from tests.support.databases import private_database
 
 KEY = {"X-API-Key": API_KEY}
 EXAMPLES = 150  # per operation and mode; 13 operations -> well over 2,000 requests
@@ -41,13 +40,10 @@ def _count(response: requests.Response, *args: Any, **kwargs: Any) -> None:
 
 @pytest.fixture(scope="module")
 def fuzz_base(server_url: str, template_url: str) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    seed(url)
-    try:
+    with private_database(server_url, template_url) as url:
+        seed(url)
         with running_server(make_app(url)) as base:
             yield base
-    finally:
-        _drop(server_url, url)
 
 
 @pytest.fixture(scope="module")

@@ -6,36 +6,13 @@ characters, OPTIONS, and the status codes in /schema (defects 1 and 8 of issue 1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.bodies import MAX_DEPTH, json_depth
-from tests.support.api import API_KEY, Catalog, ready_client, seed
-from tests.support.databases import clone_database as _clone
-from tests.support.databases import drop_database as _drop
+from tests.support.api import API_KEY, Catalog
 
 KEY = {"X-API-Key": API_KEY}
-
-
-@pytest.fixture(scope="module")
-def catalog_url(server_url: str, template_url: str) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    yield url
-    _drop(server_url, url)
-
-
-@pytest.fixture(scope="module")
-def catalog(catalog_url: str) -> Catalog:
-    return seed(catalog_url)
-
-
-@pytest.fixture(scope="module")
-def client(catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litestar]]:
-    with ready_client(catalog_url) as c:
-        yield c
 
 
 def _json(body: str) -> dict[str, str]:

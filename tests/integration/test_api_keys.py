@@ -6,8 +6,6 @@ tests/unit/test_api_cli.py, the compose file's in tests/unit/test_compose.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -17,21 +15,7 @@ from api.auth import key_matches
 from api.ratelimit import RateLimiter
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
-from tests.support.api import Catalog, seed, wait_ready
-from tests.support.databases import clone_database as _clone
-from tests.support.databases import drop_database as _drop
-
-
-@pytest.fixture(scope="module")
-def catalog_url(server_url: str, template_url: str) -> Iterator[str]:
-    url = _clone(server_url, template_url)
-    yield url
-    _drop(server_url, url)
-
-
-@pytest.fixture(scope="module")
-def catalog(catalog_url: str) -> Catalog:
-    return seed(catalog_url)
+from tests.support.api import Catalog, wait_ready
 
 
 def _client(url: str, **settings: object) -> TestClient[Litestar]:

@@ -5,7 +5,7 @@ These exercise `db.recs` (the rec.* SQL functions) end to end, so they need its 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,29 +13,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api import fusion
-from tests.support.api import Catalog, ready_client, seed
-from tests.support.databases import private_database
+from tests.support.api import Catalog
 
 FIELDS = "kind,categories,tags,year,price,available,attributes,popularity"
 Params = list[tuple[str, str | int | float | bool | None]]
 Check = Callable[[dict[str, Any]], bool]
-
-
-@pytest.fixture(scope="module")
-def catalog_url(server_url: str, template_url: str) -> Iterator[str]:
-    with private_database(server_url, template_url) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def catalog(catalog_url: str) -> Catalog:
-    return seed(catalog_url)
-
-
-@pytest.fixture(scope="module")
-def client(catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litestar]]:
-    with ready_client(catalog_url) as c:
-        yield c
 
 
 def _attr_has(row: dict[str, Any], name: str, value: str) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 import db.recs as recs
 from db.recs import Filters, InvalidInput
 from tests.support.api import API_KEY, Catalog, ready_client, seed
-from tests.support.databases import engine_for, private_database
+from tests.support.databases import engine_for
 
 CAROL = "carol"
 DRAMAS = "Dramas"
@@ -30,12 +30,6 @@ DRAMAS = "Dramas"
 COEF = [2.0, 1.0, 0.0, 1.0, 0.5, 0.05, 0.3, -0.1, 0.1]
 TRAINED = {"mean": [0.0] * 9, "scale": [1.0] * 9, "coef": COEF, "intercept": -1.0}
 METRICS = {"validation": {"auc": 0.71, "ndcg_at_10": 0.33}}
-
-
-@pytest.fixture(scope="module")
-def catalog_url(server_url: str, template_url: str) -> Iterator[str]:
-    with private_database(server_url, template_url) as url:
-        yield url
 
 
 def _by_title(catalog: Catalog, title: str) -> int:

@@ -4,35 +4,26 @@ its figure kept), one with the same vectors is accepted, --force overrides."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
 
 from db import embeddings as store
 from db.engine import make_engine
+from db.models import DEFAULT_MODEL as MODEL
 from jobs.drift import DriftTooHigh, check_drift
 from jobs.models import activate_model
-from jobs.worker import run_embed
+from tests.support.cli import Cli
 from tests.support.cli import pgrec as run_cli
-
-MODEL = "all-MiniLM-L6-v2"
-Cli = Callable[..., tuple[int, str, str]]
+from tests.support.fake_items import embed_fake_items
 
 
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
     eng = make_engine(fresh_db_url)
-    with eng.begin() as conn:
-        conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))
-        conn.execute(
-            text(
-                "INSERT INTO items (external_id, title, description) SELECT 'm' || g,"
-                " 'Item ' || g, (ARRAY['space ship', 'chef kitchen', 'police heist'])[g % 3 + 1]"
-                " || ' story ' || (g % 7) FROM generate_series(1, 120) g"
-            )
-        )
-    run_embed(eng)
+    themes = "(ARRAY['space ship', 'chef kitchen', 'police heist'])[g % 3 + 1]"
+    embed_fake_items(eng, 120, themes + " || ' story ' || (g % 7)")
     with eng.begin() as conn:
         for name in ("same", "permuted"):
             store.register_model(conn, name=name, dim=384, path="fake:384")

@@ -3,9 +3,7 @@ vectors are the model's, normalised, 384-d, and the model's HNSW index finds the
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,29 +12,17 @@ from sqlalchemy import Engine, text
 from db.engine import make_engine
 from jobs.embedder import QueryEncoder, load_embedder
 from jobs.worker import Embedders, run_embed
+from tests.support.netflix import insert_netflix_sample
 
 pytestmark = pytest.mark.model
 
-NETFLIX = Path(__file__).resolve().parents[2] / "data" / "netflix_sample.csv"
 N = 24
 
 
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
     eng = make_engine(fresh_db_url)
-    with NETFLIX.open(newline="", encoding="utf-8") as f:
-        rows = [r for _, r in zip(range(N), csv.DictReader(f), strict=False)]
-    with eng.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO items (external_id, title, categories, description) "
-                "VALUES (:e, :t, string_to_array(:c, ', '), :d)"
-            ),
-            [
-                {"e": r["show_id"], "t": r["title"], "c": r["listed_in"], "d": r["description"]}
-                for r in rows
-            ],
-        )
+    insert_netflix_sample(eng, N)
     yield eng
     eng.dispose()
 

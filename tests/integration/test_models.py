@@ -4,7 +4,7 @@ side, refuse to activate it early, switch atomically, drop the old one; dimensio
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -13,30 +13,22 @@ from sqlalchemy import Engine, text
 from db import embeddings as store
 from db import vector_index
 from db.engine import get_engine, make_engine
+from db.models import DEFAULT_MODEL as MODEL
 from db.settings import get_settings
 from jobs.embedder import DimensionMismatch
 from jobs.models import ModelExists, activate_model, add_model
 from jobs.worker import run_embed
 from pgrec import cli
+from tests.support.cli import Cli
+from tests.support.fake_items import embed_fake_items
 
-MODEL = "all-MiniLM-L6-v2"
 SIDE = "mini-8"
-
-Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
 def engine(fresh_db_url: str) -> Iterator[Engine]:
     eng = make_engine(fresh_db_url)
-    with eng.begin() as conn:
-        conn.execute(text("UPDATE embedding_models SET path = 'fake:384'"))
-        conn.execute(
-            text(
-                "INSERT INTO items (external_id, title, description) "
-                "SELECT 'm' || g, 'Item ' || g, 'plot ' || g FROM generate_series(1, 300) g"
-            )
-        )
-    run_embed(eng)
+    embed_fake_items(eng, 300, "'plot ' || g")
     yield eng
     eng.dispose()
 

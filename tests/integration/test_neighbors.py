@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from db.vectors import load_current_vectors
 from jobs.neighbors import refresh_neighbors
+from tests.support.cli import query, query_one
 from tests.support.movies import ACTIVE, load_catalog, tmdb_movies
 
 RANDOM = "random-32"  # a second, inactive model: no HNSW index to build, small vectors
@@ -48,12 +49,12 @@ def set_vectors(c: psycopg.Connection, ids: list[int], vectors: np.ndarray) -> N
 
 
 def stored_lists(url: str, model: str) -> Lists:
-    with psycopg.connect(url) as c:
-        rows = c.execute(
-            "SELECT item_id, neighbor_id, score FROM item_neighbors WHERE model = %s"
-            " ORDER BY item_id, rank",
-            (model,),
-        ).fetchall()
+    rows = query(
+        url,
+        "SELECT item_id, neighbor_id, score FROM item_neighbors WHERE model = %s"
+        " ORDER BY item_id, rank",
+        model,
+    )
     lists: Lists = {}
     for item_id, neighbor_id, score in rows:
         lists.setdefault(item_id, []).append((neighbor_id, score))
@@ -116,17 +117,18 @@ def test_real_catalog_equals_brute_force(fresh_db_url: str, shared_data: Path) -
     ids, x = current_vectors(fresh_db_url, ACTIVE)
     lists = stored_lists(fresh_db_url, ACTIVE)
     assert_exact_top_k(lists, ids, x, 50)
-    with psycopg.connect(fresh_db_url) as c:
-        # Read back as an analyst would: a sequel's nearest neighbour is of its series.
-        first = c.execute(
-            "SELECT j.title FROM item_neighbors n JOIN items i ON i.id = n.item_id"
-            " JOIN items j ON j.id = n.neighbor_id"
-            " WHERE i.title = 'Harry Potter and the Half-Blood Prince' AND n.rank = 1"
-        ).fetchone()
-        state = c.execute(
-            "SELECT k, items, mode FROM refresh_state WHERE model = %s AND job = 'neighbors'",
-            (ACTIVE,),
-        ).fetchone()
+    # Read back as an analyst would: a sequel's nearest neighbour is of its series.
+    first = query_one(
+        fresh_db_url,
+        "SELECT j.title FROM item_neighbors n JOIN items i ON i.id = n.item_id"
+        " JOIN items j ON j.id = n.neighbor_id"
+        " WHERE i.title = 'Harry Potter and the Half-Blood Prince' AND n.rank = 1",
+    )
+    state = query_one(
+        fresh_db_url,
+        "SELECT k, items, mode FROM refresh_state WHERE model = %s AND job = 'neighbors'",
+        ACTIVE,
+    )
     assert first is not None and first[0].startswith("Harry Potter")
     assert state == (50, 300, "full")
     again = refresh_neighbors(url=fresh_db_url)

@@ -25,7 +25,7 @@ from jobs.ranker import RankerRun, train_ranker
 from jobs.ranker_collect import split_history
 from jobs.ranker_fit import beats_fallback
 from jobs.worker import run_worker
-from tests.support.cli import ingest_ratings, pgrec, query
+from tests.support.cli import load_movielens, pgrec, query
 from tests.support.databases import engine_for, private_database
 
 USERS = 120
@@ -54,11 +54,9 @@ def loaded(
 ) -> Iterator[str]:
     """TMDB catalog, ratings of MovieLens users 1..USERS, fake vectors, co-occurrence."""
     with private_database(server_url, template_url) as url:
+        summary = load_movielens(url, shared_data, tmp_path_factory.mktemp("ml"), USERS)
+        assert summary.written and summary.inserted > 10_000
         with engine_for(url) as engine, engine.connect() as conn:
-            tmdb = shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
-            eval_db.load_catalog(conn=conn, path=tmdb)
-            summary = ingest_ratings(conn, shared_data, tmp_path_factory.mktemp("ml"), USERS)
-            assert summary.written and summary.inserted > 10_000
             # Registered with a fake: path, so a worker started on this database loads it.
             conn.execute(
                 text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,9 @@ from db import engine as engine_module
 from db.ingest import IngestSummary, ingest_file
 from db.settings import get_settings
 from pgrec.cli import main
+from tests.support.databases import engine_for
+
+Cli = Callable[..., tuple[int, str, str]]  # `pgrec ARGV` run in-process: (code, stdout, stderr)
 
 
 @contextmanager
@@ -52,6 +55,12 @@ def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return c.execute(sql, params or None).fetchall()
 
 
+def query_one(url: str, sql: str, *params: Any) -> tuple[Any, ...] | None:
+    """The first row of one statement (None without one), on a connection of its own."""
+    with psycopg.connect(url) as c:
+        return c.execute(sql, params or None).fetchone()
+
+
 def movielens_ratings(shared_data: Path, out: Path, users: int) -> Path:
     """A copy of MovieLens' ratings.csv with the ratings of users 1..`users` only."""
     source = shared_data / "movielens_ml-latest-small" / "ratings.csv"
@@ -68,3 +77,14 @@ def ingest_ratings(conn: Connection, shared_data: Path, tmp: Path, users: int) -
     ratings = movielens_ratings(shared_data, tmp / "ratings.csv", users)
     links = shared_data / "movielens_ml-latest-small" / "links.csv"
     return ingest_file(conn=conn, path=ratings, fmt="movielens-ratings", links=links)
+
+
+def load_movielens(url: str, shared_data: Path, tmp: Path, users: int) -> IngestSummary:
+    """Commit the TMDB catalog and the MovieLens ratings of users 1..`users` into `url`; the
+    ratings' ingest summary."""
+    with engine_for(url) as engine, engine.connect() as conn:
+        tmdb = shared_data / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
+        assert ingest_file(conn=conn, path=tmdb, fmt="tmdb").written
+        summary = ingest_ratings(conn, shared_data, tmp, users)
+        conn.commit()
+    return summary
