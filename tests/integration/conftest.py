@@ -13,20 +13,21 @@ from tests.support.databases import private_database
 
 
 @pytest.fixture(scope="module")
-def catalog_url(server_url: str, template_url: str) -> Iterator[str]:
-    """A clone of the template for this module, dropped after it."""
+def api_catalog_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A clone of the template for this module, dropped after it (the API catalog: not the
+    retrieval catalog of tests/support/recs_catalog.py, whose fixture is `catalog_url`)."""
     with private_database(server_url, template_url) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def catalog(catalog_url: str) -> Catalog:
-    """The items of tests/support/api.seed in `catalog_url`."""
-    return seed(catalog_url)
+def catalog(api_catalog_url: str) -> Catalog:
+    """The items of tests/support/api.seed in `api_catalog_url`."""
+    return seed(api_catalog_url)
 
 
 @pytest.fixture(scope="module")
-def client(catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litestar]]:
+def client(api_catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litestar]]:
     """A ready API client on the seeded catalog."""
-    with ready_client(catalog_url) as c:
+    with ready_client(api_catalog_url) as c:
         yield c

@@ -27,9 +27,9 @@ def _client(url: str, **settings: object) -> TestClient[Litestar]:
     return TestClient(app)
 
 
-def test_key_lists_rotate(catalog_url: str, catalog: Catalog) -> None:
+def test_key_lists_rotate(api_catalog_url: str, catalog: Catalog) -> None:
     event = [{"user_id": "rot", "event": "view", "item_id": min(catalog.ids.values())}]
-    with _client(catalog_url, api_key="old-key, new-key", rate_limit=0) as client:
+    with _client(api_catalog_url, api_key="old-key, new-key", rate_limit=0) as client:
         for key, status in (("old-key", 200), ("new-key", 200), ("other", 401), (None, 401)):
             headers = {"X-API-Key": key} if key else {}
             r = client.post("/interactions", json=event, headers=headers)
@@ -38,9 +38,9 @@ def test_key_lists_rotate(catalog_url: str, catalog: Catalog) -> None:
         assert client.get(f"/items/{min(catalog.ids.values())}").status_code == 200
 
 
-def test_read_key_guards_reads(catalog_url: str, catalog: Catalog) -> None:
+def test_read_key_guards_reads(api_catalog_url: str, catalog: Catalog) -> None:
     item = min(catalog.ids.values())
-    with _client(catalog_url, api_key="w", read_key="r1,r2", rate_limit=0) as client:
+    with _client(api_catalog_url, api_key="w", read_key="r1,r2", rate_limit=0) as client:
         wait_ready(client)
         for path in (f"/items/{item}", "/users/alice/recommendations", "/status"):
             assert client.get(path).status_code == 401, path
@@ -60,8 +60,8 @@ def test_read_key_guards_reads(catalog_url: str, catalog: Catalog) -> None:
         )
 
 
-def test_a_users_history_needs_a_key(catalog_url: str, catalog: Catalog) -> None:
-    with _client(catalog_url, api_key="w", rate_limit=0) as client:
+def test_a_users_history_needs_a_key(api_catalog_url: str, catalog: Catalog) -> None:
+    with _client(api_catalog_url, api_key="w", rate_limit=0) as client:
         wait_ready(client)
         path = "/users/alice/recommendations"
         assert client.get(path).status_code == 200  # reads are open without a read key
@@ -75,9 +75,9 @@ def test_a_users_history_needs_a_key(catalog_url: str, catalog: Catalog) -> None
         assert client.post("/recommendations/from-items", json=body).status_code == 200
 
 
-def test_rate_limit_answers_429_with_retry_after(catalog_url: str, catalog: Catalog) -> None:
+def test_rate_limit_answers_429_with_retry_after(api_catalog_url: str, catalog: Catalog) -> None:
     item = min(catalog.ids.values())
-    with _client(catalog_url, api_key="a,b", rate_limit=3) as client:
+    with _client(api_catalog_url, api_key="a,b", rate_limit=3) as client:
         for _ in range(3):
             assert client.get(f"/items/{item}", headers={"X-API-Key": "a"}).status_code == 200
         r = client.get(f"/items/{item}", headers={"X-API-Key": "a"})

@@ -37,12 +37,12 @@ def _by_title(catalog: Catalog, title: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def catalog(catalog_url: str) -> Catalog:
-    cat = seed(catalog_url)
+def catalog(api_catalog_url: str) -> Catalog:
+    cat = seed(api_catalog_url)
     space, crime = sorted(cat.theme_ids("space")), sorted(cat.theme_ids("crime"))
     shawshank = _by_title(cat, "The Shawshank Redemption")
     kiss = _by_title(cat, "A Kiss in Paris")  # romance, Dramas among its categories
-    with psycopg.connect(catalog_url) as conn:
+    with psycopg.connect(api_catalog_url) as conn:
         conn.execute(
             "INSERT INTO interactions (user_id, item_id, event, occurred_at) VALUES"
             " (%s, %s, 'like', now() - interval '1 hour'), (%s, %s, 'like', now())",
@@ -63,14 +63,14 @@ def catalog(catalog_url: str) -> Catalog:
 
 
 @pytest.fixture(scope="module")
-def client(catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litestar]]:
-    with ready_client(catalog_url, refresh=60) as c:
+def client(api_catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litestar]]:
+    with ready_client(api_catalog_url, refresh=60) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def engine(catalog_url: str, catalog: Catalog) -> Iterator[Engine]:
-    with engine_for(catalog_url) as eng:
+def engine(api_catalog_url: str, catalog: Catalog) -> Iterator[Engine]:
+    with engine_for(api_catalog_url) as eng:
         yield eng
 
 
@@ -139,10 +139,10 @@ def test_cooccurrence_reason_names_the_liked_items(
 
 
 def test_the_api_serves_the_sql_list(
-    client: TestClient[Litestar], catalog_url: str, catalog: Catalog
+    client: TestClient[Litestar], api_catalog_url: str, catalog: Catalog
 ) -> None:
     body = _get(client, f"/users/{CAROL}/recommendations", {"n": "20"})
-    with psycopg.connect(catalog_url) as conn:
+    with psycopg.connect(api_catalog_url) as conn:
         rows = conn.execute(
             "SELECT item_id, score FROM rec.for_user_explained(%s, 20)", (CAROL,)
         ).fetchall()
@@ -196,13 +196,13 @@ def test_bad_user_id_is_a_clear_400(
 
 
 def test_status_shows_the_ranker_and_the_cooccurrence_job(
-    client: TestClient[Litestar], catalog_url: str, catalog: Catalog
+    client: TestClient[Litestar], api_catalog_url: str, catalog: Catalog
 ) -> None:
     status = _get(client, "/status")
     assert status["ranker"] == {"version": "fallback"}
     assert status["cooccurrence"] is None
     before = _get(client, f"/users/{CAROL}/recommendations", {"n": "10"})
-    with psycopg.connect(catalog_url) as conn:
+    with psycopg.connect(api_catalog_url) as conn:
         conn.execute(
             "INSERT INTO ranking_models (version, features, params, trained_on, metrics, seed,"
             " active) SELECT 'lr-test1', rec.ranker_features(), %s::jsonb, '{}'::jsonb,"
@@ -234,7 +234,7 @@ def test_status_shows_the_ranker_and_the_cooccurrence_job(
             [-1.0] * len(base), abs=0.02
         )
     finally:
-        with psycopg.connect(catalog_url) as conn:
+        with psycopg.connect(api_catalog_url) as conn:
             conn.execute("DELETE FROM ranking_models WHERE version = 'lr-test1'")
             conn.execute("DELETE FROM job_state WHERE job = 'cooccurrence'")
     assert _get(client, "/status")["ranker"] == {"version": "fallback"}
