@@ -20,11 +20,13 @@ from collections.abc import Sequence
 
 import numpy as np
 from litestar.exceptions import NotFoundException
+from sqlalchemy.exc import OperationalError
 
 import db.recs as recs
 from api import blend, fusion
 from api.errors import BadParameter
 from api.fusion import Fused, single
+from api.outage import DatabaseUnavailable
 from api.params import ListOptions, Mode, check_text
 from api.planner_parts import (
     MAX_POOL,
@@ -229,8 +231,11 @@ class Planner:
         hits alone while Postgres is down (the read model still answers)."""
         if not self.rt.database_up:
             return single("more_like", hits)
-        with self.rt.read() as conn:
-            return blend.more_like(conn, hits, positive, negative, filters, pool)
+        try:
+            with self.rt.read() as conn:
+                return blend.more_like(conn, hits, positive, negative, filters, pool)
+        except (DatabaseUnavailable, OperationalError):  # went down meanwhile: still answer
+            return single("more_like", hits)
 
     def for_user(self, *, user_id: str, filters: recs.Filters, options: ListOptions) -> Page:
         """The hybrid user mode; seen items are left out, an unknown user gets popular items."""
