@@ -8,7 +8,6 @@ when lazy, then keeps it fresh) and stops it on shutdown. `app_from_env()` is th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api.auth import startup_problem
+from api.background import running
 from api.bodies import check_body
 from api.console import console_routes, template_config
 from api.controllers import CONTROLLERS
@@ -67,29 +67,20 @@ def create_app(
         runtime.start()
         if not settings.write_keys:
             log.warning("no API key (PGREC_API_KEY), dev mode: write endpoints are open to anyone")
-        # Stopped through an anyio cancel scope, not task.cancel(): a native cancellation
-        # ignores anyio's shields and would leave a worker thread holding a pooled
-        # connection while the engine is disposed.
-        scope = anyio.CancelScope()
 
         async def refresh() -> None:
-            with scope:
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(watch_analysts, runtime)  # bounds analyst queries
-                    await refresher.run()
-                    tasks.cancel_scope.cancel()
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(watch_analysts, runtime)  # bounds analyst queries
+                await refresher.run()
+                tasks.cancel_scope.cancel()
 
-        task = asyncio.create_task(refresh(), name="pgrec-read-model-refresher")
         try:
-            yield
+            async with running(
+                refresh, name="pgrec-read-model-refresher", what="the read model refresher"
+            ):
+                yield
         finally:
-            scope.cancel()
-            try:
-                await task
-            except Exception:
-                log.exception("the read model refresher had failed")
-            finally:
-                await anyio.to_thread.run_sync(runtime.close)
+            await anyio.to_thread.run_sync(runtime.close)
 
     def provide_runtime() -> Runtime:
         return runtime

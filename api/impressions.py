@@ -10,7 +10,6 @@ planner answer with the variant's options, stamps the page and queues the impres
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import threading
@@ -27,6 +26,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from msgspec import UNSET
 from sqlalchemy import Engine
 
+from api.background import running
 from api.online_metrics import OnlineMetrics
 from api.params import ListOptions, check_text
 from api.runtime import Runtime
@@ -179,21 +179,10 @@ class Online:
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         """Entered after the runtime's lifespan (the engine exists), left before it."""
-        scope = anyio.CancelScope()
-
-        async def loop() -> None:
-            with scope:
-                await self.run()
-
-        task = asyncio.create_task(loop(), name="pgrec-impressions")
         try:
-            yield
+            async with running(self.run, name="pgrec-impressions", what="the impression writer"):
+                yield
         finally:
-            scope.cancel()
-            try:
-                await task
-            except Exception:
-                log.exception("the impression writer had failed")
             await anyio.to_thread.run_sync(self.recorder.flush, self.runtime.engine)
 
     # -- request ids and timing ---------------------------------------------------------------
