@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, MetaData
+from sqlalchemy import ForeignKey, Index, MetaData, text
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -26,3 +26,10 @@ def item_fk() -> ForeignKey:
 def model_fk() -> ForeignKey:
     """A reference to embedding_models.name; rows go with their model."""
     return ForeignKey("embedding_models.name", ondelete="CASCADE")
+
+
+def one_active_index(table: str) -> Index:
+    """At most one row of `table` with `active`: a unique index on a constant over those rows."""
+    return Index(
+        f"uq_{table}_one_active", text("(true)"), unique=True, postgresql_where=text("active")
+    )

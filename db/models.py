@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, item_fk, model_fk
+from db.base import Base, item_fk, model_fk, one_active_index
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_DIM = 384
@@ -122,12 +122,7 @@ class EmbeddingModel(Base):
     __table_args__ = (
         CheckConstraint("dim > 0 AND dim <= 16000", name="dim_range"),
         # At most one active row; "at least one" is a deferred constraint trigger.
-        Index(
-            "uq_embedding_models_one_active",
-            text("(true)"),
-            unique=True,
-            postgresql_where=text("active"),
-        ),
+        one_active_index("embedding_models"),
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, item_fk
+from db.base import Base, item_fk, one_active_index
 
 
 class ItemCooccurrence(Base):
@@ -86,14 +86,7 @@ class RankingModel(Base):
         DateTime(timezone=True), server_default=func.now()
     )
 
-    __table_args__ = (
-        Index(
-            "uq_ranking_models_one_active",
-            text("(true)"),
-            unique=True,
-            postgresql_where=text("active"),
-        ),
-    )
+    __table_args__ = (one_active_index("ranking_models"),)
 
 
 class JobState(Base):
