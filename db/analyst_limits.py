@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from db.rows import dict_rows
 
 STATEMENT_SECONDS = 30.0
 IDLE_IN_TRANSACTION_SECONDS = 60.0
@@ -23,11 +25,10 @@ def enforce_analyst_limits(
     idle_seconds: float = IDLE_IN_TRANSACTION_SECONDS,
 ) -> list[dict[str, Any]]:
     """Cancel/terminate analyst backends past the limits; what was done, one row per backend."""
-    rows = conn.execute(
-        text(
-            "SELECT pid, login, action, for_how_long FROM public.pgrec_enforce_analyst_limits("
-            "make_interval(secs => :statement), make_interval(secs => :idle))"
-        ),
-        {"statement": statement_seconds, "idle": idle_seconds},
-    ).all()
-    return [dict(r._mapping) for r in rows]
+    return dict_rows(
+        conn,
+        "SELECT pid, login, action, for_how_long FROM public.pgrec_enforce_analyst_limits("
+        "make_interval(secs => :statement), make_interval(secs => :idle))",
+        statement=statement_seconds,
+        idle=idle_seconds,
+    )

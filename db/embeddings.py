@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
+from db.rows import dict_rows
+
 # Names end up in index names and SQL literals (db/vector_index.py): keep them plain.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -329,14 +331,12 @@ def vectors_version(conn: Connection) -> int:
 
 def model_stats(*, conn: Connection) -> list[dict[str, Any]]:
     """Each registered embedding model with its number of vectors."""
-    rows = conn.execute(
-        text(
-            "SELECT m.name, m.dim, m.path, m.active, count(e.item_id) AS vectors"
-            " FROM embedding_models m LEFT JOIN item_embeddings e ON e.model = m.name"
-            " GROUP BY m.name, m.dim, m.path, m.active ORDER BY m.active DESC, m.name"
-        )
-    ).all()
-    return [dict(r._mapping) for r in rows]
+    return dict_rows(
+        conn,
+        "SELECT m.name, m.dim, m.path, m.active, count(e.item_id) AS vectors"
+        " FROM embedding_models m LEFT JOIN item_embeddings e ON e.model = m.name"
+        " GROUP BY m.name, m.dim, m.path, m.active ORDER BY m.active DESC, m.name",
+    )
 
 
 def pending_embeddings(*, conn: Connection, model: str) -> int:

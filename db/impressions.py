@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from db.rows import dict_rows
+
 # request_id goes as text: the server parses it into the uuid column.
 COLUMNS = ("request_id", "served_at", "user_id", "mode", "variant", "ranker", "snapshot_version")
 TYPES = ("text", "timestamptz", "text", "text", "text", "text", "int4", "int8[]")
@@ -164,12 +166,10 @@ def job_seconds(*, conn: Connection) -> dict[str, float]:
 
 def recent_impressions(*, conn: Connection, limit: int) -> list[dict[str, Any]]:
     """The newest impressions, for the console."""
-    rows = conn.execute(
-        text(
-            "SELECT request_id, served_at, user_id, mode, variant, ranker, snapshot_version,"
-            " cardinality(item_ids) AS items FROM impressions"
-            " ORDER BY served_at DESC LIMIT :n"
-        ),
-        {"n": limit},
-    ).all()
-    return [dict(r._mapping) for r in rows]
+    return dict_rows(
+        conn,
+        "SELECT request_id, served_at, user_id, mode, variant, ranker, snapshot_version,"
+        " cardinality(item_ids) AS items FROM impressions"
+        " ORDER BY served_at DESC LIMIT :n",
+        n=limit,
+    )

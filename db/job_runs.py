@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from db.rows import dict_rows
+
 log = logging.getLogger(__name__)
 
 
@@ -254,12 +256,10 @@ def runs_summary(conn: Connection, *, stall_seconds: float = STALL_SECONDS) -> d
 
 def running_runs(conn: Connection, *, stall_seconds: float = STALL_SECONDS) -> list[dict[str, Any]]:
     """Runs still marked running, oldest first, each with whether it is stalled."""
-    rows = conn.execute(
-        text(
-            "SELECT id, job, model, host, pid, started_at, heartbeat_at,"
-            " heartbeat_at < now() - make_interval(secs => :stall) AS stalled"
-            " FROM job_runs WHERE status = 'running' ORDER BY started_at, id"
-        ),
-        {"stall": stall_seconds},
-    ).all()
-    return [dict(r._mapping) for r in rows]
+    return dict_rows(
+        conn,
+        "SELECT id, job, model, host, pid, started_at, heartbeat_at,"
+        " heartbeat_at < now() - make_interval(secs => :stall) AS stalled"
+        " FROM job_runs WHERE status = 'running' ORDER BY started_at, id",
+        stall=stall_seconds,
+    )
