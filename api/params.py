@@ -12,12 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
-from litestar import Request
+from litestar import Controller, Request
 from litestar.di import Dependency, Provide
 from litestar.params import FromQuery, QueryParameter, SkipValidationMarker
 
+from api.auth import require_read_key
 from api.errors import BadParameter
 from api.rerank import RerankOptions
+from db.catalog import ITEM_COLUMNS
 from db.recs import Filters
 
 Mode = Literal["semantic", "terms", "title", "hybrid"]
@@ -26,19 +28,7 @@ T = TypeVar("T")
 Injected: TypeAlias = Annotated[T, Dependency(kind="named"), SkipValidationMarker()]
 
 # What `fields=` may ask for, beyond the id, external_id, title and score every result has.
-ITEM_FIELDS = (
-    "description",
-    "kind",
-    "categories",
-    "tags",
-    "year",
-    "price",
-    "available",
-    "attributes",
-    "popularity",
-    "created_at",
-    "updated_at",
-)
+ITEM_FIELDS = tuple(c for c in ITEM_COLUMNS if c not in ("external_id", "title"))
 GROUP_FIELDS = ("kind", "year", "category", "available")
 ATTR_PREFIX = "attr."
 MAX_LIST = 1000  # values of one repeated parameter (exclude ids, categories, ...)
@@ -266,3 +256,10 @@ LIST_DEPENDENCIES = {
 }
 # Every list endpoint accepts these query parameters (plus attr.<name>).
 LIST_QUERY = FILTER_PARAMS | LIST_PARAMS | {ATTR_PREFIX}
+
+
+class ListController(Controller):
+    """A resource whose every route answers a list: the list parameters, and the read key."""
+
+    dependencies = LIST_DEPENDENCIES
+    guards = (require_read_key,)

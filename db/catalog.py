@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
+
+from db.models import Item
+
+# The columns of items a caller reads, in table order: every one but the identity and the
+# ones Postgres computes (content_hash, search_tsv).
+ITEM_COLUMNS = tuple(
+    c.name for c in inspect(Item).columns if c.identity is None and c.computed is None
+)
 
 
 def existing_item_ids(*, conn: Connection, ids: Sequence[int]) -> set[int]:

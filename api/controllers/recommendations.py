@@ -6,25 +6,23 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from litestar import Controller, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 
-from api.auth import require_history_key, require_read_key
+from api.auth import require_history_key
 from api.contract import READ, errors
 from api.impressions import serve_async
 from api.metrics import MODE_STATE_KEY
 from api.outage import page_headers
-from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, Mode, provide_query
+from api.params import LIST_QUERY, Injected, ListController, ListOptions, Mode, provide_query
 from api.planner import Planner
 from api.schemas import FromItems, Page
 from db.recs import Filters
 
 
-class RecommendationController(Controller):
+class RecommendationController(ListController):
     path = "/recommendations"
     tags = ("recommendations",)
-    dependencies = LIST_DEPENDENCIES
-    guards = (require_read_key,)
 
     @get(
         "/",

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.params import PathParameter
 
-from api.auth import require_history_key, require_read_key
+from api.auth import require_history_key
 from api.contract import READ, errors
 from api.impressions import serve
 from api.metrics import MODE_STATE_KEY
-from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, check_text
+from api.params import LIST_QUERY, Injected, ListController, ListOptions, check_text
 from api.planner import Planner
 from api.schemas import Page
 from db.recs import Filters
 
 
-class UserController(Controller):
+class UserController(ListController):
     path = "/users"
     tags = ("users",)
-    dependencies = LIST_DEPENDENCIES
-    guards = (require_read_key,)
 
     @get(
         "/{user_id:str}/recommendations",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, cast
 
 import psycopg
@@ -18,19 +18,8 @@ from sqlalchemy import Connection
 from db.ingest.records import ItemRecord
 
 STAGE = "pgrec_stage_items"
-COLUMNS = (
-    "external_id",
-    "title",
-    "description",
-    "kind",
-    "categories",
-    "tags",
-    "year",
-    "price",
-    "available",
-    "attributes",
-    "popularity",
-)
+# The staged columns are the record's fields, in its order: copy_line writes them so.
+COLUMNS = tuple(f.name for f in fields(ItemRecord))
 _COLS = ", ".join(COLUMNS)
 _STAGED = ", ".join(f"s.{c}" for c in COLUMNS)
 

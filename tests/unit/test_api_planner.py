@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.params import ListOptions
+from api.params import ITEM_FIELDS, ListOptions
 from api.planner import (
     MAX_POOL,
     group_value,
@@ -15,7 +15,16 @@ from api.planner import (
     pool_size,
 )
 from api.rerank import RerankOptions
+from db.read_model import HEAVY_FIELDS, LIGHT_COLUMNS
 from db.recs import Filters
+
+
+def test_fields_are_what_the_read_path_serves() -> None:
+    # ITEM_FIELDS follows the items table; a column the read path does not fetch must not
+    # become requestable (nor one it fetches be refused).
+    served = set(LIGHT_COLUMNS) | HEAVY_FIELDS
+    assert set(ITEM_FIELDS) == served - {"external_id", "title"}
+    assert ITEM_FIELDS[:2] == ("description", "kind")  # table order, as the docs list them
 
 
 def test_only_excludes_decides_the_faiss_path() -> None:
