@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar import post
 from litestar.openapi.datastructures import ResponseSpec
+
+from api.auth import require_api_key
 
 
 class ErrorBody(msgspec.Struct):
@@ -45,3 +48,15 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         )
         for code in sorted(set(codes))
     }
+
+
+def batch_write(summary: str) -> post:
+    """The route of a batch write (POST /): the write key, 200 with what became of each item."""
+    return post(
+        "/",
+        sync_to_thread=True,
+        status_code=200,
+        guards=[require_api_key],
+        summary=summary,
+        responses=errors(*WRITE),
+    )

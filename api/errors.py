@@ -6,14 +6,16 @@ errors `extra.parameter` names the offending parameter and `detail` starts with 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ServiceUnavailableException, ValidationException
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, HTTPResponseStartEvent, Send
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.outage import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER
@@ -66,6 +68,29 @@ def _response(
         headers=headers,
         media_type=MediaType.JSON,
     )
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    detail: str,
+    extra: Any = None,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer an error from ASGI middleware, which runs before Litestar's handlers, in the
+    same shape."""
+    body = json.dumps(_body(status, detail, extra)).encode()
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _body_path(exc: Exception) -> str | None:

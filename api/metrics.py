@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Literal
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,22 @@ from prometheus_client import (
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 MODE_STATE_KEY = "pgrec_mode"
+
+
+# How /metrics combines the workers' values of a gauge (live*: of the workers still alive).
+GaugeMode = Literal["livemin", "livemax", "livesum", "max"]
+
+
+def counter(
+    registry: CollectorRegistry, name: str, doc: str, labels: tuple[str, ...] = ()
+) -> Counter:
+    return Counter(name, doc, list(labels), registry=registry)
+
+
+def gauge(
+    registry: CollectorRegistry, name: str, doc: str, mode: GaugeMode, labels: tuple[str, ...] = ()
+) -> Gauge:
+    return Gauge(name, doc, list(labels), registry=registry, multiprocess_mode=mode)
 
 
 def multiprocess_dir() -> str | None:
@@ -46,29 +62,23 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=reg,
         )
-        self.requests = Counter(
+        self.requests = counter(
+            reg,
             "pgrec_requests",
             "HTTP requests by route template, method, mode and status code.",
-            ["route", "method", "mode", "status"],
-            registry=reg,
+            ("route", "method", "mode", "status"),
         )
-        self.snapshot_version = Gauge(
-            "pgrec_snapshot_version",
-            "Version of the FAISS snapshot being served.",
-            registry=reg,
-            multiprocess_mode="livemin",
+        self.snapshot_version = gauge(
+            reg, "pgrec_snapshot_version", "Version of the FAISS snapshot being served.", "livemin"
         )
-        self.snapshot_size = Gauge(
-            "pgrec_snapshot_items",
-            "Vectors in the FAISS snapshot being served.",
-            registry=reg,
-            multiprocess_mode="livemin",
+        self.snapshot_size = gauge(
+            reg, "pgrec_snapshot_items", "Vectors in the FAISS snapshot being served.", "livemin"
         )
-        self.snapshot_age = Gauge(
+        self.snapshot_age = gauge(
+            reg,
             "pgrec_snapshot_age_seconds",
             "Seconds since the served FAISS snapshot was built.",
-            registry=reg,
-            multiprocess_mode="livemax",
+            "livemax",
         )
         self.snapshot_builds = Histogram(
             "pgrec_snapshot_build_seconds",
@@ -76,11 +86,8 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=reg,
         )
-        self.ready = Gauge(
-            "pgrec_ready",
-            "1 when the model and the snapshot are loaded.",
-            registry=reg,
-            multiprocess_mode="livemin",
+        self.ready = gauge(
+            reg, "pgrec_ready", "1 when the model and the snapshot are loaded.", "livemin"
         )
 
     def observe_request(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Gauge
 
+from api.metrics import counter, gauge
 from db import impressions as store
 
 if TYPE_CHECKING:
@@ -23,55 +24,54 @@ QUALITY_SAMPLE = 200  # newest lists whose diversity and novelty the gauges aver
 class OnlineMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         reg = registry
-        self.served = Counter(
+        self.served = counter(
+            reg,
             "pgrec_impressions",
             "Lists served, by mode and variant (recorded or not).",
-            ["mode", "variant"],
-            registry=reg,
+            ("mode", "variant"),
         )
-        self.written = Counter(
-            "pgrec_impressions_written", "Impressions written to Postgres.", registry=reg
-        )
-        self.dropped = Counter(
+        self.written = counter(reg, "pgrec_impressions_written", "Impressions written to Postgres.")
+        self.dropped = counter(
+            reg,
             "pgrec_impressions_dropped",
             "Impressions not recorded because the queue was full.",
-            registry=reg,
         )
-        self.failed = Counter(
-            "pgrec_impressions_failed", "Impressions lost to a failed write.", registry=reg
+        self.failed = counter(
+            reg, "pgrec_impressions_failed", "Impressions lost to a failed write."
         )
-        self.queue_depth = Gauge(
-            "pgrec_impression_queue_depth",
-            "Impressions waiting to be written.",
-            registry=reg,
-            multiprocess_mode="livesum",
+        self.queue_depth = gauge(
+            reg, "pgrec_impression_queue_depth", "Impressions waiting to be written.", "livesum"
         )
 
-        def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-            return Gauge(name, doc, list(labels), registry=reg, multiprocess_mode="max")
+        def window_gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+            return gauge(reg, name, doc, "max", labels)
 
         by = ("mode", "variant")
-        self.ctr = gauge("pgrec_ctr", "Share of served lists with a click, in the window.", by)
-        self.conversion = gauge(
+        self.ctr = window_gauge(
+            "pgrec_ctr", "Share of served lists with a click, in the window.", by
+        )
+        self.conversion = window_gauge(
             "pgrec_conversion", "Share of served lists with a purchase, in the window.", by
         )
-        self.window_impressions = gauge(
+        self.window_impressions = window_gauge(
             "pgrec_window_impressions", "Impressions recorded in the window.", by
         )
-        self.coverage = gauge(
+        self.coverage = window_gauge(
             "pgrec_served_coverage", "Distinct items served in the window / catalog items."
         )
-        self.served_items = gauge("pgrec_served_items", "Distinct items served in the window.")
-        self.diversity = gauge(
+        self.served_items = window_gauge(
+            "pgrec_served_items", "Distinct items served in the window."
+        )
+        self.diversity = window_gauge(
             "pgrec_list_diversity", "Mean pairwise cosine distance within served lists.", by
         )
-        self.novelty = gauge(
+        self.novelty = window_gauge(
             "pgrec_list_novelty", "Mean -log2(share of users who knew the item), served lists.", by
         )
-        self.cache_hit_ratio = gauge(
+        self.cache_hit_ratio = window_gauge(
             "pgrec_cache_hit_ratio", "Query-embedding cache hits / lookups (this process)."
         )
-        self.job_seconds = gauge(
+        self.job_seconds = window_gauge(
             "pgrec_job_seconds", "Duration of each job's last run (embed:<model>, ...).", ("job",)
         )
 

@@ -9,7 +9,6 @@ polling them must not lock a client out.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import threading
 import time
@@ -17,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import key_matches
+from api.errors import send_error
 from db.settings import Settings
 
 EXEMPT_PREFIXES = ("/health/", "/metrics", "/schema")
@@ -90,29 +90,15 @@ def rate_limit_middleware(settings: Settings) -> Any:
             if wait <= 0:
                 await app(scope, receive, send)
                 return
-            await _too_many(send, math.ceil(wait))
+            retry_after = math.ceil(wait)
+            await send_error(
+                send,
+                429,
+                f"rate limit exceeded: retry after {retry_after} s",
+                extra={"retry_after": retry_after},
+                headers=[(b"retry-after", str(retry_after).encode())],
+            )
 
         return limited
 
     return middleware
-
-
-async def _too_many(send: Send, retry_after: int) -> None:
-    body = json.dumps(
-        {
-            "status_code": 429,
-            "detail": f"rate limit exceeded: retry after {retry_after} s",
-            "extra": {"retry_after": retry_after},
-        }
-    ).encode()
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": 429,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(retry_after).encode()),
-        ],
-    }
-    await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})

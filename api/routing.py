@@ -6,13 +6,12 @@ replica only once that replica has replayed to it (db/router.py), else by the pr
 
 from __future__ import annotations
 
-import json
-
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine
 
+from api.errors import send_error
 from api.metrics import Metrics
 from db.router import LSN_SINK, REQUEST_LSN, LsnSink, Router, format_lsn, parse_lsn
 from db.settings import Settings
@@ -65,20 +64,6 @@ def build_router(settings: Settings, primary: Engine, metrics: Metrics) -> Route
     )
 
 
-async def _bad_lsn(send: Send, detail: str) -> None:
-    body = json.dumps({"status_code": 400, "detail": f"{LSN_HEADER}: {detail}"}).encode()
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": 400,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
-    await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
 def lsn_middleware(app: ASGIApp) -> ASGIApp:
     """Read the client's X-Pgrec-LSN (read-your-writes); answer a write's commit LSN."""
 
@@ -92,7 +77,7 @@ def lsn_middleware(app: ASGIApp) -> ASGIApp:
                 try:
                     wanted = parse_lsn(value.decode("latin-1"))
                 except ValueError as err:
-                    await _bad_lsn(send, str(err))
+                    await send_error(send, 400, f"{LSN_HEADER}: {err}")
                     return
         sink = LsnSink()
         lsn_token = REQUEST_LSN.set(wanted)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, post
+from litestar import Controller
 from litestar.params import Body
 
-from api.auth import require_api_key
-from api.contract import WRITE, errors
+from api.contract import batch_write
 from api.errors import BadParameter
 from api.params import Injected, check_text
 from api.runtime import Runtime
@@ -44,14 +43,7 @@ class InteractionController(Controller):
     path = "/interactions"
     tags = ("interactions",)
 
-    @post(
-        "/",
-        sync_to_thread=True,
-        status_code=200,
-        guards=[require_api_key],
-        summary="Record user interactions (batch)",
-        responses=errors(*WRITE),
-    )
+    @batch_write("Record user interactions (batch)")
     def record(
         self,
         runtime: Injected[Runtime],

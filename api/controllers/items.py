@@ -6,14 +6,14 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, PathParameter
 from sqlalchemy import Connection
 
 import db.recs as recs
 from api.auth import require_api_key, require_read_key
-from api.contract import READ, WRITE, errors
+from api.contract import READ, batch_write, errors
 from api.errors import BadParameter
 from api.impressions import serve_async
 from api.metrics import MODE_STATE_KEY
@@ -83,14 +83,7 @@ class ItemController(Controller):
         page = await serve_async(request, options, None, produce)
         return Response(page, headers=page_headers(page.snapshot_version, page.stale))
 
-    @post(
-        "/",
-        sync_to_thread=True,
-        status_code=200,
-        guards=[require_api_key],
-        summary="Upsert items by external_id (batch)",
-        responses=errors(*WRITE),
-    )
+    @batch_write("Upsert items by external_id (batch)")
     def upsert(
         self,
         runtime: Injected[Runtime],
