@@ -112,8 +112,7 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
     at40 = main == 40_000
     size_note = "" if at40 else f" (measured at {main} items, not 40k)"
     api_why = _get(data, "api", "reason") or "the API part did not run"
-    out = []
-    out.append(
+    return [  # in the order
         _measured(
             "item-to-item p50 over HTTP at 40k",
             "<= 3 ms",
@@ -121,54 +120,9 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
             lambda p50: f"{p50:.2f} ms{size_note}",
             lambda p50: p50 <= 3.0 if at40 else None,
             api_why,
-        )
-    )
-
-    rs = _get(data, "baselines", "rec_semantic", "by_selectivity") or {}
-    filtered = {k: v for k, v in rs.items() if k != "100%"}
-    lat = [scenario(data, f"semantic_filtered_{k}").get("p50_ms") for k in filtered]
-    if filtered:
-        worst = min(v["recall_at_10"] for v in filtered.values())
-        slow = max((x for x in lat if x is not None), default=None)
-        shown = f"min recall@10 {worst:.3f} (rec.semantic, {len(filtered)} selectivities)"
-        shown += f"; max API p50 {slow:.2f} ms" if slow is not None else "; API p50 not run"
-        met = worst >= 0.98 and slow is not None and slow <= 15.0
-        out.append(
-            _goal(
-                "filtered recall@10 at every selectivity, with p50",
-                ">= 0.98 and p50 <= 15 ms",
-                shown + size_note,
-                met if slow is not None else None,
-                api_why,
-            )
-        )
-    else:
-        out.append(
-            _goal(
-                "filtered recall@10 at every selectivity, with p50",
-                ">= 0.98 and p50 <= 15 ms",
-                None,
-                None,
-                "baselines did not run",
-            )
-        )
-
-    sem = scenario(data, "semantic_uncached").get("p50_ms")
-    enc = _get(data, "baselines", "bare_encode", "p50_ms")
-    limit = None if enc is None else 1.2 * enc + 2.0
-    out.append(
-        _goal(
-            "semantic text p50 (uncached) vs bare encode",
-            "<= 1.2 x encode + 2 ms",
-            None
-            if sem is None or limit is None
-            else f"{sem:.2f} ms vs limit {limit:.2f} ms (encode p50 {enc:.2f} ms)",
-            None if sem is None or limit is None else sem <= limit,
-            api_why,
-        )
-    )
-
-    out.append(
+        ),
+        _filtered_goal(data, size_note, api_why),
+        _semantic_goal(data, api_why),
         _measured(
             "embedding pipeline vs plain encode call",
             ">= 1.5x",
@@ -176,9 +130,7 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
             lambda speedup: f"{speedup:.2f}x",
             lambda speedup: speedup >= 1.5,
             _get(data, "embedding", "reason") or "no speedup reported",
-        )
-    )
-    out.append(
+        ),
         _measured(
             "ingest rows/s (bench/ingest.py, first load)",
             ">= 10k items/s",
@@ -186,9 +138,7 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
             lambda rate: f"{rate:,.0f} items/s",
             lambda rate: rate >= 10_000,
             _get(data, "ingest", "reason") or "ingest did not run",
-        )
-    )
-    out.append(
+        ),
         _measured(
             "cold start to ready at 40k",
             "<= 10 s",
@@ -196,35 +146,48 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
             lambda cold: f"{cold:.2f} s{size_note}",
             lambda cold: cold <= 10.0 if at40 else None,
             api_why,
-        )
-    )
+        ),
+        _ndcg_goal(data),
+    ]
 
+
+def _filtered_goal(data: dict[str, Any], size_note: str, api_why: str) -> dict[str, Any]:
+    goal = "filtered recall@10 at every selectivity, with p50"
+    target = ">= 0.98 and p50 <= 15 ms"
+    rs = _get(data, "baselines", "rec_semantic", "by_selectivity") or {}
+    filtered = {k: v for k, v in rs.items() if k != "100%"}
+    if not filtered:
+        return _goal(goal, target, None, None, "baselines did not run")
+    lat = [scenario(data, f"semantic_filtered_{k}").get("p50_ms") for k in filtered]
+    worst = min(v["recall_at_10"] for v in filtered.values())
+    slow = max((x for x in lat if x is not None), default=None)
+    shown = f"min recall@10 {worst:.3f} (rec.semantic, {len(filtered)} selectivities)"
+    shown += f"; max API p50 {slow:.2f} ms" if slow is not None else "; API p50 not run"
+    met = worst >= 0.98 and slow is not None and slow <= 15.0
+    return _goal(goal, target, shown + size_note, met if slow is not None else None, api_why)
+
+
+def _semantic_goal(data: dict[str, Any], api_why: str) -> dict[str, Any]:
+    sem = scenario(data, "semantic_uncached").get("p50_ms")
+    enc = _get(data, "baselines", "bare_encode", "p50_ms")
+    limit = None if enc is None else 1.2 * enc + 2.0
+    goal, target = "semantic text p50 (uncached) vs bare encode", "<= 1.2 x encode + 2 ms"
+    if sem is None or limit is None:
+        return _goal(goal, target, None, None, api_why)
+    shown = f"{sem:.2f} ms vs limit {limit:.2f} ms (encode p50 {enc:.2f} ms)"
+    return _goal(goal, target, shown, sem <= limit, api_why)
+
+
+def _ndcg_goal(data: dict[str, Any]) -> dict[str, Any]:
+    goal = "more-like-these and hybrid beat popularity on nDCG@10"
     ndcg = _get(data, "eval", "ndcg_at_10") or {}
     pop = ndcg.get("popularity")
     contenders = {k: v for k, v in ndcg.items() if k == "more-like-these" or "hybrid" in k}
-    if pop is not None and contenders:
-        shown = ", ".join(
-            f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in contenders.items()
-        )
-        best_hybrid = max((v for k, v in contenders.items() if "hybrid" in k and v), default=None)
-        mlt = contenders.get("more-like-these")
-        met = mlt is not None and best_hybrid is not None and mlt > pop and best_hybrid > pop
-        out.append(
-            _goal(
-                "more-like-these and hybrid beat popularity on nDCG@10",
-                f"> popularity ({pop:.3f})",
-                shown,
-                met,
-            )
-        )
-    else:
-        out.append(
-            _goal(
-                "more-like-these and hybrid beat popularity on nDCG@10",
-                "> popularity",
-                None,
-                None,
-                _get(data, "eval", "reason") or "no nDCG@10 in bench/eval/eval.json",
-            )
-        )
-    return out
+    if pop is None or not contenders:
+        why = _get(data, "eval", "reason") or "no nDCG@10 in bench/eval/eval.json"
+        return _goal(goal, "> popularity", None, None, why)
+    shown = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in contenders.items())
+    best_hybrid = max((v for k, v in contenders.items() if "hybrid" in k and v), default=None)
+    mlt = contenders.get("more-like-these")
+    met = mlt is not None and best_hybrid is not None and mlt > pop and best_hybrid > pop
+    return _goal(goal, f"> popularity ({pop:.3f})", shown, met)
