@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from db.ingest import IngestSummary
 from tests.support.api import Catalog, ready_client, seed
+from tests.support.cli import MovieLensDatabase, load_movielens
 from tests.support.databases import private_database
 
 
@@ -31,3 +35,17 @@ def client(api_catalog_url: str, catalog: Catalog) -> Iterator[TestClient[Litest
     """A ready API client on the seeded catalog."""
     with ready_client(api_catalog_url) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def movielens_database(
+    server_url: str, template_url: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> MovieLensDatabase:
+    """Opens a private database with the TMDB catalog and the MovieLens ratings of users 1..n."""
+
+    @contextmanager
+    def open_database(users: int) -> Iterator[tuple[str, IngestSummary]]:
+        with private_database(server_url, template_url) as url:
+            yield url, load_movielens(url, shared_data, tmp_path_factory.mktemp("ml"), users)
+
+    return open_database

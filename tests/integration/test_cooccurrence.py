@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,7 +22,7 @@ from db import cooccurrence as store
 from db.engine import job_engine
 from db.job_runs import lock_job, unlock_job
 from jobs.cooccurrence import JOB, LOCK_SCOPE, Params, rebuild, refresh_cooccurrence
-from tests.support.cli import load_movielens, pgrec, query
+from tests.support.cli import MovieLensDatabase, pgrec, query
 from tests.support.cooccurrence import assert_matches, differing, direct, list_rows
 from tests.support.databases import private_database
 
@@ -31,12 +30,9 @@ USERS = 40
 
 
 @pytest.fixture(scope="module")
-def loaded(
-    server_url: str, template_url: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def loaded(movielens_database: MovieLensDatabase) -> Iterator[str]:
     """A database with the TMDB catalog and the ratings of MovieLens users 1..40."""
-    with private_database(server_url, template_url) as url:
-        summary = load_movielens(url, shared_data, tmp_path_factory.mktemp("ml"), USERS)
+    with movielens_database(USERS) as (url, summary):
         assert summary.written and summary.inserted > 3000
         yield url
 

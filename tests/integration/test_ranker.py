@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,7 +24,7 @@ from jobs.ranker import RankerRun, train_ranker
 from jobs.ranker_collect import split_history
 from jobs.ranker_fit import beats_fallback
 from jobs.worker import run_worker
-from tests.support.cli import load_movielens, pgrec, query
+from tests.support.cli import MovieLensDatabase, pgrec, query
 from tests.support.databases import engine_for, private_database
 
 USERS = 120
@@ -49,12 +48,9 @@ def _digest(url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def loaded(
-    server_url: str, template_url: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def loaded(movielens_database: MovieLensDatabase) -> Iterator[str]:
     """TMDB catalog, ratings of MovieLens users 1..USERS, fake vectors, co-occurrence."""
-    with private_database(server_url, template_url) as url:
-        summary = load_movielens(url, shared_data, tmp_path_factory.mktemp("ml"), USERS)
+    with movielens_database(USERS) as (url, summary):
         assert summary.written and summary.inserted > 10_000
         with engine_for(url) as engine, engine.connect() as conn:
             # Registered with a fake: path, so a worker started on this database loads it.

@@ -6,7 +6,7 @@ import csv
 import io
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import AbstractContextManager, contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ from pgrec.cli import main
 from tests.support.databases import engine_for
 
 Cli = Callable[..., tuple[int, str, str]]  # `pgrec ARGV` run in-process: (code, stdout, stderr)
+# The `movielens_database` fixture: users -> a private database with the TMDB catalog and
+# those users' ratings, as (url, the ratings' ingest summary); dropped on exit.
+MovieLensDatabase = Callable[[int], AbstractContextManager[tuple[str, IngestSummary]]]
 
 
 @contextmanager
