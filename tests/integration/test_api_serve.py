@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,19 +12,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.bench_server import free_port
 from tests.support.api import seed, wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def served(fresh_db_url: str) -> Iterator[str]:
     seed(fresh_db_url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": fresh_db_url, "PGREC_API_KEY": "k"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -26,6 +25,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
+from bench.bench_server import free_port
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
 
@@ -261,16 +261,10 @@ def ready_client(url: str, **kwargs: Any) -> Iterator[TestClient[Litestar]]:
         yield client
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_server(app: Litestar) -> Iterator[str]:
     """A real uvicorn server in a thread (true concurrency); yields its base URL."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
