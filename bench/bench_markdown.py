@@ -44,6 +44,20 @@ def _goals(data: dict[str, Any]) -> list[str]:
     return _table(("goal (issue 5)", "target", "measured", "status"), rows)
 
 
+def _latency_head(concurrency: int) -> tuple[str, ...]:
+    return (f"c={concurrency} p50 ms", "p95", "p99", "req/s")
+
+
+def _latency(run: dict[str, Any]) -> tuple[str, ...]:
+    """A scenario's cells at one concurrency, under _latency_head."""
+    return (
+        _n(run.get("p50_ms")),
+        _n(run.get("p95_ms")),
+        _n(run.get("p99_ms")),
+        _n(run.get("rps"), 1),
+    )
+
+
 def _api(data: dict[str, Any]) -> list[str]:
     api = data.get("api")
     if not is_run(api):
@@ -59,36 +73,12 @@ def _api(data: dict[str, Any]) -> list[str]:
     for name in dict.fromkeys(s["name"] for s in api["scenarios"]):
         one, many = scenario(data, name, 1), scenario(data, name, conc)
         backends = ", ".join(sorted({*one.get("backends", {}), *many.get("backends", {})}))
+        requests = one.get("ok", 0) + many.get("ok", 0)
+        failed = one.get("errors", 0) + many.get("errors", 0)
         rows.append(
-            (
-                name,
-                _n(one.get("p50_ms")),
-                _n(one.get("p95_ms")),
-                _n(one.get("p99_ms")),
-                _n(one.get("rps"), 1),
-                _n(many.get("p50_ms")),
-                _n(many.get("p95_ms")),
-                _n(many.get("p99_ms")),
-                _n(many.get("rps"), 1),
-                _n(one.get("ok", 0) + many.get("ok", 0)),
-                _n(one.get("errors", 0) + many.get("errors", 0)),
-                backends or "-",
-            )
+            (name, *_latency(one), *_latency(many), _n(requests), _n(failed), backends or "-")
         )
-    head = (
-        "scenario",
-        "c=1 p50 ms",
-        "p95",
-        "p99",
-        "req/s",
-        f"c={conc} p50 ms",
-        "p95",
-        "p99",
-        "req/s",
-        "requests",
-        "errors",
-        "backend",
-    )
+    head = ("scenario", *_latency_head(1), *_latency_head(conc), "requests", "errors", "backend")
     lines += _table(head, rows)
     errors = [s for s in api["scenarios"] if s.get("error_sample")]
     lines += [f"- {s['name']} (c={s['concurrency']}): {s['error_sample']}" for s in errors[:5]]
