@@ -167,8 +167,7 @@ class ApiServer:
             root = psutil.Process(self.proc.pid)
             procs = root.children(recursive=True) if self.workers > 1 else [root]
             return sum(
-                any(c.status == psutil.CONN_LISTEN for c in p.net_connections("tcp"))
-                for p in procs
+                any(c.status == psutil.CONN_LISTEN for c in p.net_connections("tcp")) for p in procs
             )
         except psutil.Error:
             return 0
