@@ -17,7 +17,7 @@ from api.fusion import Fused
 from api.params import ATTR_PREFIX, ListOptions
 from api.rerank import Ranked
 from api.schemas import Explain, ItemRef, ModeScore, Result
-from api.view import Keep, View
+from api.view import AvailableIs, Keep, View
 from db.read_model import HEAVY_FIELDS
 
 MAX_POOL = 400
@@ -41,8 +41,7 @@ def view_filter(filters: recs.Filters) -> tuple[bool, Keep | None]:
         return False, None
     if filters.available is None:
         return True, None
-    wanted = filters.available
-    return True, lambda row: bool(row.get("available")) == wanted
+    return True, AvailableIs(filters.available)
 
 
 def needs_heavy(options: ListOptions) -> bool:

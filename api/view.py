@@ -18,10 +18,21 @@ from typing import Any
 import numpy as np
 
 from api.readmodel import ReadModel, single_threaded_faiss
+from api.search_cache import SearchCache
 from db.read_model import ChangedRows
 from db.recs import Hit
 
 Keep = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class AvailableIs:
+    """Keeps the items whose `available` is `wanted`: a filter a cached result can key on."""
+
+    wanted: bool
+
+    def __call__(self, row: Mapping[str, Any]) -> bool:
+        return bool(row.get("available")) == self.wanted
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +74,8 @@ class View:
 
     base: ReadModel
     overlay: Overlay = field(default_factory=Overlay)
+    # Results of this view's searches (api/search_cache.py): a new view starts empty.
+    results: SearchCache = field(default_factory=SearchCache, repr=False)
 
     # -- what responses say about it -------------------------------------------------------
 
@@ -152,6 +165,12 @@ class View:
         norm = float(np.linalg.norm(q))
         if norm > 0:
             q /= norm
+        key = None
+        if keep is None or isinstance(keep, AvailableIs):  # other filters: not keyed
+            key = (q.tobytes(), k, frozenset(exclude), keep)
+            cached = self.results.get(key)
+            if cached is not None:
+                return cached
         hits = self._search_base(q, k, exclude, keep)
         over = self.overlay
         if len(over.ids):
@@ -161,7 +180,10 @@ class View:
                 if row is not None and item_id not in exclude and (keep is None or keep(row)):
                     hits.append(Hit(item_id, float(score)))
             hits.sort(key=lambda h: -h.score)
-        return hits[:k]
+        hits = hits[:k]
+        if key is not None:
+            self.results.put(key, hits)
+        return hits
 
     def _search_base(
         self, q: np.ndarray, k: int, exclude: Collection[int], keep: Keep | None

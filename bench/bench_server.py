@@ -139,6 +139,39 @@ class ApiServer:
         self.stop()
         raise ServerError(f"not ready after {timeout:.0f} s ({detail}): {self.tail()}")
 
+    def settle(self, timeout: float = READY_TIMEOUT) -> float:
+        """Wait until every worker listens and has its query encoder; returns the seconds since
+        start. Ready means the read model serves; the encoder loads after that and takes CPU
+        meanwhile, so a load pass started at ready would measure the loading too."""
+        started = time.perf_counter()
+        deadline = started + timeout
+        in_a_row = 0
+        while time.perf_counter() < deadline and in_a_row < 3 * self.workers:
+            if self.proc is None or self.proc.poll() is not None:
+                raise ServerError(f"server exited: {self.tail()}")
+            # A new connection each time: the kernel picks a worker per connection.
+            try:
+                body = httpx.get(self.base_url + self.ready_path, timeout=2.0).json()
+                up = bool(body.get("modes", {}).get("semantic", True))
+            except (httpx.HTTPError, ValueError, AttributeError):
+                up = False
+            in_a_row = in_a_row + 1 if up and self.listening() >= self.workers else 0
+            time.sleep(POLL)
+        return (self.cold_start_s or 0.0) + time.perf_counter() - started
+
+    def listening(self) -> int:
+        """Processes of the server that listen on its port (each worker once it has started)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = root.children(recursive=True) if self.workers > 1 else [root]
+            return sum(
+                any(c.status == psutil.CONN_LISTEN for c in p.net_connections("tcp")) for p in procs
+            )
+        except psutil.Error:
+            return 0
+
     def argv(self) -> list[str]:
         return command(self.port, fake=self.fake, workers=self.workers)
 

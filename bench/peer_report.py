@@ -84,19 +84,21 @@ def _memory(peer: dict[str, Any]) -> list[str]:
         pss = s.get("pss") or {}
         if not is_run(s) or not is_run(pss):
             reason = (s if not is_run(s) else pss).get("reason", "missing")
-            rows.append((label, f"not run: {reason}", "-", "-", "-"))
+            rows.append((label, f"not run: {reason}", "-", "-", "-", "-"))
             continue
         each = ", ".join(_mib(w) for w in pss.get("worker_pss_bytes", []))
         rows.append(
             (
                 label,
                 _f(s.get("cold_start_s")),
+                _f(s.get("settled_s")),
                 str(pss.get("workers")),
                 each or "-",
                 _mib(pss.get("total_pss_bytes")),
             )
         )
-    lines = _table(("server", "cold start s", "workers", "PSS per worker", "PSS all"), rows)
+    head = ("server", "cold start s", "all loaded s", "workers", "PSS per worker", "PSS all")
+    lines = _table(head, rows)
     lines.append(
         f"A second pgrec worker adds **{_mib(peer.get('second_worker_pss_bytes'))}** PSS "
         "(workers' PSS at 2 minus at 1, sampled after the load; issue 11 target <= 150 MiB "
@@ -123,6 +125,16 @@ def _status(value: float | None, ok: bool) -> str:
     return "not run" if value is None else ("**met**" if ok else "**not met**")
 
 
+def best_over_c(passes: list[dict[str, Any]], mode: str) -> float | None:
+    """2 workers' best req/s over any c, over 1 worker's best (c=1 cannot use 2 workers)."""
+    best = {
+        name: max((p.get("rps") or 0.0 for p in passes if (p["server"], p["mode"]) == (name, mode)),
+                  default=0.0)
+        for name in ("pgrec_w1", "pgrec_w2")
+    }  # fmt: skip
+    return round(best["pgrec_w2"] / best["pgrec_w1"], 2) if best["pgrec_w1"] else None
+
+
 def targets(peer: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Issue 11's acceptance read from this run: (target, limit, measured, status)."""
     ratios = {(r["mode"], r["concurrency"]): r for r in peer["ratios"]}
@@ -145,12 +157,9 @@ def targets(peer: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (f"item-to-item req/s, pgrec / peer, c={conc}", ">= 4x", _f(x, 2, "x"),
              _status(x, x is not None and x >= 4.0))
         )  # fmt: skip
-    best = max(
-        (r.get("w2_vs_w1_rps") or 0.0 for r in peer["ratios"] if r["mode"] == "item_to_item"),
-        default=None,
-    )
+    best = best_over_c(peer["passes"], "item_to_item")
     rows.append(
-        ("item-to-item req/s, 2 workers / 1 (best c)", ">= 1.5x", _f(best, 2, "x"),
+        ("item-to-item req/s, 2 workers / 1 (best c of each)", ">= 1.5x", _f(best, 2, "x"),
          _status(best, best is not None and best >= 1.5))
     )  # fmt: skip
     added = peer.get("second_worker_pss_bytes")
@@ -180,8 +189,13 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "request with one OpenMP thread, no database, uvicorn, one worker (query encoder: "
         f"{peer['peer_encoder']}). One server at a time on 127.0.0.1; load from "
         f"{peer['client']}, one thread, kept-alive connections, {_f(peer['seconds_per_pass'], 0)} "
-        "s per pass after a warm-up. `semantic_new`: every query new; `semantic_repeated`: "
-        "20 queries cycled (pgrec's encode cache answers, the peer encodes each time).",
+        "s per pass after a warm-up, started once every worker listens and has loaded its "
+        "query encoder. `c` is the number of connections, each with one request in flight: "
+        "with 2 workers, c=1 can only use one of them (each worker listens on its own "
+        "SO_REUSEPORT socket and the kernel spreads connections), so the workers are compared "
+        "on the best req/s over c of each. `semantic_new`: every query new; "
+        "`semantic_repeated`: 20 queries cycled (pgrec's encode cache and per-view result "
+        "cache answer, the peer encodes and searches each time).",
         "",
     ]
     reused = [p for p in peer["passes"] if p.get("repeated")]

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from typing import Any
 
+from pgrec import serve_workers
 from pgrec.args import command, flag, number
 from pgrec.errors import CommandError
 
@@ -59,21 +60,23 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="pgrec-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     _print_examples(args.host, args.port)
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "log_level": args.log_level,
+        # TCP_NODELAY on every connection (api/http_protocol.set_nodelay: why). An idle
+        # client is dropped after KEEP_ALIVE_SECONDS, one that stops in the middle of its
+        # request head after HeaderTimeoutProtocol's deadline.
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "http": HeaderTimeoutProtocol,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+    }
     try:
-        uvicorn.run(
-            "api.app:app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            # TCP_NODELAY on every connection (api/http_protocol.set_nodelay: why). An idle
-            # client is dropped after KEEP_ALIVE_SECONDS, one that stops in the middle of its
-            # request head after HeaderTimeoutProtocol's deadline.
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            http=HeaderTimeoutProtocol,
-            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        )
+        if args.workers == 1:
+            uvicorn.run("api.app:app_from_env", factory=True, **options)
+        else:  # one listening socket per worker (pgrec/serve_workers.py: why)
+            serve_workers.run(uvicorn.Config("api.app:app_from_env", factory=True, **options))
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -106,3 +106,15 @@ def test_report_section_says_not_run_with_its_reason(tmp_path: Path) -> None:
     lines = peer_report.markdown({"peer": {"status": "not run", "reason": "wrk missing"}})
     assert lines[0] == "_not run: wrk missing_"
     assert peer_report.draw({"peer": None}, tmp_path, plt=None) == {}
+
+
+def test_workers_are_compared_on_the_best_c_of_each() -> None:
+    passes = [
+        {"server": "pgrec_w1", "mode": "item_to_item", "concurrency": 1, "rps": 900.0},
+        {"server": "pgrec_w1", "mode": "item_to_item", "concurrency": 8, "rps": 1000.0},
+        {"server": "pgrec_w2", "mode": "item_to_item", "concurrency": 1, "rps": 850.0},
+        {"server": "pgrec_w2", "mode": "item_to_item", "concurrency": 8, "rps": 1600.0},
+        {"server": "pgrec_w2", "mode": "semantic_new", "concurrency": 8, "rps": 5000.0},
+    ]
+    assert peer_report.best_over_c(passes, "item_to_item") == 1.6
+    assert peer_report.best_over_c(passes[2:], "item_to_item") is None  # no 1-worker run
