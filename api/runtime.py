@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from api import routing
+from api.ann_index import IndexOptions
 from api.errors import NotReady, outage_log
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
@@ -236,6 +237,17 @@ class Runtime:
 
     # -- building (blocking: run these in a worker thread) ---------------------------------
 
+    @property
+    def ef_search(self) -> int:
+        return self.settings.readmodel_ann_ef_search
+
+    @property
+    def index_options(self) -> IndexOptions:
+        """Exact Flat or HNSW-fp16 by catalog size (PGREC_READMODEL_ANN_*)."""
+        return IndexOptions(
+            ann_min_items=self.settings.readmodel_ann_min_items, ef_search=self.ef_search
+        )
+
     def load_base(self) -> ReadModel:
         """Map the published read model when it is current, else build and publish one.
 
@@ -246,14 +258,22 @@ class Runtime:
         started = time.perf_counter()
         root = self.readmodel_root
         with build_lock(root):
-            with rm.consistent_read(self.engine) as conn:
+            # On a replica once it has replayed past the primary's position (the NOTIFY
+            # that asked for this build came after the change's commit), else the primary.
+            with rm.consistent_read_on(self.router.read_caught_up()) as conn:
                 stamp = rm.fingerprint(conn=conn)
                 meta = current_meta(root)
                 if meta is not None and meta.fingerprint == stamp:
-                    return open_version(root / f"v{meta.version:08d}")
+                    return open_version(root / f"v{meta.version:08d}", self.ef_search)
                 catalog = rm.read_catalog(conn=conn)
-            directory = write_version(root, catalog, version=next_version(root), started=started)
-        base = open_version(directory)
+            directory = write_version(
+                root,
+                catalog,
+                version=next_version(root),
+                started=started,
+                options=self.index_options,
+            )
+        base = open_version(directory, self.ef_search)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         return base
 
@@ -262,11 +282,11 @@ class Runtime:
         a restart during an outage still serves the read-model modes, flagged stale."""
         root = self.readmodel_root
         meta = current_meta(root)
-        return None if meta is None else open_version(root / f"v{meta.version:08d}")
+        return None if meta is None else open_version(root / f"v{meta.version:08d}", self.ef_search)
 
     def changed(self, view: View, ids: list[int]) -> rm.ChangedRows:
-        """The current rows and vectors of `ids`, read from Postgres."""
-        with self.engine.connect() as conn:
+        """The current rows and vectors of `ids`, read from Postgres (a caught-up replica)."""
+        with self.router.read_caught_up() as conn:
             return rm.changed_rows(conn=conn, model=view.model, dim=view.base.meta.dim, ids=ids)
 
     def database_fingerprint(self) -> str:
