@@ -1,7 +1,7 @@
 """The versioned read model on disk: written once per version, memory-mapped by every worker.
 
 A version is a directory of plain files: numpy arrays (`np.load(mmap_mode="r")`), a FAISS
-index (exact Flat, or HNSW over float16 for large catalogs: api/ann_index.py) read with
+index (exact Flat, or IVF over float16 for large catalogs: api/ann_index.py) read with
 `IO_FLAG_MMAP_IFC` (its vectors stay in the page cache, shared by all worker processes
 instead of copied into each), and the items' light columns as msgpack
 records with an offsets array. A version is built in a temporary directory, fsynced, renamed
@@ -30,7 +30,7 @@ import faiss
 import msgspec
 import numpy as np
 
-from api.ann_index import IndexOptions, build_index, is_ann, prepare, stored_vectors
+from api.ann_index import MATRIX, IndexOptions, build_index, is_ann, prepare, stored_vectors
 from db.read_model import Catalog
 
 CURRENT = "CURRENT"
@@ -67,7 +67,7 @@ class Meta:
     list_k: int
     items: int
     vectors: int
-    index_kind: str = "flat"  # or "hnsw_fp16" (api/ann_index.py)
+    index_kind: str = "flat"  # or "ivf_fp16" (api/ann_index.py)
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +142,8 @@ def _write_files(tmp: Path, catalog: Catalog, options: IndexOptions) -> faiss.In
     faiss.write_index(index, str(tmp / "index.faiss"))
     with (tmp / "index.faiss").open("rb+") as f:
         os.fsync(f.fileno())
+    if is_ann(index):  # IVF keeps vectors by cell: these are by id, for View.vector
+        _save(tmp / MATRIX, np.ascontiguousarray(catalog.vectors, dtype=np.float16))
     return index
 
 
@@ -170,7 +172,7 @@ def write_version(
         list_k=catalog.list_k,
         items=len(catalog.item_ids),
         vectors=len(catalog.vector_ids),
-        index_kind="hnsw_fp16" if is_ann(index) else "flat",
+        index_kind="ivf_fp16" if is_ann(index) else "flat",
     )
     (tmp / "meta.json").write_text(json.dumps(meta.__dict__))
     _fsync_dir(tmp)
@@ -218,19 +220,19 @@ def build_lock(root: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def open_version(directory: Path, ef_search: int | None = None) -> ReadModel:
-    """Map a published version (nothing is copied into this process); `ef_search` sets an
-    HNSW index's search depth (None: the one it was built with)."""
+def open_version(directory: Path, nprobe: int | None = None) -> ReadModel:
+    """Map a published version (nothing is copied into this process); `nprobe` sets how
+    many cells an IVF index scans (None: the number it was built with)."""
     meta = Meta(**json.loads((directory / "meta.json").read_text()))
     arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
     with (directory / "records.bin").open("rb") as f:
         blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     index = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
     try:
-        index = prepare(index, ef_search)
+        index = prepare(index, nprobe)
     except ValueError as err:
         raise ValueError(f"{directory}: {err}") from err
-    matrix = stored_vectors(index, meta.dim)
+    matrix = stored_vectors(directory, index, meta.dim)
     return ReadModel(
         meta=meta,
         directory=directory,

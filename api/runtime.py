@@ -238,15 +238,13 @@ class Runtime:
     # -- building (blocking: run these in a worker thread) ---------------------------------
 
     @property
-    def ef_search(self) -> int:
-        return self.settings.readmodel_ann_ef_search
+    def nprobe(self) -> int:
+        return self.settings.readmodel_ann_nprobe
 
     @property
     def index_options(self) -> IndexOptions:
-        """Exact Flat or HNSW-fp16 by catalog size (PGREC_READMODEL_ANN_*)."""
-        return IndexOptions(
-            ann_min_items=self.settings.readmodel_ann_min_items, ef_search=self.ef_search
-        )
+        """Exact Flat or IVF-fp16 by catalog size (PGREC_READMODEL_ANN_*)."""
+        return IndexOptions(ann_min_items=self.settings.readmodel_ann_min_items, nprobe=self.nprobe)
 
     def load_base(self) -> ReadModel:
         """Map the published read model when it is current, else build and publish one.
@@ -264,7 +262,7 @@ class Runtime:
                 stamp = rm.fingerprint(conn=conn)
                 meta = current_meta(root)
                 if meta is not None and meta.fingerprint == stamp:
-                    return open_version(root / f"v{meta.version:08d}", self.ef_search)
+                    return open_version(root / f"v{meta.version:08d}", self.nprobe)
                 catalog = rm.read_catalog(conn=conn)
             directory = write_version(
                 root,
@@ -273,7 +271,7 @@ class Runtime:
                 started=started,
                 options=self.index_options,
             )
-        base = open_version(directory, self.ef_search)
+        base = open_version(directory, self.nprobe)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         return base
 
@@ -282,7 +280,7 @@ class Runtime:
         a restart during an outage still serves the read-model modes, flagged stale."""
         root = self.readmodel_root
         meta = current_meta(root)
-        return None if meta is None else open_version(root / f"v{meta.version:08d}", self.ef_search)
+        return None if meta is None else open_version(root / f"v{meta.version:08d}", self.nprobe)
 
     def changed(self, view: View, ids: list[int]) -> rm.ChangedRows:
         """The current rows and vectors of `ids`, read from Postgres (a caught-up replica)."""
