@@ -45,7 +45,9 @@ def _catalog() -> Catalog:
 
 def _built(root: Path, catalog: Catalog, threshold: int) -> ReadModel:
     options = IndexOptions(ann_min_items=threshold)
-    directory = write_version(root, catalog, version=1, started=time.perf_counter(), options=options)
+    directory = write_version(
+        root, catalog, version=1, started=time.perf_counter(), options=options
+    )
     return open_version(directory)
 
 
