@@ -28,6 +28,7 @@ from api.errors import NotReady, outage_log
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
 from api.readmodel import (
+    Meta,
     ReadModel,
     build_lock,
     current_meta,
@@ -246,6 +247,11 @@ class Runtime:
         """Exact Flat or IVF-fp16 by catalog size (PGREC_READMODEL_ANN_*)."""
         return IndexOptions(ann_min_items=self.settings.readmodel_ann_min_items, nprobe=self.nprobe)
 
+    def _index_fits(self, meta: Meta) -> bool:
+        """The published version has the index kind the settings ask for at its size."""
+        wanted = "ivf_fp16" if self.index_options.wants_ann(meta.vectors) else "flat"
+        return meta.index_kind == wanted
+
     def load_base(self) -> ReadModel:
         """Map the published read model when it is current, else build and publish one.
 
@@ -261,7 +267,7 @@ class Runtime:
             with rm.consistent_read_on(self.router.read_caught_up()) as conn:
                 stamp = rm.fingerprint(conn=conn)
                 meta = current_meta(root)
-                if meta is not None and meta.fingerprint == stamp:
+                if meta is not None and meta.fingerprint == stamp and self._index_fits(meta):
                     return open_version(root / f"v{meta.version:08d}", self.nprobe)
                 catalog = rm.read_catalog(conn=conn)
             directory = write_version(
