@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from api import routing
 from api.ann_index import IndexOptions
 from api.errors import NotReady, outage_log
+from api.memory import release_freed_memory
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
 from api.readmodel import (
@@ -277,6 +278,8 @@ class Runtime:
                 started=started,
                 options=self.index_options,
             )
+        del catalog
+        release_freed_memory()  # the build's rows are garbage now: give the pages back
         base = open_version(directory, self.nprobe)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         return base
