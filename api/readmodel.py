@@ -1,8 +1,9 @@
 """The versioned read model on disk: written once per version, memory-mapped by every worker.
 
 A version is a directory of plain files: numpy arrays (`np.load(mmap_mode="r")`), a FAISS
-Flat index read with `IO_FLAG_MMAP_IFC` (its vectors stay in the page cache, shared by all
-worker processes instead of copied into each), and the items' light columns as msgpack
+index (exact Flat, or IVF over float16 for large catalogs: api/ann_index.py) read with
+`IO_FLAG_MMAP_IFC` (its vectors stay in the page cache, shared by all worker processes
+instead of copied into each), and the items' light columns as msgpack
 records with an offsets array. A version is built in a temporary directory, fsynced, renamed
 into place, and published by atomically replacing the `CURRENT` pointer file; builders of
 one database serialise on a file lock, so N workers build it once and map the same files.
@@ -29,6 +30,7 @@ import faiss
 import msgspec
 import numpy as np
 
+from api.ann_index import MATRIX, IndexOptions, build_index, is_ann, prepare, stored_vectors
 from db.read_model import Catalog
 
 CURRENT = "CURRENT"
@@ -65,6 +67,7 @@ class Meta:
     list_k: int
     items: int
     vectors: int
+    index_kind: str = "flat"  # or "ivf_fp16" (api/ann_index.py)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +81,7 @@ class ReadModel:
     records_blob: mmap.mmap | bytes
     vector_ids: np.ndarray  # int64 ascending, FAISS row -> item id
     index: faiss.Index
-    matrix: np.ndarray  # float32 (vectors, dim): a view of the index's (mapped) storage
+    matrix: np.ndarray  # float32 or float16 (vectors, dim): a view of the index's mapped storage
     lists: np.ndarray  # int64 (items, list_k)
     list_scores: np.ndarray
     list_fresh: np.ndarray
@@ -115,7 +118,7 @@ def _save(path: Path, array: np.ndarray) -> None:
         os.fsync(f.fileno())
 
 
-def _write_files(tmp: Path, catalog: Catalog) -> None:
+def _write_files(tmp: Path, catalog: Catalog, options: IndexOptions) -> faiss.Index:
     encoder = msgspec.msgpack.Encoder()
     blobs = [encoder.encode(r) for r in catalog.records]
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
@@ -135,21 +138,29 @@ def _write_files(tmp: Path, catalog: Catalog) -> None:
     for name, array in arrays.items():
         _save(tmp / f"{name}.npy", np.ascontiguousarray(array))
     single_threaded_faiss()
-    index = faiss.IndexFlatIP(catalog.dim)
-    if len(catalog.vectors):
-        index.add(np.ascontiguousarray(catalog.vectors, dtype=np.float32))
+    index = build_index(catalog.vectors, catalog.dim, options)
     faiss.write_index(index, str(tmp / "index.faiss"))
     with (tmp / "index.faiss").open("rb+") as f:
         os.fsync(f.fileno())
+    if is_ann(index):  # IVF keeps vectors by cell: these are by id, for View.vector
+        _save(tmp / MATRIX, np.ascontiguousarray(catalog.vectors, dtype=np.float16))
+    return index
 
 
-def write_version(root: Path, catalog: Catalog, *, version: int, started: float) -> Path:
+def write_version(
+    root: Path,
+    catalog: Catalog,
+    *,
+    version: int,
+    started: float,
+    options: IndexOptions | None = None,
+) -> Path:
     """Write `catalog` as version `version` under `root` and publish it; returns its directory."""
     final = root / f"v{version:08d}"
     tmp = root / f".tmp-v{version:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    _write_files(tmp, catalog)
+    index = _write_files(tmp, catalog, options or IndexOptions())
     meta = Meta(
         version=version,
         model=catalog.model,
@@ -161,6 +172,7 @@ def write_version(root: Path, catalog: Catalog, *, version: int, started: float)
         list_k=catalog.list_k,
         items=len(catalog.item_ids),
         vectors=len(catalog.vector_ids),
+        index_kind="ivf_fp16" if is_ann(index) else "flat",
     )
     (tmp / "meta.json").write_text(json.dumps(meta.__dict__))
     _fsync_dir(tmp)
@@ -208,22 +220,19 @@ def build_lock(root: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def open_version(directory: Path) -> ReadModel:
-    """Map a published version (nothing is copied into this process)."""
+def open_version(directory: Path, nprobe: int | None = None) -> ReadModel:
+    """Map a published version (nothing is copied into this process); `nprobe` sets how
+    many cells an IVF index scans (None: the number it was built with)."""
     meta = Meta(**json.loads((directory / "meta.json").read_text()))
     arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
     with (directory / "records.bin").open("rb") as f:
         blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     index = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
-    if not isinstance(index, faiss.IndexFlatIP):
-        raise ValueError(f"{directory}: not a flat inner-product index")
-    n = int(index.ntotal)
-    matrix = (
-        faiss.rev_swig_ptr(index.get_xb(), n * meta.dim).reshape(n, meta.dim)
-        if n
-        else np.zeros((0, meta.dim), dtype=np.float32)
-    )
-    matrix.flags.writeable = False
+    try:
+        index = prepare(index, nprobe)
+    except ValueError as err:
+        raise ValueError(f"{directory}: {err}") from err
+    matrix = stored_vectors(directory, index, meta.dim)
     return ReadModel(
         meta=meta,
         directory=directory,

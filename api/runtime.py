@@ -23,10 +23,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from api import routing
+from api.ann_index import IndexOptions
 from api.errors import NotReady, outage_log
+from api.memory import release_freed_memory
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
 from api.readmodel import (
+    Meta,
     ReadModel,
     build_lock,
     current_meta,
@@ -236,6 +239,20 @@ class Runtime:
 
     # -- building (blocking: run these in a worker thread) ---------------------------------
 
+    @property
+    def nprobe(self) -> int:
+        return self.settings.readmodel_ann_nprobe
+
+    @property
+    def index_options(self) -> IndexOptions:
+        """Exact Flat or IVF-fp16 by catalog size (PGREC_READMODEL_ANN_*)."""
+        return IndexOptions(ann_min_items=self.settings.readmodel_ann_min_items, nprobe=self.nprobe)
+
+    def _index_fits(self, meta: Meta) -> bool:
+        """The published version has the index kind the settings ask for at its size."""
+        wanted = "ivf_fp16" if self.index_options.wants_ann(meta.vectors) else "flat"
+        return meta.index_kind == wanted
+
     def load_base(self) -> ReadModel:
         """Map the published read model when it is current, else build and publish one.
 
@@ -246,14 +263,24 @@ class Runtime:
         started = time.perf_counter()
         root = self.readmodel_root
         with build_lock(root):
-            with rm.consistent_read(self.engine) as conn:
+            # On a replica once it has replayed past the primary's position (the NOTIFY
+            # that asked for this build came after the change's commit), else the primary.
+            with rm.consistent_read_on(self.router.read_caught_up()) as conn:
                 stamp = rm.fingerprint(conn=conn)
                 meta = current_meta(root)
-                if meta is not None and meta.fingerprint == stamp:
-                    return open_version(root / f"v{meta.version:08d}")
+                if meta is not None and meta.fingerprint == stamp and self._index_fits(meta):
+                    return open_version(root / f"v{meta.version:08d}", self.nprobe)
                 catalog = rm.read_catalog(conn=conn)
-            directory = write_version(root, catalog, version=next_version(root), started=started)
-        base = open_version(directory)
+            directory = write_version(
+                root,
+                catalog,
+                version=next_version(root),
+                started=started,
+                options=self.index_options,
+            )
+        del catalog
+        release_freed_memory()  # the build's rows are garbage now: give the pages back
+        base = open_version(directory, self.nprobe)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         return base
 
@@ -262,11 +289,11 @@ class Runtime:
         a restart during an outage still serves the read-model modes, flagged stale."""
         root = self.readmodel_root
         meta = current_meta(root)
-        return None if meta is None else open_version(root / f"v{meta.version:08d}")
+        return None if meta is None else open_version(root / f"v{meta.version:08d}", self.nprobe)
 
     def changed(self, view: View, ids: list[int]) -> rm.ChangedRows:
-        """The current rows and vectors of `ids`, read from Postgres."""
-        with self.engine.connect() as conn:
+        """The current rows and vectors of `ids`, read from Postgres (a caught-up replica)."""
+        with self.router.read_caught_up() as conn:
             return rm.changed_rows(conn=conn, model=view.model, dim=view.base.meta.dim, ids=ids)
 
     def database_fingerprint(self) -> str:

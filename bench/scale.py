@@ -129,6 +129,7 @@ def play_api(url: str, spec: syn.Spec, users: list[str], config: ScaleConfig) ->
         "api_pss_bytes": max(x or 0 for x in (pss_ready, pss_after)),
         "snapshot_build_s": snap.get("build_seconds"),
         "snapshot_items": snap.get("size"),
+        "snapshot_index": snap.get("index"),
         "scenarios": results,
     }
 

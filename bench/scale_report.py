@@ -44,17 +44,19 @@ def _scenario(point: dict[str, Any], name: str, conc: int) -> dict[str, Any]:
 
 
 def _snapshot_bytes(api: dict[str, Any]) -> int | None:
-    """The FAISS Flat snapshot's float32 matrix: items x 384 x 4 bytes."""
+    """The read model's vectors: items x 384 x 4 bytes (Flat, float32) or x 2 (IVF, float16)."""
     items = api.get("snapshot_items")
-    return int(items) * 384 * 4 if isinstance(items, int) else None
+    width = 2 if api.get("snapshot_index") == "ivf_fp16" else 4
+    return int(items) * 384 * width if isinstance(items, int) else None
 
 
 def cost_table(points: list[dict[str, Any]]) -> list[str]:
     head = (
         "| items | ingest items/s | HNSW build s | HNSW items/s | HNSW index | item_embeddings "
-        "(+idx) | items (+idx) | snapshot build s | snapshot vectors | cold start s | API PSS |"
+        "(+idx) | items (+idx) | snapshot build s | snapshot index | snapshot vectors "
+        "| cold start s | API PSS |"
     )
-    rows = [head, "|" + "---|" * 11]
+    rows = [head, "|" + "---|" * 12]
     for p in points:
         api = p.get("api") or {}
         rows.append(
@@ -62,7 +64,7 @@ def cost_table(points: list[dict[str, Any]]) -> list[str]:
             f"| {_num(p.get('hnsw_build_s'))} | {_num(p.get('hnsw_items_per_s'), 0)} "
             f"| {_mib(p.get('hnsw_index_bytes'))} | {_mib(p.get('item_embeddings_total_bytes'))} "
             f"| {_mib(p.get('items_total_bytes'))} | {_num(api.get('snapshot_build_s'), 2)} "
-            f"| {_mib(_snapshot_bytes(api))} "
+            f"| {api.get('snapshot_index') or 'flat'} | {_mib(_snapshot_bytes(api))} "
             f"| {_num(api.get('cold_start_s'))} | {_mib(api.get('api_pss_bytes'))} |"
         )
     return rows

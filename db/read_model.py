@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -95,9 +95,19 @@ class ChangedRows:
 @contextmanager
 def consistent_read(engine: Engine) -> Iterator[Connection]:
     """A read-only REPEATABLE READ transaction: every statement sees the same snapshot."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    with consistent_read_on(engine.connect()) as conn:
+        yield conn
+
+
+@contextmanager
+def consistent_read_on(connection: AbstractContextManager[Connection]) -> Iterator[Connection]:
+    """`consistent_read` on a connection handed out by someone else (a replica, say)."""
+    with connection as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            # Per transaction, not `postgresql_readonly`: resetting that session setting
+            # when the connection goes back to the pool is an error on a standby.
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             yield conn
 
 

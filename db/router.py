@@ -135,7 +135,44 @@ class Router:
         with conn:
             yield conn
 
-    def _replica_connection(self, wanted: int | None) -> tuple[Connection | None, str]:
+    @contextmanager
+    def read_caught_up(self, *, wait: float = 1.0, poll: float = 0.02) -> Iterator[Connection]:
+        """A read that sees everything committed on the primary before the call: a replica
+        once it has replayed past the primary's WAL insert position read now (waiting up to
+        `wait` s for one to get there), else the primary.
+
+        For read-model builds and re-reads: they follow a NOTIFY, which only the primary
+        sends (a standby cannot LISTEN), after the change's commit, so the position read
+        here is past the change. Counted as (replicaN, "build") or (primary, "build_lag" |
+        "build_unhealthy").
+        """
+        if not self.replicas:
+            with self.primary.connect() as only:
+                yield only
+            return
+        target = self._insert_lsn()
+        deadline = time.monotonic() + wait
+        conn, reason = self._replica_connection(target, label="build")
+        while conn is None and reason == "read_your_writes" and time.monotonic() < deadline:
+            time.sleep(poll)  # replay is usually milliseconds behind
+            conn, reason = self._replica_connection(target, label="build")
+        if conn is None:
+            lagging = reason == "read_your_writes"
+            self._count("primary", "build_lag" if lagging else "build_" + reason)
+            with self.primary.connect() as primary:
+                yield primary
+            return
+        with conn:
+            yield conn
+
+    def _insert_lsn(self) -> int:
+        with self.primary.connect() as conn:
+            value = conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn()::text").scalar_one()
+        return parse_lsn(str(value))
+
+    def _replica_connection(
+        self, wanted: int | None, label: str = "read"
+    ) -> tuple[Connection | None, str]:
         if not self.replicas:
             return None, "no_replicas"
         reason = "unhealthy"
@@ -153,7 +190,7 @@ class Router:
                 reason = "read_your_writes"
                 continue
             replica.reads += 1
-            self._count(replica.name, "read")
+            self._count(replica.name, label)
             return conn, ""
         return None, reason
 
@@ -212,9 +249,7 @@ class Router:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self.primary_lsn_interval:
             return cached[1]
-        with self.primary.connect() as conn:
-            value = conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn()::text").scalar_one()
-        lsn = parse_lsn(str(value))
+        lsn = self._insert_lsn()
         self._primary_lsn = (now, lsn)
         return lsn
 

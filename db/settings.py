@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     online_refresh_seconds: float = Field(default=60.0, gt=0)
     # Where API workers write the memory-mapped read model (default: data_dir/readmodel).
     readmodel_dir: Path | None = None
+    # From this many vectors the read model holds an IVF index over float16 vectors instead
+    # of the exact FAISS Flat scan (0: always exact); cells a query scans (api/ann_index.py).
+    readmodel_ann_min_items: int = Field(default=50_000, ge=0)
+    readmodel_ann_nprobe: int = Field(default=64, ge=1, le=65_536)
 
     @property
     def write_keys(self) -> tuple[str, ...]:

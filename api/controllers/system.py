@@ -38,6 +38,7 @@ def _read_model(runtime: Runtime) -> dict[str, Any] | None:
         "age_seconds": round(view.age(), 3),
         "build_seconds": round(view.build_seconds, 3),
         "neighbor_lists_k": view.neighbor_k,
+        "index": meta.index_kind,
         "overlay_items": len(view.overlay),
         "changes_applied": view.overlay.changes,
         "stale": runtime.stale,

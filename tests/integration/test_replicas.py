@@ -173,14 +173,67 @@ def test_hnsw_answers_on_the_replica(pair: tuple[str, str]) -> None:
     assert answers[0] == answers[1] and len(answers[0]) == 5
 
 
+def _first_item(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT min(id) FROM items").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _neighbour(client: TestClient[Litestar], of: int) -> int:
+    body = client.get(f"/items/{of}/similar", params={"n": "5"}).json()
+    return int(body["results"][0]["id"])
+
+
+def _rename(primary: str, item: int, title: str) -> None:
+    with psycopg.connect(primary) as conn:  # in SQL: the trigger's NOTIFY reaches the API
+        conn.execute("UPDATE items SET title = %s WHERE id = %s", (title, item))
+
+
+def _shows(client: TestClient[Litestar], of: int, title: str) -> bool:
+    body = client.get(f"/items/{of}/similar", params={"n": "5"}).json()
+    return any(r["title"] == title for r in body["results"])
+
+
+def test_read_model_builds_on_a_replica_once_it_has_the_change(pair: tuple[str, str]) -> None:
+    primary, replica = pair
+    with _client(primary, replica) as client:
+        wait_ready(client)
+        # The first build read the replica (the fixture let it catch up first).
+        assert _reads(client).get(("replica1", "build"), 0) >= 1
+        wait_until(lambda: client.get("/status").json()["snapshot"]["listening"])
+        anchor = _first_item(primary)
+        item = _neighbour(client, anchor)
+        builds = _reads(client)[("replica1", "build")]
+        _rename(primary, item, "Seen Through The Replica")
+        wait_until(lambda: _shows(client, anchor, "Seen Through The Replica"))
+        assert _reads(client)[("replica1", "build")] > builds
+        # A replica that has not replayed the change is not read: the primary answers.
+        with psycopg.connect(replica, autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_pause()")
+        try:
+            _rename(primary, item, "Read From The Primary")
+            wait_until(lambda: _shows(client, anchor, "Read From The Primary"))
+            assert _reads(client).get(("primary", "build_lag"), 0) >= 1
+        finally:
+            with psycopg.connect(replica, autocommit=True) as conn:
+                conn.execute("SELECT pg_wal_replay_resume()")
+
+
 def test_stopped_replica_falls_back_to_the_primary(pair: tuple[str, str]) -> None:
     primary, replica = pair
     target = embedded_replicas.replica_dir(PGDATA, 1)
     with _client(primary, replica) as client:
         wait_ready(client)
         assert _user_ids(client, "alice")
+        anchor = _first_item(primary) + 1
+        item = _neighbour(client, anchor)
         assert embedded.stop(target)
         try:
+            # Changes still reach the read model: re-read from the primary.
+            _rename(primary, item, "Replica Down")
+            wait_until(lambda: _shows(client, anchor, "Replica Down"))
+            assert _reads(client).get(("primary", "build_unhealthy"), 0) >= 1
             for mode in ("terms", "title", "hybrid"):
                 r = client.get("/recommendations", params={"mode": mode, "q": "space"})
                 assert r.status_code == 200, r.text
