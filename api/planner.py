@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from litestar.exceptions import NotFoundException
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 import db.recs as recs
@@ -31,6 +32,7 @@ from api.params import ListOptions, Mode, check_text
 from api.planner_parts import (
     MAX_POOL,
     Rows,
+    ViewFirstRows,
     ViewRows,
     add_reasons,
     group_value,
@@ -80,7 +82,7 @@ class Planner:
             return self._view_page("semantic", view, single("semantic", hits), options)
         pair = self.rt.require_serving() if mode in ("semantic", "hybrid") else None
         with self.rt.read() as conn:
-            rows = Rows(conn)
+            rows = self._rows(conn, options) if mode == "semantic" else Rows(conn)
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
             if mode == "hybrid":  # each list as deep as the fusion was tuned with
@@ -313,6 +315,17 @@ class Planner:
         page = Page(mode, "faiss", len(results), results, snapshot_version=view.version)
         page.stale = self.rt.stale
         return page
+
+    def _rows(self, conn: Connection, options: ListOptions) -> Rows:
+        """Rows for a list Postgres answers: the read model's where it has them."""
+        view = self.rt.view
+        if view is None:
+            return Rows(conn)
+
+        def heavy(ids: list[int]) -> dict[int, dict[str, object]]:
+            return rm.heavy_fields(conn=conn, ids=ids)
+
+        return ViewFirstRows(conn=conn, view=view, heavy=heavy if needs_heavy(options) else None)
 
     def _heavy(self, ids: list[int]) -> dict[int, dict[str, object]]:
         with self.rt.read() as conn:

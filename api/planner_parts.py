@@ -124,6 +124,20 @@ class ViewRows(Rows):
         return found
 
 
+@dataclass
+class ViewFirstRows(ViewRows):
+    """Rows of a list Postgres answered (filtered semantic): from the read model where it
+    has them, saving a round trip; the rest (changed since it was built) from `conn`.
+    Postgres decides which items are listed; the read model only names them."""
+
+    def fetch(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        found = super().fetch(ids)
+        rest = [i for i in ids if i not in found]
+        if rest and self.conn is not None:
+            found |= recs.fetch_items(conn=self.conn, ids=rest)
+        return found
+
+
 def add_reasons(rows: Rows, results: Sequence[Result], hits: Mapping[int, recs.UserHit]) -> None:
     """The user mode's source, reason and the items it names (id and title) in `explain`."""
     named = rows.get([i for r in results for i in hits[r.id].because])

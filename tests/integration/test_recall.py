@@ -124,13 +124,36 @@ CASES: dict[str, tuple[Filters, str]] = {
     "0.1% attribute": (Filters(attributes={"pm": "7"}), "pm"),
     "50% opposite half-space": (Filters(categories=("side",)), "side"),
     "unfiltered": (Filters(), ""),
+    # Combined filters: s25 lies inside s50 (fully correlated), pm is independent of both.
+    "25% combined (50% and 25%)": (
+        Filters(categories=("s50", "s25"), categories_mode="all"),
+        "s25",
+    ),
+    "0.05% combined (50% and attribute)": (
+        Filters(categories=("s50",), attributes={"pm": "7"}),
+        "s50&pm",
+    ),
 }
+
+
+def _mask(catalog: Catalog, name: str) -> np.ndarray:
+    if not name:
+        return np.ones(N, dtype=bool)
+    out = np.ones(N, dtype=bool)
+    for part in name.split("&"):
+        out &= catalog.masks[part]
+    return out
+
+
+def _threshold() -> int:
+    """rec._vector_plan's default: exact up to sqrt(600 x catalog size) matching rows."""
+    return int(np.ceil(np.sqrt(600 * N)))
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_filtered_top_k_is_exact(catalog: Catalog, conn: Connection, case: str) -> None:
     filters, mask_name = CASES[case]
-    mask = catalog.masks[mask_name] if mask_name else np.ones(N, dtype=bool)
+    mask = _mask(catalog, mask_name)
     rng = np.random.default_rng(zlib.crc32(case.encode()))
     queries = embeddings(QUERIES, rng, catalog.basis)
     if case.endswith("half-space"):
@@ -140,6 +163,8 @@ def test_filtered_top_k_is_exact(catalog: Catalog, conn: Connection, case: str) 
         text("SELECT * FROM rec.vector_plan(:k, CAST(:f AS jsonb))"),
         {"k": K, "f": recs.calls.filters_json(filters)},
     ).one()
+    # Each case takes the branch its matching rows call for (both are taken across CASES).
+    assert plan.path == ("exact" if mask.sum() <= _threshold() else "hnsw"), case
     recalls, millis = [], []
     for q in queries:
         start = time.perf_counter()
@@ -158,3 +183,43 @@ def test_filtered_top_k_is_exact(catalog: Catalog, conn: Connection, case: str) 
         f"p50={statistics.median(millis):.1f}ms p90={np.percentile(millis, 90):.1f}ms"
     )
     assert recall >= 0.98, case
+
+
+def test_both_branches_are_exercised() -> None:
+    sizes = [int(_mask_size(name)) for _, name in CASES.values()]
+    assert min(sizes) <= _threshold() < max(sizes)
+
+
+def _mask_size(name: str) -> float:
+    shares = {**NESTED, "side": 0.5, "pm": 0.001, "": 1.0}
+    share = 1.0
+    for part in name.split("&"):
+        share *= shares[part]
+    return share * N
+
+
+def test_hnsw_that_gives_up_falls_back_to_the_exact_scan(
+    catalog: Catalog, conn: Connection
+) -> None:
+    """HNSW forced on a 0.1% filter with a scan budget of one tuple returns fewer than k
+    candidates: rec.semantic must answer with the exact scan instead (still the true top-k)."""
+    filters, mask_name = CASES["0.1%"]
+    mask = _mask(catalog, mask_name)
+    conn.execute(text("SET LOCAL pgrec.exact_max_rows = 0"))
+    conn.execute(text("SET LOCAL hnsw.max_scan_tuples = 1"))
+    plan = conn.execute(
+        text("SELECT * FROM rec.vector_plan(:k, CAST(:f AS jsonb))"),
+        {"k": K, "f": recs.calls.filters_json(filters)},
+    ).one()
+    assert plan.path == "hnsw"
+    q = embeddings(1, np.random.default_rng(3), catalog.basis)[0]
+    hits = recs.semantic(conn=conn, model=MODEL, vector=q, k=K, filters=filters)
+    sims = catalog.vectors[mask] @ q
+    truth = catalog.ids[mask][np.argsort(-sims)[:K]].tolist()
+    assert [h.item_id for h in hits] == truth
+
+
+def test_exact_max_rows_makes_every_query_exact(catalog: Catalog, conn: Connection) -> None:
+    conn.execute(text("SET LOCAL pgrec.exact_max_rows = 10000000"))
+    plan = conn.execute(text("SELECT * FROM rec.vector_plan(10, '{}')")).one()
+    assert (plan.path, plan.matching, plan.ef_search) == ("exact", N, None)

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.semantic.sql
+../../../migrations/versions/sql/0010/rec.semantic.sql

@@ -1,0 +1,41 @@
+-- The decision behind rec.semantic and rec.vector_plan, on a filter rendered by
+-- rec.filter_sql. An exact scan costs about one row fetch per matching row; HNSW with an
+-- iterative scan costs about one per candidate it passes over, about k / selectivity, so the
+-- exact scan wins below about sqrt(c x catalog) matching rows: the threshold grows with the
+-- square root of the catalog (pgrec.exact_rows_scale, default 600: 4,900 rows at 40k items,
+-- 24,500 at 1M) unless pgrec.exact_max_rows fixes it. The matching ids are collected once,
+-- up to the threshold, and the exact scan reads just those rows (no second pass of the
+-- filter). HNSW takes `candidates` rows from an iterative scan whose first beam is
+-- ef_search wide (pgrec.ef_search_min, default 150: iterative scans go deeper by themselves
+-- for narrow filters, so the beam is sized for broad ones).
+CREATE OR REPLACE FUNCTION rec._vector_plan(k integer, w text, OUT path text,
+                                 OUT matching bigint, OUT ef_search integer,
+                                 OUT candidates integer, OUT ids bigint[])
+LANGUAGE plpgsql STABLE SET search_path = public AS $$
+DECLARE
+  total double precision;
+  cap bigint;
+BEGIN
+  SELECT greatest(c.reltuples, 1) INTO total FROM pg_class c WHERE c.oid = 'public.items'::regclass;
+  cap := coalesce(rec._setting('exact_max_rows', NULL),
+                  ceil(sqrt(total * rec._setting('exact_rows_scale', 600))))::bigint;
+  -- Relaxed order returns nearly sorted batches: a few more than k, re-ranked exactly.
+  candidates := k + greatest(15, ceil(k / 2.0))::integer;
+  IF w = 'true' AND total > cap THEN
+    path := 'hnsw';  -- unfiltered: nothing to count
+    matching := total::bigint;
+  ELSE
+    -- Counted, not estimated: estimates are wrong exactly when filters correlate.
+    EXECUTE format('SELECT array_agg(s.id) FROM (SELECT i.id FROM public.items i WHERE %s LIMIT %s) s',
+                   w, cap + 1)
+      INTO ids;
+    matching := coalesce(cardinality(ids), 0);
+    IF matching <= cap THEN
+      path := 'exact';
+      RETURN;
+    END IF;
+    path := 'hnsw';
+    ids := NULL;
+  END IF;
+  ef_search := least(1000, greatest(rec._setting('ef_search_min', 150), candidates))::integer;
+END $$;

@@ -1,0 +1,16 @@
+-- How rec.semantic will answer: path 'exact' or 'hnsw', the matching rows (counted exactly
+-- up to the threshold, so 'hnsw' shows the threshold + 1) and the ef_search it will use.
+-- 0010: the decision moved to rec._vector_plan (rec.semantic reuses its matching ids).
+CREATE OR REPLACE FUNCTION rec.vector_plan(k integer, filters jsonb DEFAULT '{}', model text DEFAULT NULL,
+                                OUT path text, OUT matching bigint, OUT ef_search integer)
+LANGUAGE plpgsql STABLE SET search_path = public AS $$
+DECLARE
+  p record;
+BEGIN
+  PERFORM rec._check_k(k);
+  PERFORM rec.resolve_model(model);
+  p := rec._vector_plan(k, rec.filter_sql(filters));
+  path := p.path;
+  matching := p.matching;
+  ef_search := p.ef_search;
+END $$;
