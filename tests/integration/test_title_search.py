@@ -25,6 +25,7 @@ QUERIES = [
     "dark knight",  # part of a title
     "star wars",
     "space adventure with astronauts",  # a sentence, as the eval's queries are
+    "kung fu fighting",
     "xqzvj",  # nothing alike
 ]
 
@@ -84,6 +85,12 @@ def test_the_titles_scoring_above_the_answering_step_are_the_former_ones(
     assert [h.item_id for h in hits[: len(kept)]] == kept
     assert all(h.score < step for h in hits[len(kept) :])
     assert {h.item_id for h in hits} <= {h.item_id for h in _former(rc, q, 10_000)}
+
+
+@pytest.mark.parametrize("q", ["space adventure with astronauts", "travelling back in time"])
+def test_a_description_keeps_the_former_list(rc: Connection, q: str) -> None:
+    hits = recs.search_title(conn=rc, q=q, k=10, filters=Filters())
+    assert hits and hits == _former(rc, q, 10)
 
 
 def test_a_badly_misspelt_title_is_still_found_first(rc: Connection) -> None:
