@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0006/rec.search_title.sql
+../../../migrations/versions/sql/0013/rec.search_title.sql
