@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import eval_acceptance
+from bench import eval_acceptance, eval_usermode
 
 USER_COLUMNS = ("system", "HR@10", "nDCG@10", "coverage", "ILD", "novelty", "users")
 QUERY_COLUMNS = ("mode", "split", "P@10", "nDCG@10", "queries")
@@ -118,6 +118,7 @@ def tuning_lines(report: dict[str, Any]) -> list[str]:
             f"{val['objective']}: seeds {seeds}, RRF k {c['k']}, also-liked weight "
             f"{c['also_liked']:g}.  "
         )
+    lines += eval_usermode.report_lines(report)
     return lines
 
 
