@@ -86,6 +86,8 @@ def query_rows(report: dict[str, Any], key: str = "modes") -> list[tuple[str, ..
 def _hybrid_method(hybrid: dict[str, Any]) -> str:
     if hybrid.get("method") == "scores":
         return "sum of min-max normalised scores"
+    if hybrid.get("method") == "mnz":
+        return "CombMNZ of min-max normalised scores"
     return f"weighted RRF (k {hybrid['k']})"
 
 
