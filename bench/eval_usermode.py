@@ -38,39 +38,48 @@ def coefficients(sem: float, pop: float) -> tuple[float, ...]:
     return tuple(weights[f] for f in FEATURES)
 
 
-def ranked(rows: Sequence[Any], shares: dict[int, float], coef: np.ndarray,
-           interleave: bool, k: int = m.K) -> list[int]:  # fmt: skip
+class Pool:
+    """One user's candidates as arrays: ids, features, interests (-1: none)."""
+
+    def __init__(self, rows: Sequence[Any], shares: dict[int, float]) -> None:
+        self.ids = np.array([int(r.item_id) for r in rows], dtype=np.int64)
+        self.feats = np.array([r.features for r in rows], dtype=np.float64).reshape(
+            len(rows), len(FEATURES)
+        )
+        self.interests = [r.interest for r in rows]
+        self.shares = shares
+
+
+def ranked(pool: Pool, coef: np.ndarray, interleave: bool, k: int = m.K) -> list[int]:
     """The first k items as rec.for_user_explained orders them under `coef`."""
-    if not rows:
+    if not len(pool.ids):
         return []
-    feats = np.array([r.features for r in rows], dtype=np.float64)
-    raw = feats @ coef
-    order = sorted(range(len(rows)), key=lambda n: (-raw[n], int(rows[n].item_id)))
+    raw = pool.feats @ coef
+    order = np.lexsort((pool.ids, -raw)).tolist()
+    if not interleave:
+        return [int(pool.ids[n]) for n in order[:k]]
     place: dict[int, float] = {}
-    seen: dict[int | None, int] = {}
+    seen: dict[int, int] = {}
     for pos, n in enumerate(order, start=1):
-        interest = rows[n].interest
-        if interest is not None and interleave and interest in shares:
+        interest = pool.interests[n]
+        if interest is not None and interest in pool.shares:
             seen[interest] = seen.get(interest, 0) + 1
-            place[n] = seen[interest] / shares[interest]
+            place[n] = seen[interest] / pool.shares[interest]
         else:
             place[n] = float(pos)
-    order.sort(key=lambda n: (place[n], -raw[n], int(rows[n].item_id)))
-    return [int(rows[n].item_id) for n in order[:k]]
+    order.sort(key=lambda n: (place[n], -raw[n], int(pool.ids[n])))
+    return [int(pool.ids[n]) for n in order[:k]]
 
 
 def tune_fallback(conn: Connection, cases: Sequence[Case], catalog_size: int) -> dict[str, Any]:
     """Grid over (sem, pop, interleave) on the validation cases; see the module docstring."""
     fetch = Candidates(conn, per_source=min(1000, 3 * DEPTH))
-    per_case = []
-    for case in cases:
-        rows = list(fetch.of(case))
-        per_case.append((case, rows, dict(fetch.shares)))
+    pools = [Pool(list(fetch.of(case)), dict(fetch.shares)) for case in cases]
+    held = [c.held_out for c in cases]
     table: list[dict[str, Any]] = []
     for sem, pop, inter in itertools.product(SEM_GRID, POP_GRID, INTERLEAVE_GRID):
         coef = np.array(coefficients(sem, pop))
-        lists = [ranked(rows, shares, coef, inter) for _, rows, shares in per_case]
-        held = [c.held_out for c, _, _ in per_case]
+        lists = [ranked(pool, coef, inter) for pool in pools]
         table.append({
             "sem": sem, "pop": pop, "interleave": inter,
             "hr": m.mean(m.hit_rate(lst, h) for lst, h in zip(lists, held, strict=True)) or 0.0,

@@ -10,7 +10,7 @@ import pytest
 from bench.eval_ci import ratio_ci95
 from bench.eval_protocol import Event, split
 from bench.eval_splits import validation_split
-from bench.eval_usermode import FEATURES, coefficients, ranked
+from bench.eval_usermode import FEATURES, Pool, coefficients, ranked
 
 
 def row(item: int, cooc: float, pop: float, interest: int | None) -> SimpleNamespace:
@@ -21,16 +21,16 @@ def row(item: int, cooc: float, pop: float, interest: int | None) -> SimpleNames
 
 def test_ranked_orders_by_score_then_id_and_a_penalty_moves_popular_items_down() -> None:
     rows = [row(1, 0.5, 5.0, None), row(2, 0.4, 0.0, None), row(3, 0.5, 5.0, None)]
-    assert ranked(rows, {}, np.array(coefficients(0.0, 0.0)), False) == [1, 3, 2]
-    assert ranked(rows, {}, np.array(coefficients(0.0, -0.1)), False) == [2, 1, 3]
+    assert ranked(Pool(rows, {}), np.array(coefficients(0.0, 0.0)), False) == [1, 3, 2]
+    assert ranked(Pool(rows, {}), np.array(coefficients(0.0, -0.1)), False) == [2, 1, 3]
 
 
 def test_interleaving_gives_each_interest_places_by_its_share() -> None:
     # Interest 7 holds the three best scores, interest 8 (share 0.5) the fourth.
     rows = [row(i, 1.0 - i / 10, 0.0, 7 if i < 4 else 8) for i in range(1, 5)]
     coef = np.array(coefficients(0.0, 0.0))
-    assert ranked(rows, {7: 0.5, 8: 0.5}, coef, False) == [1, 2, 3, 4]
-    assert ranked(rows, {7: 0.5, 8: 0.5}, coef, True) == [1, 4, 2, 3]
+    assert ranked(Pool(rows, {7: 0.5, 8: 0.5}), coef, False) == [1, 2, 3, 4]
+    assert ranked(Pool(rows, {7: 0.5, 8: 0.5}), coef, True) == [1, 4, 2, 3]
 
 
 def test_validation_cases_hold_out_the_second_to_last_like_and_never_see_the_test_item() -> None:
