@@ -1,4 +1,4 @@
-"""Fusion of ranked lists (weighted RRF, or weighted sums of min-max normalised scores),
+"""Fusion of ranked lists (weighted RRF, weighted sums of min-max normalised scores, CombMNZ),
 keeping each list's rank and score.
 
 Pure functions over ranked lists: the hybrid text mode (semantic + terms + title) and
@@ -17,7 +17,8 @@ from db.recs import Hit
 
 RRF_K = 60
 
-# Hybrid text mode (chosen on the tuning half): how lists are fused ("rrf" or "scores"),
+# Hybrid text mode (chosen on the tuning half): how lists are fused ("rrf", "scores" or
+# "mnz"),
 # each list's depth, the per-mode weights and the RRF constant.
 HYBRID_METHOD = "rrf"
 HYBRID_DEPTH = 30
@@ -110,6 +111,23 @@ def normalized(
     return _fuse(lists, weights, contribution)
 
 
+def comb_mnz(
+    lists: Mapping[str, Sequence[Hit]], *, weights: Mapping[str, float] | None = None
+) -> list[Fused]:
+    """CombMNZ: `normalized`'s sum times the number of lists (of weight > 0) that hold the
+    item, so agreement between modes counts beyond the scores themselves."""
+    fused = normalized(lists, weights=weights)
+    weight = {m: 1.0 if weights is None else weights.get(m, 1.0) for m in lists}
+
+    def votes(f: Fused) -> int:
+        return sum(1 for m in f.modes if weight[m] > 0)
+
+    def key(f: Fused) -> tuple[float, int, int]:
+        return (-f.score * votes(f), min(r.rank for r in f.modes.values()), f.item_id)
+
+    return [Fused(f.item_id, f.score * votes(f), f.modes) for f in sorted(fused, key=key)]
+
+
 def hybrid(
     lists: Mapping[str, Sequence[Hit]], weights: Mapping[str, float] | None = None
 ) -> list[Fused]:
@@ -118,6 +136,8 @@ def hybrid(
     chosen = {**HYBRID_WEIGHTS, **(weights or {})}
     if HYBRID_METHOD == "scores":
         return normalized(lists, weights=chosen)
+    if HYBRID_METHOD == "mnz":
+        return comb_mnz(lists, weights=chosen)
     return rrf(lists, k=HYBRID_K, weights=chosen)
 
 

@@ -7,8 +7,9 @@ the judged set of bench/judged_queries.json for the text modes (bench/eval_text.
 
 Tuning never sees what is reported (bench/eval_splits.py): text-mode parameters are chosen
 on the tuning half of the queries and reported on the other half; the more-like-these blend
-is chosen on the validation users (second-to-last liked item held out, the database loaded
-with the events before it) and reported on the test users (last liked item).
+and the user mode's fallback weights (bench/eval_usermode.py) are chosen on the validation
+users (second-to-last liked item held out, the database loaded with the events before it)
+and reported on the test users (last liked item).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, make_url, text
 
 from api import fusion
-from bench import eval_db, eval_report, eval_text, eval_users
+from bench import eval_db, eval_report, eval_text, eval_usermode, eval_users
 from bench import eval_metrics as m
 from bench import eval_protocol as proto
 from bench import eval_queries as jq
@@ -315,6 +316,9 @@ def _validation(conn: Connection, url: str, split: proto.Split, users: set[str])
     cases = [c for c in val.cases if c.user in users]
     log.info("tuning more-like-these on %d validation users", len(cases))
     tuned = eval_users.tune_more_like(conn, cases)
+    conn.rollback()
+    catalog = conn.execute(text("SELECT count(*) FROM items")).scalar_one()
+    tuned["user_mode"] = eval_usermode.tune_fallback(conn, cases, int(catalog))
     conn.rollback()
     return {**tuned, "withheld_events": val.withheld, "no_prior_like": val.no_prior_like}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench import eval_ci
+
 COLUMNS = ("criterion (report half / test users)", "target", "measured", "verdict")
 TFIDF = "baseline: TF-IDF (title + description)"
 KNN = "baseline: item-kNN (cosine)"
@@ -60,7 +62,8 @@ def _text_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
                 (
                     f"hybrid {label} >= 1.05 x best single mode ({best['mode']})",
                     f">= {1.05 * best[key]:.3f}",
-                    f"{hybrid[key]:.3f} ({_ratio(hybrid[key], best[key])})",
+                    f"{hybrid[key]:.3f} ({_ratio(hybrid[key], best[key])}"
+                    f"{eval_ci.paired_ratio(hybrid, best, key)})",
                     _verdict(hybrid[key] >= 1.05 * best[key]),
                 )
             )

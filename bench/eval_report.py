@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import eval_acceptance
+from bench import eval_acceptance, eval_usermode
 
 USER_COLUMNS = ("system", "HR@10", "nDCG@10", "coverage", "ILD", "novelty", "users")
 QUERY_COLUMNS = ("mode", "split", "P@10", "nDCG@10", "queries")
@@ -86,6 +86,8 @@ def query_rows(report: dict[str, Any], key: str = "modes") -> list[tuple[str, ..
 def _hybrid_method(hybrid: dict[str, Any]) -> str:
     if hybrid.get("method") == "scores":
         return "sum of min-max normalised scores"
+    if hybrid.get("method") == "mnz":
+        return "CombMNZ of min-max normalised scores"
     return f"weighted RRF (k {hybrid['k']})"
 
 
@@ -118,6 +120,7 @@ def tuning_lines(report: dict[str, Any]) -> list[str]:
             f"{val['objective']}: seeds {seeds}, RRF k {c['k']}, also-liked weight "
             f"{c['also_liked']:g}.  "
         )
+    lines += eval_usermode.report_lines(report)
     return lines
 
 

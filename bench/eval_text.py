@@ -145,6 +145,8 @@ class TextModes:
             del lists["title"]
         if self.method == "scores":
             fused = fusion.normalized(lists, weights=self.weights)
+        elif self.method == "mnz":
+            fused = fusion.comb_mnz(lists, weights=self.weights)
         else:
             fused = fusion.rrf(lists, k=self.rrf_k, weights=self.weights)
         return [f.item_id for f in fused]
@@ -162,9 +164,9 @@ class TextModes:
 
     def tune_hybrid(self, tuning: Sequence[Graded]) -> list[dict[str, Any]]:
         """Grid on the tuning half (semantic weight 1): fusion method (weighted RRF with its k,
-        or normalised scores), list depth, terms and title weights; the best is kept."""
+        normalised scores, or CombMNZ), list depth, terms and title weights; the best is kept."""
         table: list[dict[str, Any]] = []
-        methods = [("rrf", k) for k in HYBRID_K_GRID] + [("scores", 0)]
+        methods = [("rrf", k) for k in HYBRID_K_GRID] + [("scores", 0), ("mnz", 0)]
         for (method, k), depth, w_terms, w_title in itertools.product(
             methods, HYBRID_DEPTH_GRID, HYBRID_TERMS_GRID, HYBRID_TITLE_GRID
         ):

@@ -52,6 +52,28 @@ class ItemCooccurrence(Base):
     )
 
 
+class ItemCollaborative(Base):
+    """The collaborative lists of the user mode: item_id's strongest EASE weights, rank 1..K.
+
+    `score`: B[item_id, neighbor_id] of EASE (a ridge regression of every item's likes on
+    every other item's, closed form; jobs/ease.py), positive ones only. A user's score of
+    an item is the sum of these over their recent items (rec.user_candidates, 0011).
+    """
+
+    __tablename__ = "item_collaborative"
+
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
+    score: Mapped[float] = mapped_column(REAL)
+
+    __table_args__ = (
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        CheckConstraint("neighbor_id <> item_id", name="not_self"),
+        Index("ix_item_collaborative_neighbor_id", "neighbor_id"),
+    )
+
+
 class ItemStats(Base):
     """Per item, what the interactions say: how many users, how much positive preference."""
 

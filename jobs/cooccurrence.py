@@ -7,7 +7,8 @@ pattern, the score of (i, j) is cos(X_i, X_j) * n_ij / (n_ij + shrinkage), n_ij 
 the users who like both. Each item keeps its top K (score, then smaller neighbour id).
 The products are sparse and taken a block of items at a time, so no items x items matrix is
 ever whole in memory. A run rewrites only the lists that changed; a run that finds the same
-interactions and parameters as the last one does nothing.
+interactions and parameters as the last one does nothing. The same run rewrites the user
+mode's EASE lists, item_collaborative (jobs/ease.py), from the same preferences.
 Schedule: hourly, or after a bulk load of interactions; an unchanged run costs one scan.
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy import Connection, exc
 from db import cooccurrence as store
 from db.job_runs import job_state, record_batch, record_job_state
 from db.neighbors import found_in, pair_keys
+from jobs import ease
 from jobs.runner import WRITE_ATTEMPTS, exclusive_run, job_connection, recorded_run, snapshot
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ class CooccurrenceStats:
     changed: int  # lists deleted or rewritten
     rows_written: int
     stats_written: int  # item_stats rows inserted, updated or deleted
+    collaborative_rows: int = 0  # item_collaborative rows written (jobs/ease.py)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ def rebuild(conn: Connection, params: Params | None = None) -> CooccurrenceStats
     params = params or Params()
     params.check()
     started = time.perf_counter()
-    x, item_ids = damped_matrix(store.read_preferences(conn=conn))
+    prefs = store.read_preferences(conn=conn)
+    x, item_ids = damped_matrix(prefs)
     loaded = time.perf_counter()
     top = top_neighbors(x, k=params.k, shrinkage=params.shrinkage, min_users=params.min_users)
     computed = time.perf_counter()
@@ -246,6 +250,7 @@ def rebuild(conn: Connection, params: Params | None = None) -> CooccurrenceStats
         conn=conn, items=changed, rows=new[found_in(changed, new["item_id"])]
     )
     stats_written = store.merge_item_stats(conn=conn)
+    collaborative = ease.rebuild(conn, prefs)
     log.debug(
         "cooccurrence: loaded %.2fs, computed %.2fs, written %.2fs",
         loaded - started,
@@ -260,6 +265,7 @@ def rebuild(conn: Connection, params: Params | None = None) -> CooccurrenceStats
         changed=len(changed),
         rows_written=rows,
         stats_written=stats_written,
+        collaborative_rows=collaborative,
     )
 
 

@@ -72,3 +72,20 @@ def test_hybrid_and_more_like_use_the_tuned_constants() -> None:
     blended = fusion.more_like([Hit(5, 0.7)], [Hit(6, 3.0), Hit(5, 1.0)])
     assert set(blended[0].modes) | set(blended[1].modes) == {"vector", "also_liked"}
     assert {f.item_id for f in blended} == {5, 6}
+
+
+def test_comb_mnz_multiplies_the_normalised_sum_by_the_lists_holding_the_item() -> None:
+    lists = {
+        "semantic": [Hit(1, 0.9), Hit(2, 0.5), Hit(3, 0.1)],
+        "terms": [Hit(2, 4.0), Hit(4, 2.0), Hit(3, 0.0)],
+        "title": [Hit(1, 1.0)],
+    }
+    fused = fusion.comb_mnz(lists, weights={"semantic": 1.0, "terms": 1.0, "title": 0.0})
+    scores = {f.item_id: f.score for f in fused}
+    # Item 1: semantic 1 (title weighs 0: shown, not counted); item 2: (0.5 + 1) x 2 lists.
+    assert scores[1] == pytest.approx(1.0)
+    assert scores[2] == pytest.approx(1.5 * 2)
+    assert scores[3] == pytest.approx(0.0)
+    assert scores[4] == pytest.approx(0.5)
+    assert [f.item_id for f in fused][:3] == [2, 1, 4]
+    assert "title" in fused[1].modes

@@ -1,0 +1,93 @@
+"""The user mode's collaborative lists (item_collaborative): EASE, refreshed with co-occurrence.
+
+EASE (Steck, "Embarrassingly Shallow Autoencoders", WWW 2019): with X the users x items 0/1
+matrix of likes (the co-occurrence job's p(u, i) >= MIN_PREFERENCE), G = X^T X + lambda I
+and P = G^-1, the item-item weights are B = -P / diag(P) with a zero diagonal, the closed
+form of the ridge regression of each item's column on all the others. A user's score of j
+is sum_i x_ui B_ij; rec.user_candidates (0011) takes that sum over the user's recent items.
+Each item keeps its K largest positive weights (a dense items x items solve, so only the
+MAX_ITEMS items with the most users take part; the others get no list).
+LAMBDA and K were chosen on the validation users of `pgrec eval` (bench/eval_usermode.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import sparse
+from sqlalchemy import Connection
+
+from db import collaborative as store
+from db.cooccurrence import Preferences
+
+log = logging.getLogger(__name__)
+
+LAMBDA = 100.0
+# A like: a rating of 4 of 5 (rec.event_weight 1.8), a like or a purchase; 3 stars is not.
+MIN_PREFERENCE = 1.5
+K = 200
+# A dense float64 items x items inverse: 6,000 items take ~290 MB and seconds.
+MAX_ITEMS = 6000
+
+
+def ease_weights(x: sparse.csr_array, lam: float = LAMBDA) -> np.ndarray:
+    """B (items x items, zero diagonal) of the 0/1 users x items matrix `x`."""
+    gram: np.ndarray = (x.T @ x).toarray().astype(np.float64)
+    gram[np.diag_indices_from(gram)] += lam
+    p = np.linalg.inv(gram)
+    b: np.ndarray = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+def top_rows(b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, its k largest positive entries (ties to the smaller column): (rows, ranks,
+    columns, scores), ordered by (row, rank)."""
+    n = b.shape[1]
+    k = min(k, max(n - 1, 0))
+    if k == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, np.zeros(0, np.float32)
+    # Stable sort of -score: equal scores keep column order.
+    order = np.argsort(-b, axis=1, kind="stable")[:, :k]
+    scores = np.take_along_axis(b, order, axis=1)
+    rows = np.repeat(np.arange(b.shape[0]), k).reshape(-1, k)
+    ranks = np.tile(np.arange(1, k + 1), (b.shape[0], 1))
+    keep = scores > 0
+    return rows[keep], ranks[keep], order[keep], scores[keep].astype(np.float32)
+
+
+def binary_matrix(prefs: Preferences, max_items: int) -> tuple[sparse.csr_array, np.ndarray]:
+    """X (users x items, 0/1 likes) over the `max_items` items most users like, and their ids."""
+    liked = prefs.values >= MIN_PREFERENCE
+    item_ids, cols, counts = np.unique(
+        prefs.item_ids[liked], return_inverse=True, return_counts=True
+    )
+    users = prefs.users[liked]
+    if len(item_ids) > max_items:
+        # Most users first, ties to the smaller id (np.unique's order).
+        kept = np.sort(np.argsort(-counts, kind="stable")[:max_items])
+        where = np.full(len(item_ids), -1)
+        where[kept] = np.arange(len(kept))
+        cols, item_ids = where[cols], item_ids[kept]
+        users, cols = users[cols >= 0], cols[cols >= 0]
+    n_users = int(prefs.users.max()) + 1 if len(prefs) else 0
+    x = sparse.csr_array((np.ones(len(cols)), (users, cols)), shape=(n_users, len(item_ids)))
+    x.data[:] = 1.0  # a (user, item) pair counts once
+    return x, item_ids
+
+
+def rebuild(
+    conn: Connection, prefs: Preferences, *, lam: float = LAMBDA, k: int = K,
+    max_items: int = MAX_ITEMS,
+) -> int:  # fmt: skip
+    """Recompute item_collaborative from `prefs` on `conn` (its transaction); rows written."""
+    x, item_ids = binary_matrix(prefs, max_items)
+    if x.shape[1] < 2:
+        return store.replace_all(conn=conn, rows=store.rows_of(*(np.zeros(0),) * 4))
+    rows, ranks, cols, scores = top_rows(ease_weights(x, lam), k)
+    new = store.rows_of(item_ids[rows], ranks, item_ids[cols], scores)
+    written = store.replace_all(conn=conn, rows=new)
+    log.debug("collaborative: %d items, %d rows", len(item_ids), written)
+    return written

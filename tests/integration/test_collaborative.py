@@ -1,0 +1,109 @@
+"""item_collaborative (EASE lists) and the user mode's collaborative feature on real data.
+
+The TMDB catalog and the MovieLens ratings of the first 40 users, as in test_cooccurrence.
+The job's table is compared with EASE restated here in plain numpy from the raw events
+(likes: a rating >= 4), and rec.user_candidates' `cooc` feature with the sum over a user's
+20 most recent items recomputed from the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jobs.cooccurrence import refresh_cooccurrence
+from jobs.ease import LAMBDA, K
+from tests.support.cli import load_movielens, query
+from tests.support.databases import private_database
+
+USERS = 40
+
+
+@pytest.fixture(scope="module")
+def db(
+    server_url: str, template_url: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Catalog + 40 MovieLens users, co-occurrence (and so EASE) refreshed once."""
+    with private_database(server_url, template_url) as url:
+        load_movielens(url, shared_data, tmp_path_factory.mktemp("ml"), USERS)
+        refresh_cooccurrence(url=url)
+        yield url
+
+
+def direct_ease(db: str) -> dict[int, list[tuple[int, float]]]:
+    """Each item's top-K positive EASE weights, computed from the ratings alone."""
+    likes = query(
+        db,
+        "SELECT user_id, item_id FROM interactions GROUP BY user_id, item_id"
+        " HAVING sum(rec.event_weight(event, value)) >= 1.5",
+    )
+    users = sorted({u for u, _ in likes})
+    items = sorted({i for _, i in likes})
+    x = np.zeros((len(users), len(items)))
+    for u, i in likes:
+        x[users.index(u), items.index(i)] = 1.0
+    p = np.linalg.inv(x.T @ x + LAMBDA * np.eye(len(items)))
+    b = -p / np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    out: dict[int, list[tuple[int, float]]] = {}
+    for r, item in enumerate(items):
+        best = sorted((-b[r, c], items[c]) for c in range(len(items)) if b[r, c] > 0)[:K]
+        if best:
+            out[item] = [(j, -s) for s, j in best]
+    return out
+
+
+def test_table_equals_ease_computed_directly(db: str) -> None:
+    want = direct_ease(db)
+    rows = query(
+        db, "SELECT item_id, rank, neighbor_id, score FROM item_collaborative ORDER BY 1, 2"
+    )
+    got: dict[int, list[tuple[int, float]]] = {}
+    for item, rank, neighbor, score in rows:
+        assert rank == len(got.setdefault(item, [])) + 1
+        got[item].append((neighbor, score))
+    assert got.keys() == want.keys() and len(want) > 500
+    for item, mine in want.items():
+        theirs = got[item]
+        assert len(theirs) == len(mine)
+        # float32 in the table: scores within 1e-6 relative; a swap only between equal scores.
+        for (n1, s1), (n2, s2) in zip(theirs, mine, strict=True):
+            assert math.isclose(s1, s2, rel_tol=1e-5, abs_tol=1e-7)
+            assert n1 == n2 or math.isclose(s1, s2, rel_tol=1e-5, abs_tol=1e-7)
+
+
+def test_user_candidates_sum_the_lists_of_the_recent_items(db: str) -> None:
+    user = "ml:1"
+    recent = query(
+        db,
+        "SELECT item_id, sum(rec.event_weight(event, value)) AS p FROM interactions"
+        " WHERE user_id = %s GROUP BY item_id ORDER BY max(occurred_at) DESC, item_id DESC"
+        " LIMIT 20",
+        user,
+    )
+    weight = {i: 0.9**n * (1.0 if p >= 1.5 else 0.5) for n, (i, p) in enumerate(recent)}
+    lists = query(
+        db,
+        "SELECT item_id, neighbor_id, score FROM item_collaborative WHERE item_id = ANY(%s)",
+        list(weight),
+    )
+    total: dict[int, float] = {}
+    for item, neighbor, score in lists:
+        total[neighbor] = total.get(neighbor, 0.0) + weight[item] * score
+    got = query(
+        db,
+        "SELECT item_id, features[1] FROM rec.user_candidates(%s, '{}', 100)"
+        " WHERE 'cooc' = ANY(sources)",
+        user,
+    )
+    assert len(got) == 100
+    for item, feature in got:
+        assert math.isclose(feature, math.log1p(max(total[item], 0.0)), rel_tol=1e-4)
+    # The source is the 100 best sums among the items the user has not rated.
+    seen = {i for (i,) in query(db, "SELECT item_id FROM interactions WHERE user_id = %s", user)}
+    best = sorted((t for i, t in total.items() if i not in seen), reverse=True)[:100]
+    assert min(total[i] for i, _ in got) >= best[-1] - 1e-6
