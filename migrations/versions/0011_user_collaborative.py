@@ -8,7 +8,7 @@ rec.ranker's fallback weights are the ones chosen on the validation users of `pg
 (bench/eval_usermode.py). The functions are frozen files in migrations/versions/sql/0011.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from db import frozen_sql
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

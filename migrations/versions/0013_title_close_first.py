@@ -14,7 +14,7 @@ The function is a frozen file in migrations/versions/sql/0013 (db/sql links to i
 migrations/README.md says how to change one.
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-05
 """
 
@@ -27,7 +27,7 @@ from alembic import op
 from db import frozen_sql
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
