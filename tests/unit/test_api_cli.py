@@ -9,6 +9,7 @@ import pytest
 from api.app import ENV_LAZY, ENV_REFRESH, app_from_env
 from api.http_protocol import HeaderTimeoutProtocol
 from db.settings import get_settings
+from pgrec import serve_workers
 from pgrec.cli import main
 
 
@@ -21,7 +22,12 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     def fake_run(app: str, **kwargs: Any) -> None:
         seen.append({"app": app, **kwargs})
 
+    def fake_workers(config: uvicorn.Config) -> None:  # --workers > 1: pgrec's supervisor
+        names = ("host", "port", "workers", "timeout_keep_alive", "http", "factory")
+        seen.append({"app": config.app, **{n: getattr(config, n) for n in names}})
+
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(serve_workers, "run", fake_workers)
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@localhost/db")
     monkeypatch.setenv("PGREC_API_KEY", "k")
     monkeypatch.delenv("PGREC_DEV", raising=False)
