@@ -81,7 +81,7 @@ class ReadModel:
     records_blob: mmap.mmap | bytes
     vector_ids: np.ndarray  # int64 ascending, FAISS row -> item id
     index: faiss.Index
-    matrix: np.ndarray  # float32 or float16 (vectors, dim): a view of the index's mapped storage
+    matrix: np.ndarray  # (vectors, dim): the Flat index's float32 storage, or matrix.npy (float16)
     lists: np.ndarray  # int64 (items, list_k)
     list_scores: np.ndarray
     list_fresh: np.ndarray

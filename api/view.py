@@ -133,7 +133,7 @@ class View:
             found = self.overlay.vectors.get(item_id)
             return None if found is None else found.copy()
         row = self.base.vector_row(item_id)
-        # float32 whatever the read model stores (float16 in an HNSW read model)
+        # float32 whatever the read model stores (float16 in an IVF read model)
         return None if row < 0 else np.array(self.base.matrix[row], dtype=np.float32)
 
     def __contains__(self, item_id: object) -> bool:
