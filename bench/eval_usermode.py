@@ -28,7 +28,7 @@ FEATURES = ("cooc", "cooc_max", "cooc_hits", "sem", "sem_profile", "pop", "cat_o
 COVERAGE_GOAL = 0.15
 # Relative to cooc (1): the interest similarity, a popularity penalty (or bonus).
 SEM_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
-POP_GRID = (0.03, 0.0, -0.003, -0.01, -0.03, -0.1)
+POP_GRID = (0.03, 0.001, 0.0, -0.003, -0.01, -0.03)
 INTERLEAVE_GRID = (False, True)
 
 
