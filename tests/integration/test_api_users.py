@@ -27,7 +27,7 @@ CAROL = "carol"
 DRAMAS = "Dramas"
 # A trained model with the fallback's coefficients and intercept -1: the same list, every
 # logit exactly 1 lower, so the test can tell which one served.
-COEF = [2.0, 1.0, 0.0, 1.0, 0.5, 0.05, 0.3, -0.1, 0.1]
+COEF = [1.0, 0.0, 0.0, 0.0, 0.0, 0.001, 0.0, 0.0, 0.0]
 TRAINED = {"mean": [0.0] * 9, "scale": [1.0] * 9, "coef": COEF, "intercept": -1.0}
 METRICS = {"validation": {"auc": 0.71, "ndcg_at_10": 0.33}}
 
@@ -48,6 +48,12 @@ def catalog(api_catalog_url: str) -> Catalog:
             " (%s, %s, 'like', now() - interval '1 hour'), (%s, %s, 'like', now())",
             (CAROL, space[0], CAROL, space[1]),
         )
+        conn.execute(
+            "INSERT INTO item_collaborative (item_id, rank, neighbor_id, score) VALUES"
+            " (%s, 1, %s, 0.9), (%s, 1, %s, 0.8)",
+            (space[0], crime[0], space[1], crime[0]),
+        )
+        # The same pairs for "also liked" (more-like-these reads item_cooccurrence).
         conn.execute(
             "INSERT INTO item_cooccurrence (item_id, rank, neighbor_id, score, users) VALUES"
             " (%s, 1, %s, 0.9, 6), (%s, 1, %s, 0.8, 5)",

@@ -96,14 +96,16 @@ def test_user_candidates_sum_the_lists_of_the_recent_items(db: str) -> None:
         total[neighbor] = total.get(neighbor, 0.0) + weight[item] * score
     got = query(
         db,
-        "SELECT item_id, features[1] FROM rec.user_candidates(%s, '{}', 100)"
-        " WHERE 'cooc' = ANY(sources)",
+        "SELECT c.item_id, c.features[1], coalesce(s.preference, 0)"
+        " FROM rec.user_candidates(%s, '{}', 100) c"
+        " LEFT JOIN item_stats s ON s.item_id = c.item_id WHERE 'cooc' = ANY(c.sources)",
         user,
     )
     assert len(got) == 100
-    for item, feature in got:
-        assert math.isclose(feature, math.log1p(max(total[item], 0.0)), rel_tol=1e-4)
+    for item, feature, preference in got:
+        want = math.log1p(max(total[item], 0.0)) - 0.003 * math.log1p(preference)
+        assert math.isclose(feature, want, rel_tol=1e-4, abs_tol=1e-6)
     # The source is the 100 best sums among the items the user has not rated.
     seen = {i for (i,) in query(db, "SELECT item_id FROM interactions WHERE user_id = %s", user)}
     best = sorted((t for i, t in total.items() if i not in seen), reverse=True)[:100]
-    assert min(total[i] for i, _ in got) >= best[-1] - 1e-6
+    assert min(total[i] for i, _, _ in got) >= best[-1] - 1e-6

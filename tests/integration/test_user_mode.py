@@ -164,11 +164,11 @@ def test_cooccurrence_reason_names_the_liked_items(conn: Connection) -> None:
             " ORDER BY popularity DESC, id LIMIT 1"
         )
     ).scalar_one()
-    # "People who liked horror[0] and horror[1] also liked `other`".
+    # EASE: "after horror[0] and horror[1] comes `other`" (the user mode's collaborative lists).
     conn.execute(
         text(
-            "INSERT INTO item_cooccurrence (item_id, rank, neighbor_id, score, users)"
-            " VALUES (:a, 1, :o, 0.9, 12), (:b, 1, :o, 0.8, 9)"
+            "INSERT INTO item_collaborative (item_id, rank, neighbor_id, score)"
+            " VALUES (:a, 1, :o, 0.9), (:b, 1, :o, 0.8)"
         ),
         {"a": horror[0], "b": horror[1], "o": other},
     )

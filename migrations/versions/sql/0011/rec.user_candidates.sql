@@ -5,7 +5,8 @@
 -- 0011: the `cooc` features and source sum EASE weights (not co-occurrence cosines) over
 -- the user's 20 most recent items, the latest first, each weighing 0.9^position (halved
 -- for an item not liked): in `pgrec eval` the item the user likes next follows what they
--- rated last far more than their whole history (choices in bench/eval_usermode.py).
+-- rated last far more than their whole history (choices in bench/eval_usermode.py); the
+-- `cooc` feature is discounted by 0.003 x ln(1 + the item's preference).
 -- `interest`: the closest interest (null without vectors), with its share, label and items
 -- (heaviest first); `because`: the two items whose lists add most (null when none lists
 -- the item).
@@ -84,7 +85,9 @@ BEGIN
     )
     SELECT c.id,
       ARRAY[
-        ln(1 + coalesce(co.total, 0)),
+        -- Discounted by popularity where the lists reach the item (a user without them keeps
+        -- the popular order): coverage@10 0.13 -> 0.17 at the same HR@10 on validation.
+        coalesce(ln(1 + co.total) - 0.003 * ln(1 + coalesce(st.preference, 0)), 0),
         coalesce(co.best, 0),
         ln(1 + coalesce(co.hits, 0)),
         coalesce(near.sim, 0),
