@@ -13,8 +13,9 @@ A registered path names a model version (`embedding_models.path`):
 
 `PGREC_ENCODER_ENGINE` chooses for plain paths: `auto` (default: ONNX where a verified
 export is cached, else torch; batch jobs export it first), `onnx` (always; export if
-missing, fail if impossible) or `torch`. `PGREC_ENCODER_THREADS` overrides onnxruntime's
-thread count (default 2 for batch embedding, 1 for API queries).
+missing, fail if impossible) or `torch`. `PGREC_ENCODER_THREADS` overrides how many
+threads encode (default 2 for batch embedding: two single-threaded runs side by side; 1
+for API queries: the intra-op threads of its one run).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import logging
 from typing import TYPE_CHECKING, Literal
 
 from jobs.embedder import DEFAULT_MODEL_PATH, Embedder, load_embedder, model_directory
-from jobs.onnx_engine import BATCH_THREADS, QUERY_THREADS, OnnxEmbedder, UnsupportedModel
+from jobs.onnx_engine import (
+    BATCH_MAX_BATCH,
+    BATCH_THREADS,
+    BATCH_TOKEN_BUDGET,
+    QUERY_THREADS,
+    OnnxEmbedder,
+    UnsupportedModel,
+)
 
 if TYPE_CHECKING:
     from jobs.onnx_export import Export
@@ -89,12 +97,17 @@ def load_engine(
             raise EngineUnavailable(f"{path}: ONNX export failed: {err}") from err
         log.exception("ONNX export of %s failed: torch", path)
         return load_embedder(base, name)
+    if purpose == "batch":  # `threads` single-threaded runs side by side, small batches
+        shape = {"threads": 1, "runs": threads, "token_budget": BATCH_TOKEN_BUDGET}
+        shape["max_batch"] = BATCH_MAX_BATCH
+    else:  # one query: one run, its operators split over `threads`
+        shape = {"threads": threads, "runs": 1}
     if variant == "int8":
         if not found.verified("int8"):
             raise EngineUnavailable(f"{path}: no int8 export in {cache} (pgrec models export)")
-        return OnnxEmbedder(found.path("int8"), layout, name, engine="onnx-int8", threads=threads)
+        return OnnxEmbedder(found.path("int8"), layout, name, engine="onnx-int8", **shape)
     if found.same_version:
-        return OnnxEmbedder(found.path("fp32"), layout, name, engine="onnx", threads=threads)
+        return OnnxEmbedder(found.path("fp32"), layout, name, engine="onnx", **shape)
     if required:
         raise EngineUnavailable(f"{path}: no verified ONNX export in {cache}")
     if found.verified("fp32"):

@@ -16,7 +16,7 @@ import pytest
 
 from db.settings import get_settings
 from jobs.embedder import SentenceTransformerEmbedder, load_embedder
-from jobs.engines import EngineUnavailable, export_path, load_engine, split_path
+from jobs.engines import EngineUnavailable, export_path, load_engine, query_engine, split_path
 from jobs.onnx_engine import OnnxEmbedder, UnsupportedModel, model_layout
 from jobs.onnx_export import SAME_VERSION_COSINE, min_cosine
 from tests.support.databases import ROOT
@@ -94,6 +94,17 @@ def test_duplicates_are_encoded_once_and_land_in_every_slot(data_dir: Path) -> N
     assert np.array_equal(v[0], v[2]) and np.array_equal(v[0], v[4])
     assert np.allclose(v[:2], onnx.encode(texts[:2]), atol=1e-5)
     assert onnx.encode([]).shape == (0, 384)
+
+
+@pytest.mark.model
+def test_batch_engine_runs_batches_side_by_side_into_their_own_rows(data_dir: Path) -> None:
+    batch, query = load_engine(PACKAGE, "m"), query_engine(PACKAGE, "m")
+    assert isinstance(batch, OnnxEmbedder) and (batch.runs, batch.threads) == (2, 1)
+    assert isinstance(query, OnnxEmbedder) and (query.runs, query.threads) == (1, 1)
+    texts = netflix_texts(40)
+    batch.token_budget, batch.max_batch = 256, 4  # ~10 batches, two running at a time
+    alone = np.concatenate([query.encode([t]) for t in texts])
+    assert np.allclose(batch.encode(texts), alone, atol=1e-5)
 
 
 @pytest.mark.model
