@@ -12,7 +12,7 @@ from api.search_cache import SearchCache
 from api.view import AvailableIs, View
 from db.read_model import ChangedRows
 from db.recs import Hit
-from tests.unit.test_api_faiss import _catalog
+from tests.support.read_model import catalog as _catalog
 
 
 def _view(tmp_path: Path) -> View:
