@@ -38,7 +38,8 @@ def ratio_ci95(
 def per_query(mode: dict[str, object], key: str) -> dict[str, float]:
     """query text -> its P@10 (`precision`) or nDCG@10 (`ndcg`) in one mode's report row."""
     rows = mode.get("per_query") or []
-    assert isinstance(rows, list)
+    if not isinstance(rows, list | tuple):  # a tuple in the run, a list once read from JSON
+        raise TypeError(f"per_query of {mode.get('mode')!r} is not a list")
     return {str(r["query"]): float(r[key]) for r in rows}
 
 
