@@ -194,10 +194,13 @@ def _jobs_lines(report: dict[str, Any]) -> list[str]:
             for name in ("model", "fallback", "popularity")
             if isinstance(m.get(name), dict) and m[name].get("ndcg@10") is not None
         )
+        gain = m.get("ndcg_gain_over_fallback") or {}
+        interval = gain.get("ci95")
+        shown += f"; gain over the fallback 95% CI {interval}" if interval else ""
         verdict = (
-            "it beat the fallback weights there, so it serves"
+            "it beat the fallback weights beyond noise there, so it serves"
             if ranker.get("active")
-            else "below the fallback weights there, so it is stored, not served"
+            else "not above the fallback weights beyond noise there, so it is stored, not served"
         )
         lines.append(
             f"Ranker `{ranker['version']}` trained in {ranker['seconds']:.1f} s (seed "

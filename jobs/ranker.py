@@ -54,9 +54,9 @@ def train_ranker(
 ) -> RankerRun:
     """Train, validate and store a ranking model; see docs/ranker.md.
 
-    With `activate`, the new version serves only if its validation nDCG@10 is at least the
-    fallback weights' (or with `always_activate`): a model that ranks worse than the
-    documented fallback is stored for inspection, not served.
+    With `activate`, the new version serves only if its validation nDCG@10 beats the fallback
+    weights' beyond noise (or with `always_activate`): a model that does not clearly rank
+    better than the documented fallback is stored for inspection, not served.
     """
     options = Options(seed=seed, users=users, holdout=holdout, per_source=per_source)
     options.check()

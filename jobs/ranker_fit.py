@@ -17,6 +17,7 @@ from jobs.ranker_collect import Dataset
 
 VALIDATION_SHARE = 0.2
 K = 10  # cut-off of HR@K and nDCG@K
+BOOTSTRAP = 2000  # resamples of the validation users for the gate's interval
 # A feature whose spread is below this is constant (fresh, on a catalog loaded at once):
 # stored with scale 0, its term drops out of the SQL score instead of amplifying noise.
 MIN_SCALE = 1e-4
@@ -118,14 +119,24 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int, groups: np.ndarray | None = Non
 
 
 def ranking_metrics(data: Dataset, scores: np.ndarray, users: np.ndarray) -> dict[str, Any]:
-    """ROC AUC over the users' candidates; HR@K and nDCG@K of each user's list, averaged.
+    """ROC AUC over the users' candidates; HR@K and nDCG@K of each user's list, averaged."""
+    rows = np.isin(data.user_at, users)
+    y = data.y[rows]
+    auc = float(roc_auc_score(y, scores[rows])) if 0 < y.sum() < len(y) else None
+    hits, gains = per_user(data, scores, users)
+    return {
+        "auc": None if auc is None else round(auc, 4),
+        f"hr@{K}": round(float(np.mean(hits)), 4),
+        f"ndcg@{K}": round(float(np.mean(gains)), 4),
+    }
+
+
+def per_user(data: Dataset, scores: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's hit@K and nDCG@K, in the order of `users`.
 
     A list is the user's candidates by score (then item id, as rec.for_user breaks ties);
     nDCG's ideal counts every held-out item, candidate or not.
     """
-    rows = np.isin(data.user_at, users)
-    y = data.y[rows]
-    auc = float(roc_auc_score(y, scores[rows])) if 0 < y.sum() < len(y) else None
     discounts = 1.0 / np.log2(np.arange(2, K + 2))
     hits, gains = [], []
     for u in users.tolist():
@@ -135,10 +146,23 @@ def ranking_metrics(data: Dataset, scores: np.ndarray, users: np.ndarray) -> dic
         hits.append(float(found.any()))
         ideal = discounts[: min(int(data.held[u]), K)].sum()
         gains.append(float(found @ discounts[: len(found)]) / ideal)
+    return np.asarray(hits), np.asarray(gains)
+
+
+def gain_interval(model: np.ndarray, fallback: np.ndarray, seed: int) -> dict[str, Any]:
+    """Mean per-user nDCG@K gain of the model over the fallback with a paired bootstrap 95% CI.
+
+    The gate serves a model only when the interval's low end is above 0: on a hundred
+    validation users a gain of a few thousandths is noise, and serving on noise swapped a
+    better fallback for a worse model in `pgrec eval`'s test split.
+    """
+    diff = model - fallback
+    rng = np.random.default_rng([seed, len(diff)])
+    means = diff[rng.integers(0, len(diff), size=(BOOTSTRAP, len(diff)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
     return {
-        "auc": None if auc is None else round(auc, 4),
-        f"hr@{K}": round(float(np.mean(hits)), 4),
-        f"ndcg@{K}": round(float(np.mean(gains)), 4),
+        "mean": round(float(diff.mean()), 4),
+        "ci95": [round(float(low), 4), round(float(high), 4)],
     }
 
 
@@ -151,13 +175,18 @@ def validate(data: Dataset, seed: int) -> dict[str, Any]:
     rows = np.isin(data.user_at, fit_users)
     model = fit(data.x[rows], data.y[rows], seed, groups=data.user_at[rows]).rounded()
     pop = data.x[:, data.features.index("pop")]
+    model_scores, fallback_scores = model.score(data.x), Linear.of(data.fallback).score(data.x)
+    gain = gain_interval(
+        per_user(data, model_scores, val)[1], per_user(data, fallback_scores, val)[1], seed
+    )
     return {
         "validation_users": int(n_val),
         "fit_users": int(n - n_val),
         "k": K,
-        "model": ranking_metrics(data, model.score(data.x), val),
-        "fallback": ranking_metrics(data, Linear.of(data.fallback).score(data.x), val),
+        "model": ranking_metrics(data, model_scores, val),
+        "fallback": ranking_metrics(data, fallback_scores, val),
         "popularity": ranking_metrics(data, pop, val),
+        "ndcg_gain_over_fallback": gain,
     }
 
 
@@ -172,8 +201,8 @@ def version_of(features: list[str], params: dict[str, Any], seed: int) -> str:
 
 
 def beats_fallback(metrics: dict[str, Any]) -> bool:
-    """Whether the model's validation nDCG@10 is at least the fallback weights'."""
-    model, fallback = metrics.get("model") or {}, metrics.get("fallback") or {}
-    if model.get("ndcg@10") is None or fallback.get("ndcg@10") is None:
-        return False
-    return bool(model["ndcg@10"] >= fallback["ndcg@10"])
+    """Whether the model's validation nDCG@10 beats the fallback weights' beyond noise: the
+    paired bootstrap 95% interval of its per-user gain lies above 0."""
+    gain = metrics.get("ndcg_gain_over_fallback") or {}
+    interval = gain.get("ci95")
+    return bool(interval is not None and interval[0] > 0)

@@ -244,11 +244,15 @@ def test_worker_retrains_after_new_interactions(db: str) -> None:
 
 
 def test_a_model_worse_than_the_fallback_is_stored_but_not_served(db: str) -> None:
-    # The gate compares validation nDCG@10 of the model and of the fallback weights.
-    m = {"model": {"ndcg@10": 0.10}, "fallback": {"ndcg@10": 0.12}}
-    assert not beats_fallback(m)
-    assert beats_fallback({"model": {"ndcg@10": 0.12}, "fallback": {"ndcg@10": 0.12}})
-    assert not beats_fallback({"model": {}, "fallback": {"ndcg@10": 0.1}})
+    # The gate serves a model only when its per-user nDCG@10 gain over the fallback weights
+    # is above 0 beyond noise (the paired bootstrap interval's low end).
+    def gate(low: float, high: float) -> bool:
+        return beats_fallback({"ndcg_gain_over_fallback": {"mean": 0.0, "ci95": [low, high]}})
+
+    assert not gate(-0.02, 0.03)  # a noise-size gain is not served
+    assert not gate(-0.05, -0.01)
+    assert gate(0.004, 0.03)
+    assert not beats_fallback({"model": {"ndcg@10": 0.2}, "fallback": {"ndcg@10": 0.1}})
     run = train_ranker(db, seed=3, force=True)
     served = query(db, "SELECT version FROM rec.ranker()")[0][0]
     if beats_fallback(run.metrics):
