@@ -29,7 +29,7 @@ depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0011 and of 0005's, whose functions the downgrade
 # restores (db.frozen_sql.digest): the files never change.
-SHA256 = "d34a11f7cddc6588e6e3d3e70b4daa2fb8087dcb62a74e1e726e9c9aaf50d406"
+SHA256 = "ea08e56c1ef211c6093869fbb67aa573613254dfebc173fa1c6ea0e0dbf002bb"
 SHA256_0005 = "07c46ce97730e95e2eaacefe4d43eb40af9962133b8fa0ada133075265b5c974"
 
 OBJECTS = ("rec.user_candidates", "rec.ranker")

@@ -27,7 +27,7 @@ CAROL = "carol"
 DRAMAS = "Dramas"
 # A trained model with the fallback's coefficients and intercept -1: the same list, every
 # logit exactly 1 lower, so the test can tell which one served.
-COEF = [1.0, 0.0, 0.0, 0.0, 0.0, 0.001, 0.0, 0.0, 0.0]
+COEF = [1.0, 0.0, 0.0, 0.01, 0.0, 0.001, 0.0, 0.0, 0.0]
 TRAINED = {"mean": [0.0] * 9, "scale": [1.0] * 9, "coef": COEF, "intercept": -1.0}
 METRICS = {"validation": {"auc": 0.71, "ndcg_at_10": 0.33}}
 

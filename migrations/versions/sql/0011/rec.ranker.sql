@@ -4,8 +4,10 @@
 -- recent items, rec.user_candidates): on the validation users of `pgrec eval`, EASE over
 -- the 20 most recent items had HR@10 0.18 against item-kNN's 0.12 (computed offline);
 -- bench/eval_usermode.py re-scores a grid of interest-similarity and popularity weights
--- there and `pgrec eval` reports it. pop keeps 0.001 so that a user without history still
--- gets the most preferred items first. A session may pick another: SET pgrec.ranker =
+-- there and `pgrec eval` reports it; its argmax there is sem 0.01, pop 0.001 (interleaved).
+-- sem 0.01 also ranks a user's candidates by their interests where no EASE list reaches them
+-- (a catalog with few interactions); pop 0.001 gives a user without history the most
+-- preferred items first. A session may pick another: SET pgrec.ranker =
 -- 'fallback' or = '<version>' (to compare versions).
 CREATE OR REPLACE FUNCTION rec.ranker(OUT version text, OUT mean real[], OUT scale real[],
                            OUT coef real[], OUT intercept real)
@@ -33,7 +35,7 @@ BEGIN
     mean := array_fill(0::real, ARRAY[9]);
     scale := array_fill(1::real, ARRAY[9]);
     --             cooc cooc_max hits  sem  sem_profile pop  cat_overlap year_gap fresh
-    coef := ARRAY[ 1.0, 0.0,     0.0,  0.0, 0.0,        0.001, 0.0,      0.0,     0.0]::real[];
+    coef := ARRAY[ 1.0, 0.0,     0.0,  0.01, 0.0,       0.001, 0.0,      0.0,     0.0]::real[];
     intercept := 0;
   END IF;
 END $$;
