@@ -78,6 +78,24 @@ def embedder(fake: bool) -> tuple[Embedder, str]:
     return model, f"{model.name} via jobs.embedder.load_embedder()"
 
 
+def query_encoder(fake: bool) -> str:
+    """Make the ONNX export the served model's queries use, as a deployment's first `pgrec
+    embed` (or `pgrec models export`) does: the bench builds its catalogs from cached vectors,
+    so without this the API would measure the torch fallback. Returns what was found."""
+    if fake:
+        return "FakeEmbedder"
+    from db.settings import get_settings
+    from jobs.embedder import DEFAULT_MODEL_PATH
+    from jobs.engines import EngineUnavailable, export_path
+
+    path = get_settings().model_path or DEFAULT_MODEL_PATH
+    try:
+        export = export_path(path)
+    except EngineUnavailable as err:
+        return f"torch (no ONNX export: {err})"
+    return f"ONNX {export.directory.name} ({'same' if export.same_version else 'other'} version)"
+
+
 def ingest_rate(items: int) -> dict[str, Any]:
     """bench/ingest.py's first load (all inserts) and re-run on `items` replicated rows."""
     try:
