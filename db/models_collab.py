@@ -29,7 +29,29 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db.base import Base, item_fk, one_active_index
 
 
-class ItemCooccurrence(Base):
+class RankedItemList:
+    """Columns of a ranked list per item: rank 1..K of item_id's list is neighbor_id, scored.
+
+    The derived lists the interaction jobs rewrite (co-occurrence, EASE) share this shape;
+    deleting an item cascades to the lists naming it, through the index on neighbor_id.
+    """
+
+    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
+    score: Mapped[float] = mapped_column(REAL)
+
+    @staticmethod
+    def constraints(table: str) -> tuple[Any, ...]:
+        """The table's checks (rank from 1, never itself) and its neighbor_id index."""
+        return (
+            CheckConstraint("rank >= 1", name="rank_positive"),
+            CheckConstraint("neighbor_id <> item_id", name="not_self"),
+            Index(f"ix_{table}_neighbor_id", "neighbor_id"),
+        )
+
+
+class ItemCooccurrence(RankedItemList, Base):
     """ "People who liked item_id also liked neighbor_id: rank 1..K of an item's list.
 
     `score`: cosine of the two items' preference columns (users x items, event-weighted,
@@ -39,20 +61,12 @@ class ItemCooccurrence(Base):
 
     __tablename__ = "item_cooccurrence"
 
-    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
-    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
-    score: Mapped[float] = mapped_column(REAL)
     users: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (
-        CheckConstraint("rank >= 1", name="rank_positive"),
-        CheckConstraint("neighbor_id <> item_id", name="not_self"),
-        Index("ix_item_cooccurrence_neighbor_id", "neighbor_id"),
-    )
+    __table_args__ = RankedItemList.constraints("item_cooccurrence")
 
 
-class ItemCollaborative(Base):
+class ItemCollaborative(RankedItemList, Base):
     """The collaborative lists of the user mode: item_id's strongest EASE weights, rank 1..K.
 
     `score`: B[item_id, neighbor_id] of EASE (a ridge regression of every item's likes on
@@ -62,16 +76,7 @@ class ItemCollaborative(Base):
 
     __tablename__ = "item_collaborative"
 
-    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
-    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
-    score: Mapped[float] = mapped_column(REAL)
-
-    __table_args__ = (
-        CheckConstraint("rank >= 1", name="rank_positive"),
-        CheckConstraint("neighbor_id <> item_id", name="not_self"),
-        Index("ix_item_collaborative_neighbor_id", "neighbor_id"),
-    )
+    __table_args__ = RankedItemList.constraints("item_collaborative")
 
 
 class ItemStats(Base):
