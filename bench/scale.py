@@ -195,6 +195,7 @@ def run(config: ScaleConfig) -> dict[str, Any]:
     for size in sorted(config.sizes):
         log.info("scale: %d items", size)
         point: dict[str, Any] = {"size": size, "command": data["command"]}
+        point["load_average"] = [round(x, 2) for x in os.getloadavg()]
         data["points"].append(point)
         one_size(server_url, size, config, point, save)
         point["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -110,11 +110,21 @@ def halfvec_table(points: list[dict[str, Any]]) -> list[str]:
 def _commands(points: list[dict[str, Any]]) -> list[str]:
     """One line per separate run when the sizes were measured by more than one command."""
     runs: dict[str, list[str]] = {}
+    loads: dict[str, str] = {}
     for p in points:
-        runs.setdefault(str(p.get("command", "?")), []).append(f"{p['size']:,}")
+        cmd = str(p.get("command", "?"))
+        runs.setdefault(cmd, []).append(f"{p['size']:,}")
+        if p.get("conditions") or p.get("load_average"):
+            loads.setdefault(cmd, p.get("conditions") or f"load average {p['load_average']}")
     if len(runs) < 2:
         return []
-    return [f"- {', '.join(sizes)}: `{cmd}`" for cmd, sizes in runs.items()] + [""]
+    return [
+        f"- {', '.join(sizes)}: `{cmd}`" + (f" ({loads[cmd]})" if cmd in loads else "")
+        for cmd, sizes in runs.items()
+    ] + [""]
+
+
+IDLE_LOAD = 1.5  # a run that starts below this load average on 2 cores is called idle
 
 
 def section(data: dict[str, Any]) -> str:
@@ -125,10 +135,16 @@ def section(data: dict[str, Any]) -> str:
         "## Scale (synthetic catalogs, `pgrec bench --scale`)",
         "",
         f"Command: `{data['command']}`; generated {data['generated_at']} in "
-        f"{data.get('wall_seconds', 0):,.0f} s. **Measured under load**: other work shared the "
-        f"2 cores (load average {m.get('load_average')} at the start, "
-        f"{m.get('load_average_end')} at the end), so every time here is pessimistic; compare "
-        "ratios across sizes. The API ran with the FakeEmbedder (no model): query encoding "
+        f"{data.get('wall_seconds', 0):,.0f} s, load average {m.get('load_average')} at the "
+        f"start, {m.get('load_average_end')} at the end"
+        + (
+            " (an idle machine). "
+            if max(m.get("load_average") or [9.0]) < IDLE_LOAD
+            else ". **Measured under load**: other work shared the 2 cores, so every time here "
+            "is pessimistic; compare ratios across sizes. "
+        )
+        + "Sizes carried over from an earlier run keep that run's conditions (listed below). "
+        "The API ran with the FakeEmbedder (no model): query encoding "
         "(~17 ms p50 for all-MiniLM-L6-v2 on this machine, see above) is not included.",
         "",
         *_commands(points),
