@@ -36,27 +36,26 @@ def seeded(fresh_db_url: str) -> tuple[str, Catalog]:
     return fresh_db_url, seed(fresh_db_url)
 
 
+def _answers(url: str, threshold: int, index: str, anchor: int) -> tuple[list[int], ...]:
+    """A semantic list and an item-to-item list from a read model of the `index` kind."""
+    with _client(url, threshold=threshold) as client:
+        wait_ready(client)
+        assert client.get("/status").json()["snapshot"]["index"] == index
+        return (
+            _ids(client, "/recommendations", **QUERY),
+            _ids(client, f"/items/{anchor}/similar"),
+        )
+
+
 def test_ivf_read_model_answers_like_the_exact_one(seeded: tuple[str, Catalog]) -> None:
     url, catalog = seeded
     anchor = min(catalog.theme_ids("space"))
-    with _client(url, threshold=0) as client:
-        wait_ready(client)
-        assert client.get("/status").json()["snapshot"]["index"] == "flat"
-        exact = (
-            _ids(client, "/recommendations", **QUERY),
-            _ids(client, f"/items/{anchor}/similar"),
-        )
-    with _client(url, threshold=1) as client:
-        wait_ready(client)
-        assert client.get("/status").json()["snapshot"]["index"] == "ivf_fp16"
-        # A catalog this small has fewer cells than nprobe: IVF scans them all; only float16
-        # rounding may swap near-ties.
-        found = (
-            _ids(client, "/recommendations", **QUERY),
-            _ids(client, f"/items/{anchor}/similar"),
-        )
-        for got, want in zip(found, exact, strict=True):
-            assert len(got) == len(want) and len(set(got) & set(want)) >= 0.9 * len(want)
+    exact = _answers(url, 0, "flat", anchor)
+    found = _answers(url, 1, "ivf_fp16", anchor)
+    # A catalog this small has fewer cells than nprobe: IVF scans them all; only float16
+    # rounding may swap near-ties.
+    for got, want in zip(found, exact, strict=True):
+        assert len(got) == len(want) and len(set(got) & set(want)) >= 0.9 * len(want)
 
 
 def test_ivf_read_model_applies_changes_and_deletes(seeded: tuple[str, Catalog]) -> None:
