@@ -48,11 +48,15 @@ CACHED_QUERIES = (
     "crime family drama mafia",
     "love story set in india",
 )
+COMBINED = "+movie"
 FULL_SCENARIOS = (
     "item_to_item",
     "semantic_cached",
     "semantic_uncached",
     *(f"semantic_filtered_{share * 100:g}%" for share in BUCKETS.values()),
+    # Combined filters: the bucket and kind=movie (80% of the bench catalog's items), so
+    # 40 / 8 / 0.8 / 0.08% of the catalog matches two predicates at once.
+    *(f"semantic_filtered_{share * 100:g}%{COMBINED}" for share in BUCKETS.values()),
     "terms",
     "title",
     "hybrid",
@@ -135,10 +139,13 @@ def requests_for(
     if name == "semantic_uncached":
         return [_get(rec, mode="semantic", q=q, n=10) for q in uncached], False
     if name.startswith("semantic_filtered_"):
-        share = float(name.rsplit("_", 1)[1].rstrip("%")) / 100
+        label = name.rsplit("_", 1)[1]
+        share = float(label.removesuffix(COMBINED).rstrip("%")) / 100
         bucket = next(b for b, s in BUCKETS.items() if abs(s - share) < 1e-9)
+        more = {"kind": "movie"} if label.endswith(COMBINED) else {}
         return [
-            _get(rec, mode="semantic", q=q, n=10, **{"attr.bucket": bucket}) for q in queries
+            _get(rec, mode="semantic", q=q, n=10, **{"attr.bucket": bucket}, **more)
+            for q in queries
         ], True
     if name in ("terms", "hybrid"):
         return [_get(rec, mode=name, q=q, n=10) for q in queries], True

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import serving_targets
 from bench.bench_stats import is_run
 
 SECTION = "Side by side with the classic design"
@@ -211,7 +212,10 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "Issue 11's targets (for `pgrec bench --quick` on an idle machine at 40k items)."
         + size_note,
         "",
-        *_table(("target (issue 11)", "limit", "measured", "status"), targets(peer)),
+        *_table(
+            ("target (issue 11)", "limit", "measured", "status"),
+            [*targets(peer), *serving_targets.targets(data)],
+        ),
     ]
     body = [*_ratios(peer), *_passes(peer), *_memory(peer), *_freshness(peer)]
     return [*intro, *goals, *body]

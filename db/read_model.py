@@ -9,7 +9,9 @@ data moves through binary COPY decoded with numpy (see db.neighbors).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -149,24 +151,29 @@ def _normalised(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids, matrix
 
 
-def _lists(
-    conn: Connection, model: str, item_ids: np.ndarray
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _list_depth(conn: Connection, model: str) -> int:
     k = conn.execute(
         text("SELECT k FROM refresh_state WHERE model = :m AND job = 'neighbors'"), {"m": model}
     ).scalar_one_or_none()
-    k = int(k or 0)
+    return int(k or 0)
+
+
+def _lists(
+    conn: Connection, model: str, item_ids: np.ndarray, k: int, rows: list[np.ndarray]
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """The lists as arrays aligned with `item_ids`, from the packed `rows` of `packed_lists`."""
     n = len(item_ids)
     lists = np.full((n, k), -1, dtype=np.int64)
     scores = np.zeros((n, k), dtype=np.float32)
     fresh = np.zeros(n, dtype=bool)
     if k == 0 or n == 0:
         return k, lists, scores, fresh
-    owner, rank, neighbor, score = _packed_lists(conn, model)
-    at = np.searchsorted(item_ids, owner)
-    ok = (at < n) & (item_ids[np.minimum(at, n - 1)] == owner) & (rank >= 1) & (rank <= k)
-    lists[at[ok], rank[ok] - 1] = neighbor[ok]
-    scores[at[ok], rank[ok] - 1] = score[ok]
+    if rows:
+        owner, rank, neighbor, score = rows
+        at = np.searchsorted(item_ids, owner)
+        ok = (at < n) & (item_ids[np.minimum(at, n - 1)] == owner) & (rank >= 1) & (rank <= k)
+        lists[at[ok], rank[ok] - 1] = neighbor[ok]
+        scores[at[ok], rank[ok] - 1] = score[ok]
     # The rule of rec.similar_items: a list serves while it was computed from the item's
     # current text and vector.
     current = conn.execute(
@@ -185,9 +192,7 @@ def _lists(
     return k, lists, scores, fresh
 
 
-def _packed_lists(
-    conn: Connection, model: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def packed_lists(conn: Connection, model: str) -> list[np.ndarray]:
     """Every stored list row of `model`: item ids, ranks, neighbour ids, scores (native types)."""
     with driver_connection(conn).cursor(binary=True) as cur:
         cur.execute(_PACKED_LISTS, (model,))
@@ -196,7 +201,31 @@ def _packed_lists(
         np.frombuffer(b"".join(bytes(g[i]) for g in groups), dtype=t).astype(t[1:])
         for i, t in enumerate(_PACKED_TYPES)
     )
-    return owner, rank.astype(np.int64), neighbor, score
+    return [owner, rank.astype(np.int64), neighbor, score]
+
+
+# Postgres names an exported snapshot like 00000003-0000001B-1.
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
+
+
+@contextmanager
+def snapshot_reader(conn: Connection) -> Iterator[Callable[[], AbstractContextManager[Connection]]]:
+    """Opens more read transactions that see exactly `conn`'s snapshot (what pg_dump's
+    parallel mode does), so parts of one consistent read run on several backends at once."""
+    snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+
+    @contextmanager
+    def reader() -> Iterator[Connection]:
+        with conn.engine.connect() as other:
+            other = other.execution_options(isolation_level="REPEATABLE READ")
+            with other.begin():
+                other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                other.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield other
+
+    yield reader
 
 
 def read_catalog(*, conn: Connection) -> Catalog:
@@ -208,10 +237,27 @@ def read_catalog(*, conn: Connection) -> Catalog:
         raise LookupError("no active embedding model")
     name, dim = str(model.name), int(model.dim)
     stamp = fingerprint(conn=conn)
-    rows = conn.execute(text(_LIGHT_SELECT + " ORDER BY id")).all()
+    k = _list_depth(conn, name)
+    packed: list[np.ndarray] = []
+    if k:
+        # The lists (items x k rows) cost Postgres the most: another backend (and its
+        # parallel workers) aggregates them in this transaction's snapshot while this one
+        # reads the items and vectors.
+        with snapshot_reader(conn) as reader, ThreadPoolExecutor(1) as pool:
+
+            def lists_part() -> list[np.ndarray]:
+                with reader() as other:
+                    # Enough memory that the grouping never spills to disk (~60 MB at 40k).
+                    other.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+                    return packed_lists(other, name)
+
+            future = pool.submit(lists_part)
+            rows, vector_ids, vectors = _items_and_vectors(conn, name, dim)
+            packed = future.result()
+    else:
+        rows, vector_ids, vectors = _items_and_vectors(conn, name, dim)
     item_ids = np.fromiter((int(r.id) for r in rows), dtype=np.int64, count=len(rows))
-    vector_ids, vectors = _normalised(_vectors(conn, name, dim, None))
-    k, lists, scores, fresh = _lists(conn, name, item_ids)
+    k, lists, scores, fresh = _lists(conn, name, item_ids, k, packed)
     return Catalog(
         model=name,
         dim=dim,
@@ -226,6 +272,14 @@ def read_catalog(*, conn: Connection) -> Catalog:
         list_scores=scores,
         list_fresh=fresh,
     )
+
+
+def _items_and_vectors(
+    conn: Connection, model: str, dim: int
+) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    rows = list(conn.execute(text(_LIGHT_SELECT + " ORDER BY id")).all())
+    vector_ids, vectors = _normalised(_vectors(conn, model, dim, None))
+    return rows, vector_ids, vectors
 
 
 def changed_rows(*, conn: Connection, model: str, dim: int, ids: Sequence[int]) -> ChangedRows:

@@ -23,6 +23,7 @@ from db.engine import make_engine
 from db.router import Router, parse_lsn
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
+from jobs.neighbors import refresh_neighbors
 from tests.support.api import API_KEY, seed, wait_ready, wait_until
 from tests.support.databases import ROOT, with_database
 
@@ -197,10 +198,15 @@ def _shows(client: TestClient[Litestar], of: int, title: str) -> bool:
 
 def test_read_model_builds_on_a_replica_once_it_has_the_change(pair: tuple[str, str]) -> None:
     primary, replica = pair
+    # With neighbour lists the build reads them on a second replica backend that imports
+    # the first one's snapshot (a standby exports snapshots too).
+    refresh_neighbors(url=primary)
+    caught_up(primary, replica)
     with _client(primary, replica) as client:
         wait_ready(client)
         # The first build read the replica (the fixture let it catch up first).
         assert _reads(client).get(("replica1", "build"), 0) >= 1
+        assert client.get("/status").json()["snapshot"]["neighbor_lists_k"] > 0
         wait_until(lambda: client.get("/status").json()["snapshot"]["listening"])
         anchor = _first_item(primary)
         item = _neighbour(client, anchor)

@@ -1,0 +1,54 @@
+"""Issue 11's extra report rows: each target reads its own measurement and judges it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import serving_targets
+
+
+def _data(filtered_p50: float, cold_fresh: float) -> dict[str, Any]:
+    def scenario(name: str, conc: int, p50: float, p99: float) -> dict[str, Any]:
+        return {"name": name, "concurrency": conc, "p50_ms": p50, "p99_ms": p99, "ok": 10}
+
+    scenarios = [
+        scenario("semantic_filtered_10%", 1, filtered_p50, 12.0),
+        scenario("semantic_filtered_10%+movie", 1, 4.0, 9.0),
+        scenario("semantic_filtered_10%", 8, 20.0, 39.0),
+        scenario("semantic_filtered_10%+movie", 8, 20.0, 35.0),
+        scenario("title", 1, 5.0, 29.0),
+    ]
+    passes = [
+        {"server": "pgrec_w1", "mode": "semantic_repeated", "concurrency": 1, "p50_ms": 1.2},
+        {"server": "pgrec_w1", "mode": "semantic_new", "concurrency": 1, "p50_ms": 13.0},
+    ]
+    return {
+        "api": {"scenarios": scenarios, "cold_start_s": cold_fresh},
+        "peer": {"passes": passes, "servers": {"pgrec_w1": {"cold_start_s": 2.0}}},
+        "baselines": {
+            "bare_encode": {"p50_ms": 12.0},
+            "rec_semantic": {"by_selectivity": {"10%": {"min_recall_at_10": 0.99}}},
+        },
+    }
+
+
+def _status(rows: list[tuple[str, str, str, str]], prefix: str) -> str:
+    return next(r[3] for r in rows if r[0].startswith(prefix))
+
+
+def test_every_target_met() -> None:
+    rows = serving_targets.targets(_data(filtered_p50=9.0, cold_fresh=4.9))
+    assert [r[3] for r in rows] == ["**met**"] * len(rows)
+
+
+def test_the_worst_filter_and_the_slower_cold_start_decide() -> None:
+    rows = serving_targets.targets(_data(filtered_p50=10.5, cold_fresh=5.2))
+    assert _status(rows, "filtered p50") == "**not met**"
+    assert _status(rows, "filtered p99") == "**met**"
+    assert _status(rows, "cold start") == "**not met**"
+    assert "10%+movie 4.00 ms" in next(r[2] for r in rows if r[0].startswith("filtered p50"))
+
+
+def test_a_missing_measurement_is_not_run() -> None:
+    rows = serving_targets.targets({})
+    assert {r[3] for r in rows} == {"not run"}
