@@ -4,7 +4,7 @@ rec._vector_plan sends a filtered vector query to an exact scan when at most
 sqrt(pgrec.exact_rows_scale x catalog) rows match, with a scale of 600 fitted at 40k items
 on a server with 128 MB of shared_buffers. Measured again at 40k and 1M with the embedded
 server's memory sized to the machine (db/embedded_tuning.py), HNSW's iterative scan is the
-cheaper path from a lower row count (docs/serving.md#filtered-queries-the-threshold).
+cheaper path from a lower row count (docs/serving.md#the-threshold).
 
 The constant is not copied into a new rec._vector_plan: rec._setting, which it already
 calls, now consults rec._defaults() (pgrec's measured defaults, a jsonb of setting ->
@@ -34,7 +34,7 @@ depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0014 and of 0004's, whose rec._setting the downgrade
 # restores (db.frozen_sql.digest): the files never change.
-SHA256 = "3ccd4a55d254eefd17624536b75cb67e93dafb5c96cea3bb2b3bf614140f219f"
+SHA256 = "e13be565d8d8245ae73026aeb1c4d919d38a1a1ec3fbd5652e42daeac54f5199"
 SHA256_0004 = "9d4139e97edf300d27676460fda51bfe7230068f003111d06cbbe1aa4a82f6f0"
 
 # In creation order: rec._setting calls rec._defaults.
