@@ -67,6 +67,9 @@ def versions(conn_url: str) -> dict[str, str]:
             "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
         ).fetchone()
         out["pgvector"] = str(found[0]) if found else "not available"
+        # The buffer pool decides the filtered paths' cost (docs/serving.md): say what ran.
+        row = c.execute("SHOW shared_buffers").fetchone()
+        out["shared_buffers"] = str(row[0]) if row else "?"
     return out
 
 

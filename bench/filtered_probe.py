@@ -49,14 +49,24 @@ def cases() -> dict[str, dict[str, Any]]:
 
 
 def query_vectors(conn: psycopg.Connection[Any], count: int, seed: int) -> np.ndarray:
-    """Stored vectors of random items plus noise, normalised (as bench_baselines does)."""
-    rows = conn.execute(
-        "SELECT embedding::text FROM item_embeddings WHERE model = %s ORDER BY item_id",
-        (DEFAULT_MODEL,),
-    ).fetchall()
+    """Stored vectors of random items plus noise, normalised (as bench_baselines does).
+
+    Only the picked vectors are read (a 1M catalog's would be gigabytes of text)."""
+    ids = [
+        int(r[0])
+        for r in conn.execute(
+            "SELECT item_id FROM item_embeddings WHERE model = %s ORDER BY item_id",
+            (DEFAULT_MODEL,),
+        )
+    ]
     rng = np.random.default_rng(seed + 7)
-    picked = rng.choice(len(rows), size=min(count, len(rows)), replace=False)
-    base = np.array([json.loads(rows[int(i)][0]) for i in picked], dtype=np.float32)
+    picked = [ids[int(i)] for i in rng.choice(len(ids), size=min(count, len(ids)), replace=False)]
+    rows = conn.execute(
+        "SELECT embedding::text FROM item_embeddings WHERE model = %s AND item_id = ANY(%s) "
+        "ORDER BY array_position(%s, item_id)",
+        (DEFAULT_MODEL, picked, picked),
+    ).fetchall()
+    base = np.array([json.loads(r[0]) for r in rows], dtype=np.float32)
     noise = rng.standard_normal(base.shape).astype(np.float32) * np.float32(
         0.5 / base.shape[1] ** 0.5
     )

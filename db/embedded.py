@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from db import embedded_ctl as ctl
+from db import embedded_tuning
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def _start_locked(pgdata: Path) -> str:
     if not current.running:
         ctl.prepare_binaries(pgdata)
         sock = ctl.socket_dir(pgdata, user)
-        ctl.pg_ctl_start(pgdata, sock, user=user)
+        ctl.pg_ctl_start(pgdata, sock, user=user, settings=embedded_tuning.server_settings())
         current = status(pgdata)
     if current.socket_dir is None:  # pragma: no cover - started by something else on TCP
         raise RuntimeError(f"the server of {pgdata} does not listen on a Unix socket")

@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from db import embedded
+from db import embedded, embedded_tuning
 from db import embedded_ctl as ctl
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,11 @@ def start(pgdata: Path, count: int) -> list[str]:
             ctl.prepare_binaries(target)
             sock = ctl.socket_dir(target, user)
             ctl.pg_ctl_start(
-                target, sock, user=user, port=replica_port(index), settings=STANDBY_SETTINGS
+                target,
+                sock,
+                user=user,
+                port=replica_port(index),
+                settings={**embedded_tuning.server_settings(), **STANDBY_SETTINGS},
             )
         url = embedded.status(target).url
         if url is None:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     replica_max_lag_bytes: int = 16 * 1024 * 1024
     data_dir: Path = Path(".pgrec")
     pgdata: Path | None = None
+    # Memory of the embedded server: `auto` sizes it to the machine (db/embedded_tuning.py).
+    pg_shared_buffers: str = "auto"
+    pg_effective_cache_size: str = "auto"
+    pg_work_mem: str = "auto"
     # The model that embeds items and queries when no registered path says otherwise.
     model_name: str = "all-MiniLM-L6-v2"
     model_path: str | None = None

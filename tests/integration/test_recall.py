@@ -145,9 +145,12 @@ def _mask(catalog: Catalog, name: str) -> np.ndarray:
     return out
 
 
-def _threshold() -> int:
-    """rec._vector_plan's default: exact up to sqrt(600 x catalog size) matching rows."""
-    return int(np.ceil(np.sqrt(600 * N)))
+EXACT_ROWS_SCALE = 150  # rec._defaults (migration 0014); the callers' fallback is 600
+
+
+def _threshold(scale: int = EXACT_ROWS_SCALE) -> int:
+    """rec._vector_plan's default: exact up to sqrt(scale x catalog size) matching rows."""
+    return int(np.ceil(np.sqrt(scale * N)))
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -217,6 +220,20 @@ def test_hnsw_that_gives_up_falls_back_to_the_exact_scan(
     sims = catalog.vectors[mask] @ q
     truth = catalog.ids[mask][np.argsort(-sims)[:K]].tolist()
     assert [h.item_id for h in hits] == truth
+
+
+def test_the_measured_default_threshold_and_a_session_override(
+    catalog: Catalog, conn: Connection
+) -> None:
+    """10% of the catalog matches: over the default threshold (migration 0014) it takes HNSW;
+    a session's pgrec.exact_rows_scale (the former 600) still decides over the default."""
+    f = recs.calls.filters_json(CASES["10%"][0])
+    plan = text("SELECT * FROM rec.vector_plan(:k, CAST(:f AS jsonb))")
+    mask = _mask(catalog, "s10")
+    assert _threshold() < mask.sum() <= _threshold(600)
+    assert conn.execute(plan, {"k": K, "f": f}).one().path == "hnsw"
+    conn.execute(text("SET LOCAL pgrec.exact_rows_scale = 600"))
+    assert conn.execute(plan, {"k": K, "f": f}).one()[:2] == ("exact", int(mask.sum()))
 
 
 def test_exact_max_rows_makes_every_query_exact(catalog: Catalog, conn: Connection) -> None:

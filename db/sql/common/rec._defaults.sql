@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0014/rec._defaults.sql
