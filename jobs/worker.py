@@ -5,6 +5,8 @@
 and with `refresh_every` also keeps co-occurrence and the ranker current when idle.
 Any number of either may run on any number of machines: claims use FOR UPDATE SKIP LOCKED,
 so no item is encoded twice, and a process that dies mid-batch only aborts its transaction.
+Each process keeps `DEFAULT_IN_FLIGHT` claims going, so one batch's write overlaps the next
+batch's encode.
 Schedule: one `pgrec worker` per machine that has spare cores, always on.
 """
 
