@@ -137,7 +137,7 @@ def _rates(
     return len(texts) / wall, len(texts) / max(cpu, 1e-9), np.asarray(vectors)
 
 
-SWEEP = ((2048, 32), (4096, 64), (8192, 128), (16384, 256))
+SWEEP = ((512, 8), (1024, 16), (2048, 32), (4096, 64), (8192, 128))
 
 
 def sweep(embedder: Any, texts: Sequence[str]) -> None:

@@ -126,6 +126,10 @@ class SentenceTransformerEmbedder:
         self.token_budget = token_budget
         self.max_batch = max_batch
         self.max_length = int(model.max_seq_length or 512)
+        # One encode at a time: the Hugging Face tokenizer re-applies its truncation settings
+        # on each call ("Already borrowed" when two threads do), and torch already spreads
+        # one batch over every core. Two claims in flight still overlap a write with this.
+        self._lock = Lock()
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         """Token counts after truncation (the fast tokenizer does thousands a second)."""
@@ -138,6 +142,11 @@ class SentenceTransformerEmbedder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        with self._lock:
+            self._encode_into(out, texts)
+        return out
+
+    def _encode_into(self, out: np.ndarray, texts: Sequence[str]) -> None:
         lengths = self.token_lengths(texts)
         for batch in length_batches(
             lengths, token_budget=self.token_budget, max_batch=self.max_batch
@@ -150,7 +159,6 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
             out[batch] = vectors
-        return out
 
 
 def model_directory(path: str) -> Path:

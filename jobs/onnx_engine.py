@@ -30,8 +30,11 @@ from jobs.embedder import DEFAULT_MAX_BATCH, DEFAULT_TOKEN_BUDGET, length_batche
 
 BATCH_THREADS = 2  # the 2-core machine's cores: two single-threaded runs side by side
 QUERY_THREADS = 1
-BATCH_TOKEN_BUDGET = 2048
-BATCH_MAX_BATCH = 32
+# 1024 padded tokens, <= 16 texts: 1.04x the items per CPU-second of 2048/32 (less padding
+# in a claim of 256: 1.025x the real tokens against 1.05x; activations stay in L2), 1.14x
+# 4096/64 (python -m bench.embed --sweep, one thread, measured under load).
+BATCH_TOKEN_BUDGET = 1024
+BATCH_MAX_BATCH = 16
 
 
 class UnsupportedModel(ValueError):

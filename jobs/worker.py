@@ -5,6 +5,8 @@
 and with `refresh_every` also keeps co-occurrence and the ranker current when idle.
 Any number of either may run on any number of machines: claims use FOR UPDATE SKIP LOCKED,
 so no item is encoded twice, and a process that dies mid-batch only aborts its transaction.
+Each process keeps `DEFAULT_IN_FLIGHT` claims going, so one batch's write overlaps the next
+batch's encode.
 Schedule: one `pgrec worker` per machine that has spare cores, always on.
 """
 
@@ -15,7 +17,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import psycopg
 from sqlalchemy import Engine, exc
@@ -34,6 +37,11 @@ log = logging.getLogger(__name__)
 # texts: 1.35x the real token count in claims of 64, 1.2x in claims of 256), while row locks
 # are held for the claim's encode time (~2-3 s for 256 on 2 cores).
 DEFAULT_BATCH_SIZE = 256
+# Claims in flight per process: while one batch writes and commits its vectors (~1 s per
+# 1,000 items), the next one is already encoding, so the write no longer waits for the
+# model nor the model for the write. Each is its own transaction, exactly as if two workers
+# ran (SKIP LOCKED keeps their claims apart).
+DEFAULT_IN_FLIGHT = 2
 DEFAULT_POLL_SECONDS = 30.0
 CHANNEL_ITEMS = "pgrec_items"
 CHANNEL_VECTORS = "pgrec_vectors"
@@ -50,6 +58,10 @@ class RunStats:
     batches: int = 0
     busy_seconds: float = 0.0
     run_id: int | None = None
+    # Batches in flight share these stats: `lock` guards them, `last_end` is when a batch
+    # last committed, so overlapping batches count each busy second once.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    last_end: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -88,31 +100,34 @@ def embed_batch(
         claims = store.claim_batch(conn, model=model.name, limit=batch_size)
         if not claims:
             return 0
-        stats.encoded += len(claims)
+        with stats.lock:
+            stats.encoded += len(claims)
         vectors = embedder.encode([c.text for c in claims])
         written = store.upsert_vectors(conn, model=model, claims=claims, vectors=vectors)
-        seconds = time.perf_counter() - t0
+        with stats.lock:  # the time since this batch began or the last one ended: no overlap
+            seconds = time.perf_counter() - max(t0, stats.last_end)
         if stats.run_id is not None:
             record_batch(conn, run_id=stats.run_id, items=written, seconds=seconds)
-    stats.written += written
-    stats.batches += 1
-    stats.busy_seconds += seconds
+    with stats.lock:
+        stats.written += written
+        stats.batches += 1
+        stats.busy_seconds += seconds
+        stats.last_end = time.perf_counter()
     return written
 
 
-def drain(
+def _drain_one(
     engine: Engine,
     embedder: Embedder,
     model: ModelInfo,
     stats: RunStats,
     *,
     batch_size: int,
-    stop: threading.Event,
-    on_batch: Callable[[], None] | None = None,
+    stops: tuple[threading.Event, ...],
+    on_batch: Callable[[], None] | None,
 ) -> None:
-    """Embed batches until no needed item is left to claim (others may still hold some)."""
     failures = 0
-    while not stop.is_set():
+    while not any(s.is_set() for s in stops):
         try:
             written = embed_batch(engine, embedder, model, stats, batch_size=batch_size)
         except exc.DBAPIError as err:
@@ -126,7 +141,52 @@ def drain(
         if written == 0:
             return
         if on_batch is not None:
-            on_batch()
+            with stats.lock:
+                on_batch()
+
+
+def drain(
+    engine: Engine,
+    embedder: Embedder,
+    model: ModelInfo,
+    stats: RunStats,
+    *,
+    batch_size: int,
+    stop: threading.Event,
+    on_batch: Callable[[], None] | None = None,
+    in_flight: int = DEFAULT_IN_FLIGHT,
+) -> None:
+    """Embed batches until no needed item is left to claim (others may still hold some).
+
+    `in_flight` claims run at once, each its own transaction with its own retries; the
+    first failure stops the others after their current batch and is raised here.
+    """
+    if in_flight <= 1:
+        _drain_one(
+            engine, embedder, model, stats, batch_size=batch_size, stops=(stop,), on_batch=on_batch
+        )
+        return
+    halt = threading.Event()
+
+    def lane() -> None:
+        try:
+            _drain_one(
+                engine,
+                embedder,
+                model,
+                stats,
+                batch_size=batch_size,
+                stops=(stop, halt),
+                on_batch=on_batch,
+            )
+        except BaseException:
+            halt.set()
+            raise
+
+    with ThreadPoolExecutor(in_flight, thread_name_prefix="embed-claim") as pool:
+        futures = [pool.submit(lane) for _ in range(in_flight)]
+        for future in futures:  # waits for every lane; the first failure is raised
+            future.result()
 
 
 def run_embed(

@@ -312,3 +312,56 @@ def test_notify_wakes_a_running_worker_and_sigterm_stops_it(
 def store_is_current(engine: Engine) -> bool:
     with engine.connect() as conn:
         return store.coverage(conn, model=MODEL).complete
+
+
+class InFlightEmbedder(FakeEmbedder):
+    """Its first two calls meet at a barrier (so they only return if two claims encode at
+    once); with `fail_at`, that call raises instead."""
+
+    def __init__(self, fail_at: int = 0) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=20)
+        self.calls = 0
+        self.fail_at = fail_at
+        self.lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+        if call <= 2:
+            self.barrier.wait()
+        if call == self.fail_at:
+            raise RuntimeError("model crashed")
+        return super().encode(texts)
+
+
+def test_two_claims_in_flight_overlap_and_embed_each_item_once(engine: Engine) -> None:
+    insert_items(engine, 200)
+    with engine.connect() as conn:
+        model = store.get_model(conn)
+    stats = RunStats(model=MODEL)
+    embedder = InFlightEmbedder()
+    drain(engine, embedder, model, stats, batch_size=20, stop=threading.Event(), in_flight=2)
+    assert (stats.encoded, stats.written, stats.batches) == (200, 200, 10)
+    assert_all_current(engine, 200)
+
+
+def test_a_failing_claim_in_flight_stops_both_and_leaves_whole_batches(engine: Engine) -> None:
+    insert_items(engine, 200)
+    with engine.connect() as conn:
+        model = store.get_model(conn)
+    stats = RunStats(model=MODEL)
+    with pytest.raises(RuntimeError, match="model crashed"):
+        drain(
+            engine,
+            InFlightEmbedder(fail_at=3),
+            model,
+            stats,
+            batch_size=20,
+            stop=threading.Event(),
+            in_flight=2,
+        )
+    # The failed batch rolled back; the others committed whole, and the run stopped early.
+    assert count_vectors(engine) == stats.written
+    assert stats.written % 20 == 0 and 40 <= stats.written < 200
