@@ -119,15 +119,21 @@ def columns_of(item_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(found, at, -1)
 
 
+Sequences = tuple[np.ndarray, np.ndarray, np.ndarray]  # users, item ids, preferences
+
+
 def list_weights(
-    conn: Connection, x: sparse.csr_array, item_ids: np.ndarray, lam: float
-) -> np.ndarray:
-    """EASE's B, columns divided by likes^POP_EXPONENT, plus TRANSITION_WEIGHT x T."""
+    x: sparse.csr_array, item_ids: np.ndarray, sequences: Sequences, *, lam: float = LAMBDA,
+    pop_exponent: float = POP_EXPONENT, window: int = WINDOW, weight: float = TRANSITION_WEIGHT,
+) -> np.ndarray:  # fmt: skip
+    """EASE's B, columns divided by likes^pop_exponent, plus weight x T of `sequences`
+    (store.read_sequences' arrays)."""
     b = ease_weights(x, lam)
-    b /= np.power(np.asarray(x.sum(axis=0)).ravel(), POP_EXPONENT)[None, :]
-    users, items, p = store.read_sequences(conn=conn)
-    t = transitions(users, columns_of(item_ids, items), p >= MIN_PREFERENCE, len(item_ids))
-    b[t.row, t.col] += TRANSITION_WEIGHT * t.data
+    b /= np.power(np.asarray(x.sum(axis=0)).ravel(), pop_exponent)[None, :]
+    users, items, p = sequences
+    cols = columns_of(item_ids, items)
+    t = transitions(users, cols, p >= MIN_PREFERENCE, len(item_ids), window)
+    b[t.row, t.col] += weight * t.data
     return b
 
 
@@ -139,7 +145,9 @@ def rebuild(
     x, item_ids = binary_matrix(prefs, max_items)
     if x.shape[1] < 2:
         return store.replace_all(conn=conn, rows=store.rows_of(*(np.zeros(0),) * 4))
-    rows, ranks, cols, scores = top_rows(list_weights(conn, x, item_ids, lam), k)
+    rows, ranks, cols, scores = top_rows(
+        list_weights(x, item_ids, store.read_sequences(conn=conn), lam=lam), k
+    )
     new = store.rows_of(item_ids[rows], ranks, item_ids[cols], scores)
     written = store.replace_all(conn=conn, rows=new)
     log.debug("collaborative: %d items, %d rows", len(item_ids), written)
