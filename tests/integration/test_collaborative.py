@@ -1,8 +1,9 @@
 """item_collaborative (EASE lists) and the user mode's collaborative feature on real data.
 
 The TMDB catalog and the MovieLens ratings of the first 40 users, as in test_cooccurrence.
-The job's table is compared with EASE restated here in plain numpy from the raw events
-(likes: a rating >= 4), and rec.user_candidates' `cooc` feature with the sum over a user's
+The job's table is compared with its lists restated here in plain numpy from the raw events
+(likes: a rating >= 4; EASE, columns over likes^POP_EXPONENT, plus the sequential
+transitions), and rec.user_candidates' `cooc` feature with the sum over a user's
 20 most recent items recomputed from the table.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from jobs.cooccurrence import refresh_cooccurrence
-from jobs.ease import LAMBDA, K
+from jobs.ease import LAMBDA, POP_EXPONENT, TRANSITION_WEIGHT, WINDOW, K
 from tests.support.cli import load_movielens, query
 from tests.support.databases import private_database
 
@@ -34,8 +35,28 @@ def db(
         yield url
 
 
+def direct_transitions(db: str, items: list[int]) -> np.ndarray:
+    """T restated: liked b within WINDOW places after a in a user's time order, counted per
+    pair, over sqrt(row sum x column sum); only the liked `items` take part."""
+    rows = query(
+        db,
+        "SELECT user_id, item_id, sum(rec.event_weight(event, value)) FROM interactions"
+        ' GROUP BY user_id, item_id ORDER BY user_id COLLATE "C", max(occurred_at), item_id',
+    )
+    t = np.zeros((len(items), len(items)))
+    where = {i: n for n, i in enumerate(items)}
+    for n, (user, a, _) in enumerate(rows):
+        for user_b, b, p in rows[n + 1 : n + 1 + WINDOW]:
+            if user_b == user and p >= 1.5 and a in where and b in where:
+                t[where[a], where[b]] += 1
+    out, into = t.sum(axis=1), t.sum(axis=0)
+    nonzero = t > 0
+    t[nonzero] /= np.sqrt(np.outer(out, into)[nonzero])
+    return t
+
+
 def direct_ease(db: str) -> dict[int, list[tuple[int, float]]]:
-    """Each item's top-K positive EASE weights, computed from the ratings alone."""
+    """Each item's top-K positive list weights, computed from the ratings alone."""
     likes = query(
         db,
         "SELECT user_id, item_id FROM interactions GROUP BY user_id, item_id"
@@ -49,6 +70,9 @@ def direct_ease(db: str) -> dict[int, list[tuple[int, float]]]:
     p = np.linalg.inv(x.T @ x + LAMBDA * np.eye(len(items)))
     b = -p / np.diag(p)
     np.fill_diagonal(b, 0.0)
+    b = b / x.sum(axis=0)[None, :] ** POP_EXPONENT + TRANSITION_WEIGHT * direct_transitions(
+        db, items
+    )
     out: dict[int, list[tuple[int, float]]] = {}
     for r, item in enumerate(items):
         best = sorted((-b[r, c], items[c]) for c in range(len(items)) if b[r, c] > 0)[:K]
@@ -57,7 +81,7 @@ def direct_ease(db: str) -> dict[int, list[tuple[int, float]]]:
     return out
 
 
-def test_table_equals_ease_computed_directly(db: str) -> None:
+def test_table_equals_lists_computed_directly(db: str) -> None:
     want = direct_ease(db)
     rows = query(
         db, "SELECT item_id, rank, neighbor_id, score FROM item_collaborative ORDER BY 1, 2"
