@@ -25,10 +25,9 @@ from tests.support.databases import engine_for
 
 CAROL = "carol"
 DRAMAS = "Dramas"
-# A trained model with the fallback's coefficients and intercept -1: the same list, every
-# logit exactly 1 lower, so the test can tell which one served.
-COEF = [1.0, 0.0, 0.0, 0.01, 0.0, 0.001, 0.0, 0.0, 0.0]
-TRAINED = {"mean": [0.0] * 9, "scale": [1.0] * 9, "coef": COEF, "intercept": -1.0}
+# A trained model with the fallback's coefficients (read from the database) and intercept
+# -1: the same list, every logit exactly 1 lower, so the test can tell which one served.
+TRAINED = {"mean": [0.0] * 9, "scale": [1.0] * 9, "intercept": -1.0}
 METRICS = {"validation": {"auc": 0.71, "ndcg_at_10": 0.33}}
 
 
@@ -209,11 +208,14 @@ def test_status_shows_the_ranker_and_the_cooccurrence_job(
     assert status["cooccurrence"] is None
     before = _get(client, f"/users/{CAROL}/recommendations", {"n": "10"})
     with psycopg.connect(api_catalog_url) as conn:
+        row = conn.execute("SELECT coef FROM rec.ranker()").fetchone()
+        assert row is not None and len(row[0]) == 9
+        trained = {**TRAINED, "coef": [float(c) for c in row[0]]}
         conn.execute(
             "INSERT INTO ranking_models (version, features, params, trained_on, metrics, seed,"
             " active) SELECT 'lr-test1', rec.ranker_features(), %s::jsonb, '{}'::jsonb,"
             " %s::jsonb, 7, true",
-            (json.dumps(TRAINED), json.dumps(METRICS)),
+            (json.dumps(trained), json.dumps(METRICS)),
         )
         conn.execute(
             "INSERT INTO job_state (job, signature, seconds, details)"

@@ -6,6 +6,7 @@ import difflib
 import re
 
 import psycopg
+import pytest
 
 from db import frozen_sql
 
@@ -84,3 +85,22 @@ def test_db_sql_files_link_to_frozen_migration_sql() -> None:
         names = CREATES.findall(target.read_text())
         assert names == [path.name.removesuffix(".sql")], f"{path} defines {names}"
     assert len({p.name for p in paths}) == len(paths), "an object is in two groups"
+
+
+def test_the_fallback_ranker_serves_the_defaults_coefficients_in_order(db_url: str) -> None:
+    """rec.ranker's fallback reads rec._defaults()'s fallback_coef (0016), feature by feature
+    in rec.ranker_features() order; a session's pgrec.ranker = 'fallback' picks it too."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SET pgrec.ranker = 'fallback'")
+        row = conn.execute(
+            "SELECT r.version, r.coef, rec.ranker_features(),"
+            " ARRAY(SELECT jsonb_array_elements_text(rec._defaults() -> 'fallback_coef'))"
+            " FROM rec.ranker() r"
+        ).fetchone()
+    assert row is not None
+    version, coef, features, wanted = row
+    assert version == "fallback"
+    assert len(coef) == len(features) == len(wanted)
+    assert coef == pytest.approx([float(w) for w in wanted])
+    weights = dict(zip(features, coef, strict=True))
+    assert weights[features[0]] == pytest.approx(1.0) and max(coef) == pytest.approx(1.0)

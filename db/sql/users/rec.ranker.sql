@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0011/rec.ranker.sql
+../../../migrations/versions/sql/0016/rec.ranker.sql
