@@ -72,8 +72,10 @@ def load_engine(
     *,
     purpose: Purpose = "batch",
     export: bool | None = None,
+    choice: str | None = None,
 ) -> Embedder:
-    """The embedder for a registered path; `export` (default: batch jobs only) may export."""
+    """The embedder for a registered path; `export` (default: batch jobs only) may export;
+    `choice` overrides PGREC_ENCODER_ENGINE (the bench runs engines side by side)."""
     from db.settings import get_settings
     from jobs.onnx_export import ensure_export, find_export, read_export
 
@@ -83,7 +85,7 @@ def load_engine(
     if path.startswith("fake:"):
         return load_embedder(path, name)
     variant, base = split_path(path)
-    choice = settings.encoder_engine
+    choice = choice or settings.encoder_engine
     if variant == "torch" or (variant is None and choice == "torch"):
         return load_embedder(base, name)
     batch_threads = settings.encoder_threads or BATCH_THREADS
