@@ -164,11 +164,20 @@ def measure(
 
     passes = embed_engines.engines_under_test(int8)
     model = passes["torch pipeline"].model
+    # The bf16 engine makes torch single-threaded (two runs side by side): fp32 torch gets
+    # its own thread count back before each of its passes.
+    fp32_threads = embed_engines.torch_threads()
 
     def plain(t: Sequence[str]) -> np.ndarray:
+        embed_engines.torch_threads(fp32_threads)
         return np.asarray(model.encode(list(t), batch_size=64))
 
+    def torch_pipeline(t: Sequence[str]) -> np.ndarray:
+        embed_engines.torch_threads(fp32_threads)
+        return np.asarray(passes["torch pipeline"].encode(t))
+
     fns = {"plain": plain, **{k: e.encode for k, e in passes.items()}}
+    fns["torch pipeline"] = torch_pipeline
     # Warm every path (first calls allocate and pick kernels), then alternate.
     for fn in fns.values():
         fn(texts[:64])
@@ -203,11 +212,13 @@ def measure(
 
     if do_sweep:
         sweep(passes["pipeline"], texts)
+    embed_engines.torch_threads(fp32_threads)  # torch's query encode as the API runs it
     queries = {
         k: embed_engines.query_latency(e.encode, titles)
         for k, e in embed_engines.query_engines(passes).items()
     }
     full_seconds, changed, incremental_seconds = _embed_job(engine, passes["pipeline"], batch_size)
+    embed_engines.torch_threads(fp32_threads)  # the report's machine line names torch's own
     return Result(
         rates,
         cpu,

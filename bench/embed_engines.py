@@ -175,6 +175,15 @@ def query_engines(passes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def torch_threads(threads: int | None = None) -> int:
+    """torch's intra-op thread count, set first when `threads` is given."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return int(torch.get_num_threads())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.embed_engines", description=__doc__)
     parser.add_argument("--probe", choices=PROBE_ENGINES, required=True)

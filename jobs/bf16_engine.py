@@ -10,7 +10,9 @@ API's query encoder stays ONNX fp32 (no torch in the API).
 
 Threads: `runs` batches run side by side, each in a single-threaded torch (torch releases
 the GIL in its operators), mirroring the ONNX batch engine; tokenizing is serialised (the
-Hugging Face tokenizer is not safe across threads).
+Hugging Face tokenizer is not safe across threads). torch's thread count is process-wide:
+once this engine has encoded, an fp32 torch engine in the same process runs on one thread
+too (a batch process serves one engine per version; the bench resets it for its fp32 passes).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Bf16Embedder(SentenceTransformerEmbedder):
     def _forward(self, texts: list[str]) -> np.ndarray:
         import torch
 
+        torch.set_num_threads(1)  # in this run's own thread too (OpenMP's count is per thread)
         with self._tokenize_lock:
             features = self.model.preprocess(texts)
         # autocast is per thread: each run enters it itself.
