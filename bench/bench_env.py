@@ -154,6 +154,7 @@ def embedding_throughput(fake: bool, texts: int, rounds: int) -> dict[str, Any]:
         "plain_items_per_s": round(statistics.median(result.plain), 1),
         "pipeline_items_per_s": round(statistics.median(result.pipeline), 1),
         "speedup": round(result.ratio, 3),
+        "pipeline_engine": result.engines["pipeline"],  # what batch jobs run (bf16 if gated in)
         "engines": {
             key: {
                 "engine": result.engines[key],
