@@ -92,6 +92,8 @@ def load_engine(
     if variant is None and purpose == "batch" and choice in ("auto", "bf16"):
         bf16 = _bf16_engine(base, name, settings.data_dir, batch_threads)
         if bf16 is not None:
+            if export is not False:  # the API's query encoder still wants the ONNX file
+                _export_for_queries(base, settings.data_dir)
             return bf16
         if choice == "bf16":  # refused (logged): the fp32 reference serves the version
             return load_embedder(base, name)
@@ -162,6 +164,16 @@ def _bf16_engine(base: str, name: str, data_dir: Path, runs: int) -> Embedder | 
         return None
     log.info("bf16 engine for %s (min cosine %.6f to fp32)", base, cosine)
     return candidate
+
+
+def _export_for_queries(base: str, data_dir: Path) -> None:
+    """Export the fp32 ONNX file as batch jobs did before bf16 (best effort, once)."""
+    from jobs.onnx_export import ensure_export, find_export
+
+    try:
+        ensure_export(*find_export(data_dir, model_directory(base), _label(base)))
+    except Exception:  # the API falls back to torch and says so; batch jobs need not fail
+        log.exception("ONNX export of %s for the API's queries failed", base)
 
 
 def query_engine(path: str | None, name: str) -> Embedder:
