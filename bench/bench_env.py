@@ -154,12 +154,14 @@ def embedding_throughput(fake: bool, texts: int, rounds: int) -> dict[str, Any]:
         "plain_items_per_s": round(statistics.median(result.plain), 1),
         "pipeline_items_per_s": round(statistics.median(result.pipeline), 1),
         "speedup": round(result.ratio, 3),
+        "pipeline_engine": result.engines["pipeline"],  # what batch jobs run (bf16 if gated in)
         "engines": {
             key: {
                 "engine": result.engines[key],
                 "items_per_s": round(statistics.median(rates), 1),
                 "x_plain": round(result.speedup(key), 3),
                 "cosine_to_plain": round(result.cosine[key]["mean"], 6),
+                "cosine_min_to_plain": round(result.cosine[key]["min"], 6),
             }
             for key, rates in result.rates.items()
         },

@@ -150,35 +150,6 @@ def sweep(embedder: Any, texts: Sequence[str]) -> None:
     embedder.token_budget, embedder.max_batch = chosen
 
 
-def engines_under_test(int8: bool) -> dict[str, Any]:
-    """Pass name -> embedder: the torch reference, the worker's engine, the int8 version."""
-    from jobs.embedder import DEFAULT_MODEL_PATH, load_embedder
-    from jobs.engines import load_engine
-
-    passes: dict[str, Any] = {
-        "torch pipeline": load_embedder(),  # today's: sentence-transformers, length-bucketed
-        "pipeline": load_engine(),  # what `pgrec embed` runs now (exports ONNX once)
-    }
-    if int8:
-        passes["int8"] = load_engine("int8:" + DEFAULT_MODEL_PATH, "int8 version")
-    return passes
-
-
-def query_engines(passes: dict[str, Any]) -> dict[str, Any]:
-    """Single-query encoders as the API builds them (ONNX: 1 thread; also 2 to compare)."""
-    from jobs.onnx_engine import OnnxEmbedder
-
-    out: dict[str, Any] = {"torch": passes["torch pipeline"]}
-    for key in ("pipeline", "int8"):
-        e = passes.get(key)
-        if isinstance(e, OnnxEmbedder):
-            for threads in (1, 2):
-                out[f"{e.engine} {threads} thread"] = OnnxEmbedder(
-                    e.onnx_path, e.layout, e.name, engine=e.engine, threads=threads
-                )
-    return out
-
-
 def measure(
     engine: Engine,
     texts: list[str],
@@ -191,19 +162,30 @@ def measure(
 ) -> Result:
     from bench import embed_engines
 
-    passes = engines_under_test(int8)
+    passes = embed_engines.engines_under_test(int8)
     model = passes["torch pipeline"].model
+    # The bf16 engine makes torch single-threaded (two runs side by side): fp32 torch gets
+    # its own thread count back before each of its passes.
+    fp32_threads = embed_engines.torch_threads()
 
     def plain(t: Sequence[str]) -> np.ndarray:
+        embed_engines.torch_threads(fp32_threads)
         return np.asarray(model.encode(list(t), batch_size=64))
 
+    def torch_pipeline(t: Sequence[str]) -> np.ndarray:
+        embed_engines.torch_threads(fp32_threads)
+        return np.asarray(passes["torch pipeline"].encode(t))
+
     fns = {"plain": plain, **{k: e.encode for k, e in passes.items()}}
+    fns["torch pipeline"] = torch_pipeline
     # Warm every path (first calls allocate and pick kernels), then alternate.
     for fn in fns.values():
         fn(texts[:64])
     # The whole job per item (claim, tokenise, infer, pool, normalise, write, commit) on
     # the same texts, timed like the other passes: what "re-embedding items/s" means.
     fns["job"] = lambda _: job_pass(engine, passes["pipeline"], batch_size)
+    if "onnx" in passes:  # the batch engine is bf16: the ONNX fp32 job beside it
+        fns["job onnx"] = lambda _: job_pass(engine, passes["onnx"], batch_size)
     rates: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
     vectors: dict[str, np.ndarray] = {}
@@ -220,19 +202,23 @@ def measure(
     titles = list(dict.fromkeys(t.split("\n", 1)[0] for t in texts))[:300]
     reference = (plain(titles), vectors["plain"])
     for key, fn in fns.items():
-        queries_of = passes["pipeline"].encode if key == "job" else fn
+        queries_of = passes["pipeline"].encode if key.startswith("job") else fn
         cosine[key]["top10"] = embed_engines.top10_agreement(
             reference, (queries_of(titles), vectors[key])
         )
     engines = {"plain": "torch", **{k: getattr(e, "engine", "torch") for k, e in passes.items()}}
     engines["job"] = engines["pipeline"]
+    engines["job onnx"] = engines.get("onnx", "")
 
     if do_sweep:
         sweep(passes["pipeline"], texts)
+    embed_engines.torch_threads(fp32_threads)  # torch's query encode as the API runs it
     queries = {
-        k: embed_engines.query_latency(e.encode, titles) for k, e in query_engines(passes).items()
+        k: embed_engines.query_latency(e.encode, titles)
+        for k, e in embed_engines.query_engines(passes).items()
     }
     full_seconds, changed, incremental_seconds = _embed_job(engine, passes["pipeline"], batch_size)
+    embed_engines.torch_threads(fp32_threads)  # the report's machine line names torch's own
     return Result(
         rates,
         cpu,

@@ -143,6 +143,47 @@ def engine_lines(queries: dict[str, dict[str, float]], probes: list[dict[str, An
     return lines
 
 
+def engines_under_test(int8: bool) -> dict[str, Any]:
+    """Pass name -> embedder: the torch reference, the worker's engine (bf16 where gated in;
+    then ONNX fp32 too), the int8 version."""
+    from jobs.embedder import DEFAULT_MODEL_PATH, load_embedder
+    from jobs.engines import load_engine
+
+    passes: dict[str, Any] = {
+        "torch pipeline": load_embedder(),  # sentence-transformers fp32, length-bucketed
+        "pipeline": load_engine(),  # what `pgrec embed` runs: bf16 where gated in, else ONNX
+    }
+    if getattr(passes["pipeline"], "engine", "") != "onnx":  # ONNX fp32 beside it
+        passes["onnx"] = load_engine(choice="onnx")
+    if int8:
+        passes["int8"] = load_engine("int8:" + DEFAULT_MODEL_PATH, "int8 version")
+    return passes
+
+
+def query_engines(passes: dict[str, Any]) -> dict[str, Any]:
+    """Single-query encoders as the API builds them (ONNX: 1 thread; also 2 to compare)."""
+    from jobs.onnx_engine import OnnxEmbedder
+
+    out: dict[str, Any] = {"torch": passes["torch pipeline"]}
+    for key in ("pipeline", "onnx", "int8"):
+        e = passes.get(key)
+        if isinstance(e, OnnxEmbedder):
+            for threads in (1, 2):
+                out[f"{e.engine} {threads} thread"] = OnnxEmbedder(
+                    e.onnx_path, e.layout, e.name, engine=e.engine, threads=threads
+                )
+    return out
+
+
+def torch_threads(threads: int | None = None) -> int:
+    """torch's intra-op thread count, set first when `threads` is given."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return int(torch.get_num_threads())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.embed_engines", description=__doc__)
     parser.add_argument("--probe", choices=PROBE_ENGINES, required=True)

@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     # The model that embeds items and queries when no registered path says otherwise.
     model_name: str = "all-MiniLM-L6-v2"
     model_path: str | None = None
-    # Which engine encodes a plain model path: auto | onnx | torch (see jobs/engines.py).
-    encoder_engine: Literal["auto", "onnx", "torch"] = "auto"
+    # Which engine encodes a plain model path: auto | bf16 | onnx | torch (jobs/engines.py).
+    encoder_engine: Literal["auto", "bf16", "onnx", "torch"] = "auto"
     encoder_threads: int | None = Field(default=None, ge=1)
     # Comma-separated lists (several keys at once: rotate without downtime).
     api_key: str | None = None

