@@ -69,17 +69,23 @@ def score(
 
 
 def engines(name: str) -> dict[str, tuple[Embedder, Embedder]]:
-    """engine -> (index filler, query encoder): fp32 engines share one index."""
+    """engine -> (index filler, query encoder): fp32 engines share one index. The bf16 batch
+    engine fills the same version's index again and the API's ONNX encoder queries it, as
+    when a bf16 worker re-embeds a catalog the API serves."""
     from jobs.embedder import DEFAULT_MODEL_PATH, load_embedder
     from jobs.engines import load_engine
 
-    onnx = load_engine(DEFAULT_MODEL_PATH, name, purpose="batch")
+    onnx = load_engine(DEFAULT_MODEL_PATH, name, purpose="batch", choice="onnx")
+    bf16 = load_engine(DEFAULT_MODEL_PATH, name, purpose="batch", choice="bf16")
     int8 = load_engine("int8:" + DEFAULT_MODEL_PATH, name + "-int8", purpose="batch")
-    return {
+    out = {
         "torch": (onnx, load_embedder(DEFAULT_MODEL_PATH, name)),
         "onnx": (onnx, onnx),
         "onnx-int8": (int8, int8),
     }
+    if getattr(bf16, "engine", "") == "torch-bf16":  # refused or unsupported: nothing to add
+        out["torch-bf16"] = (bf16, onnx)
+    return out
 
 
 def run(conn: Connection, tmdb: Path, name: str) -> list[EngineScore]:
@@ -88,8 +94,12 @@ def run(conn: Connection, tmdb: Path, name: str) -> list[EngineScore]:
     conn.commit()
     queries, _ = report_half(conn)
     out = []
+    filled: dict[str, Embedder] = {}
     for engine, (filler, query) in engines(name).items():
         eval_db.activate_model(conn=conn, name=filler.name, dim=filler.dim)
+        if filled.get(filler.name, filler) is not filler:  # another engine, same version
+            conn.execute(text("DELETE FROM item_embeddings WHERE model = :m"), {"m": filler.name})
+        filled[filler.name] = filler
         eval_db.embed_pending(conn=conn, embedder=filler)
         conn.commit()
         out.append(score(conn, engine, query, queries))
@@ -106,6 +116,14 @@ def verdict(scores: Sequence[EngineScore]) -> dict[str, Any]:
         "onnx_same_version_ok": abs(by["onnx"] - ref) <= FP32_MAX_DELTA,
         "int8_minus_torch": by["onnx-int8"] - ref,
         "int8_ok": ref - by["onnx-int8"] <= INT8_MAX_LOSS,
+        **(
+            {
+                "bf16_minus_torch": by["torch-bf16"] - ref,
+                "bf16_same_version_ok": abs(by["torch-bf16"] - ref) <= FP32_MAX_DELTA,
+            }
+            if "torch-bf16" in by
+            else {}
+        ),
     }
 
 
@@ -129,6 +147,11 @@ def markdown(data: dict[str, Any]) -> str:
         f"{v['int8_minus_torch']:+.4f} (may lose <= {INT8_MAX_LOSS}: "
         f"{'ok' if v['int8_ok'] else 'FAIL'}).",
     ]
+    if "bf16_minus_torch" in v:
+        lines[-1] += (
+            f" bf16 index, ONNX queries - torch: {v['bf16_minus_torch']:+.4f} (same version: "
+            f"|delta| <= {FP32_MAX_DELTA}: {'ok' if v['bf16_same_version_ok'] else 'FAIL'})."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -159,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / "engines.json").write_text(json.dumps(data, indent=2) + "\n")
     (args.out / "engines.md").write_text(markdown(data))
     print(markdown(data))
-    return 0 if data["verdict"]["int8_ok"] and data["verdict"]["onnx_same_version_ok"] else 1
+    v = data["verdict"]
+    ok = v["int8_ok"] and v["onnx_same_version_ok"] and v.get("bf16_same_version_ok", True)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

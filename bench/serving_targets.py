@@ -60,13 +60,22 @@ def _filtered(data: dict[str, Any], stat: str, conc: int, limit: float) -> Row:
 
 
 def _recall(data: dict[str, Any]) -> Row:
+    """recall@10 averaged over each selectivity's queries (the issue's measure), judged at the
+    worst selectivity; the single worst query is shown beside it."""
     by = ((data.get("baselines") or {}).get("rec_semantic") or {}).get("by_selectivity") or {}
-    mins = [v.get("min_recall_at_10") for v in by.values() if isinstance(v, dict)]
-    low = min((m for m in mins if m is not None), default=None)
+    rows = [v for v in by.values() if isinstance(v, dict)]
+    means = [v["recall_at_10"] for v in rows if v.get("recall_at_10") is not None]
+    worst_query = min(
+        (v["min_recall_at_10"] for v in rows if "min_recall_at_10" in v), default=None
+    )
+    low = min(means) if means and len(means) == len(rows) else None
+    shown = "-" if low is None else f"{low:.3f}"
+    if low is not None and worst_query is not None:
+        shown += f" (worst single query {worst_query:.2f})"
     return (
-        "filtered recall@10 (rec.semantic, lowest query, every selectivity)",
+        "filtered recall@10 (rec.semantic, mean per selectivity, the worst selectivity)",
         f">= {MIN_RECALL}",
-        "-" if low is None else f"{low:.3f}",
+        shown,
         _status(low, low is not None and low >= MIN_RECALL),
     )
 

@@ -27,7 +27,9 @@ def _data(filtered_p50: float, cold_fresh: float) -> dict[str, Any]:
         "peer": {"passes": passes, "servers": {"pgrec_w1": {"cold_start_s": 2.0}}},
         "baselines": {
             "bare_encode": {"p50_ms": 12.0},
-            "rec_semantic": {"by_selectivity": {"10%": {"min_recall_at_10": 0.99}}},
+            "rec_semantic": {
+                "by_selectivity": {"10%": {"recall_at_10": 0.99, "min_recall_at_10": 0.6}}
+            },
         },
     }
 
@@ -47,6 +49,8 @@ def test_the_worst_filter_and_the_slower_cold_start_decide() -> None:
     assert _status(rows, "filtered p99") == "**met**"
     assert _status(rows, "cold start") == "**not met**"
     assert "10%+movie 4.00 ms" in next(r[2] for r in rows if r[0].startswith("filtered p50"))
+    recall = next(r for r in rows if r[0].startswith("filtered recall"))
+    assert recall[2] == "0.990 (worst single query 0.60)" and recall[3] == "**met**"
 
 
 def test_a_missing_measurement_is_not_run() -> None:
