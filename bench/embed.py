@@ -164,9 +164,10 @@ def measure(
 
     passes = embed_engines.engines_under_test(int8)
     model = passes["torch pipeline"].model
-    # The bf16 engine makes torch single-threaded (two runs side by side): fp32 torch gets
-    # its own thread count back before each of its passes.
-    fp32_threads = embed_engines.torch_threads()
+    # The bf16 engine makes torch single-threaded (two runs side by side), maybe before this
+    # call (`pgrec bench` embeds its catalog first): fp32 torch gets the thread count of a
+    # fresh process back before each of its passes.
+    fp32_threads = embed_engines.default_torch_threads()
 
     def plain(t: Sequence[str]) -> np.ndarray:
         embed_engines.torch_threads(fp32_threads)

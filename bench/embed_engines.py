@@ -175,6 +175,12 @@ def query_engines(passes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def default_torch_threads() -> int:
+    """The intra-op thread count torch starts with (one per usable core): what plain
+    `encode` runs with in a fresh process, whatever a bf16 engine set earlier in this one."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
 def torch_threads(threads: int | None = None) -> int:
     """torch's intra-op thread count, set first when `threads` is given."""
     import torch
