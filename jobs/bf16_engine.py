@@ -90,11 +90,17 @@ class Bf16Embedder(SentenceTransformerEmbedder):
 
 
 def read_verdict(cache: Path) -> float | None:
-    """The cached min cosine of bf16 to fp32 for these weights, if measured."""
+    """The cached min cosine of bf16 to fp32 for these weights, if measured with this torch
+    (another torch may run other bf16 kernels: its vectors are measured again)."""
+    import torch
+
     try:
-        value = json.loads((cache / VERDICT).read_text()).get("min_cosine_bf16")
+        body = json.loads((cache / VERDICT).read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(body, dict) or body.get("torch") != torch.__version__:
+        return None
+    value = body.get("min_cosine_bf16")
     return float(value) if isinstance(value, (int, float)) else None
 
 

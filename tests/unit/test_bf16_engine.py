@@ -58,6 +58,15 @@ def test_verdict_is_measured_once_and_cached(
     assert verdict(tmp_path, FakeEmbedder(dim=16), Tilted(0.5)) == cosine
 
 
+def test_a_verdict_of_another_torch_is_measured_again(tmp_path: Path) -> None:
+    verdict(tmp_path, FakeEmbedder(dim=16), Tilted(0.99))
+    body = json.loads((tmp_path / VERDICT).read_text())
+    (tmp_path / VERDICT).write_text(json.dumps({**body, "torch": "0.0.1"}))
+    assert read_verdict(tmp_path) is None
+    again = verdict(tmp_path, FakeEmbedder(dim=16), Tilted(0.5))
+    assert again == pytest.approx(0.5, abs=1e-3) and read_verdict(tmp_path) == again
+
+
 @pytest.fixture
 def bf16_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """PGREC_ENCODER_ENGINE=bf16 over an empty data dir (no ONNX export, no verdict)."""
