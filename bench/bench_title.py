@@ -1,13 +1,13 @@
-"""The title mode before and after migration 0013, side by side in one run on the bench catalog.
+"""The title mode before and after migration 0013 of the former chain, side by side in one run.
 
 `python -m bench.bench_title [--size 40000] [--reuse] [--http]` builds (or, with --reuse,
 reads) the benchmark catalog pgrec_bench_<size> (bench/bench_catalog.py; vectors from the
 FakeEmbedder: the title mode never reads them), takes the title queries `pgrec bench` sends
 (catalog titles with one letter dropped, bench/bench_scenarios.py, seeds 0-4) and times
-rec.search_title against 0006's single pass (created from its frozen file in pg_temp),
-alternating query by query. --http also serves the catalog (the app with the FakeEmbedder)
+rec.search_title against 0006's single pass (created in pg_temp from its frozen file, read
+from git history: 0001-0014 were squashed into the baseline 0016), alternating query by query. --http also serves the catalog (the app with the FakeEmbedder)
 and plays the bench's title scenario at c=1 and c=8 twice per definition, alternating,
-with rec.search_title swapped between the two frozen definitions (restored afterwards).
+with rec.search_title swapped between the two definitions (the current one restored).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,22 @@ from db.engine import database_url
 from db.settings import get_settings
 from jobs.embedder import FakeEmbedder
 
-# sha256 of migrations/versions/sql/0006 and 0013 (db.frozen_sql.digest).
-DEFINITIONS = {
-    "0006": "8249ff082dd74d1577d867f9d411e2f34a0d14f5f8ed173f62640395f0c025d4",
-    "0013": "a762851d8057dc39db571c52c729fec96c7df5c7ee47647e85a901b300eed983",
-}
+# 0006's rec.search_title, in the last commit that held the former chain's frozen files.
+FORMER = "cc42fd6:migrations/versions/sql/0006/rec.search_title.sql"
 SEEDS = range(5)
 HTTP = sc.Profile(c1_requests=200, c1_seconds=20.0, cn_requests=400, cn_seconds=20.0)
 
 
 def definition(rev: str) -> str:
-    return frozen_sql.load(rev, DEFINITIONS[rev])["rec.search_title"]
+    """rec.search_title as 0006 defined it (from git history), or as it is now ("0013")."""
+    if rev == "0013":
+        return frozen_sql.current()["rec.search_title"]
+    shown = subprocess.run(
+        ["git", "-C", str(frozen_sql.ROOT), "show", FORMER], capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        raise SystemExit(f"bench_title needs a git checkout with {FORMER}: {shown.stderr}")
+    return shown.stdout
 
 
 def queries(size: int, titles: list[str]) -> list[str]:

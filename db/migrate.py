@@ -6,8 +6,43 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Connection, inspect, text
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Revisions squashed into the baseline 0016 (migrations/README.md#the-baseline).
+SQUASHED = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010",
+            "0011", "0013", "0014")  # fmt: skip
+BASELINE = "0016"
+
+
+class SquashedRevisionError(CommandError):
+    """The database stands at a revision squashed into the baseline: an upgrade stop."""
+
+
+def refuse_squashed(connection: Connection) -> None:
+    """Raise SquashedRevisionError when the database is at a revision the chain lost.
+
+    Alembic would only say it cannot locate the revision; this names it and the way on.
+    """
+    began = not connection.in_transaction()
+    try:
+        current: set[str] = set()
+        if inspect(connection).has_table("alembic_version"):
+            rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+            current = set(rows.scalars())
+    finally:
+        if began:  # leave no transaction behind: Alembic's own would nest in it, uncommitted
+            connection.rollback()
+    old = sorted(current.intersection(SQUASHED))
+    if old:
+        raise SquashedRevisionError(
+            f"the database is at migration {old[0]}, older than this release's first one "
+            f"({BASELINE}; revisions 0001-0014 were squashed into it). Upgrade it to "
+            f"{BASELINE} with the previous release of pgrec first (pgrec migrate there), "
+            "then run pgrec migrate with this one (migrations/README.md#the-baseline)."
+        )
 
 
 def alembic_config(url: str) -> Config:

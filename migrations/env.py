@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, pool
 import db.models  # noqa: F401  (registers every table on Base.metadata)
 from db.base import Base
 from db.engine import database_url, sqlalchemy_url
+from db.migrate import refuse_squashed
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -61,6 +62,7 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: Any) -> None:
+    refuse_squashed(connection)  # an upgrade stop: 0001-0014 live in the previous release
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -96,5 +96,8 @@ def _url(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    migrate.upgrade(database_url(), args.revision)
+    try:
+        migrate.upgrade(database_url(), args.revision)
+    except migrate.SquashedRevisionError as err:
+        raise CommandError(str(err)) from err
     return 0

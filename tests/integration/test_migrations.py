@@ -1,4 +1,8 @@
-"""Migrations go up from empty, down to base and up again; the models match the schema."""
+"""Migrations go up from empty, down to base and up again; the models match the schema.
+
+The chain starts at the baseline 0016 (0001-0014 squashed into it); a database at one of
+the squashed revisions is refused with a message that says what to do.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from db import migrate
 from db.engine import sqlalchemy_url
+from tests.support.cli import pgrec
 
 EXPECTED_TABLES = {"items", "embedding_models", "item_embeddings", "interactions"}
 
@@ -58,6 +63,35 @@ def test_every_revision_steps_down_and_up(fresh_db_url: str) -> None:
     for _ in revisions:
         migrate.upgrade(fresh_db_url, "+1")
     migrate.check(fresh_db_url)
+
+
+def test_the_chain_starts_at_the_baseline(fresh_db_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(fresh_db_url))
+    base = script.get_base()
+    assert base == migrate.BASELINE
+    assert script.get_revision(base).down_revision is None
+    assert not set(migrate.SQUASHED) & {r.revision for r in script.walk_revisions()}
+
+
+@pytest.mark.parametrize("old", ["0011", "0001"])
+def test_a_database_at_a_squashed_revision_is_told_to_take_the_upgrade_stop(
+    fresh_db_url: str, old: str
+) -> None:
+    """Not Alembic's "can't locate revision": the revision, and the previous release first."""
+    with psycopg.connect(fresh_db_url) as c:
+        c.execute("UPDATE alembic_version SET version_num = %s", (old,))
+    with pytest.raises(migrate.SquashedRevisionError) as raised:
+        migrate.upgrade(fresh_db_url)
+    message = str(raised.value)
+    assert f"at migration {old}" in message and "previous release" in message
+    code, _, err = pgrec(fresh_db_url, "migrate")
+    assert code == 2
+    assert f"at migration {old}" in err and "previous release of pgrec" in err
+    with psycopg.connect(fresh_db_url) as c:  # nothing ran
+        version = c.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert version == [(old,)]
 
 
 def test_extensions_created(conn) -> None:  # type: ignore[no-untyped-def]

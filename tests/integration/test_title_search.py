@@ -1,4 +1,4 @@
-"""The title mode (rec.search_title, migration 0013) on the retrieval catalog: close matches
+"""The title mode (rec.search_title) on the retrieval catalog: close matches
 first, the former top results kept, the caller's pg_trgm settings left alone."""
 
 from __future__ import annotations
@@ -8,13 +8,20 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, text
 
-from db import frozen_sql, recs
+from db import recs
 from db.recs import Filters, Hit
 from tests.support.databases import rolled_back
 
-# migrations/versions/sql/0006 (db.frozen_sql.digest): the single pass at threshold 0.3
-# that 0013 replaced, the reference the new answers are checked against.
-SHA256_0006 = "8249ff082dd74d1577d867f9d411e2f34a0d14f5f8ed173f62640395f0c025d4"
+# The single pass at threshold 0.3 that rec.search_title ran before it tried close matches
+# first (migration 0013 of the former chain): the reference the answers are checked against.
+FORMER = """
+SELECT i.id, ((similarity(q.norm, pgrec_norm_title(i.title))
+               + word_similarity(q.norm, pgrec_norm_title(i.title))) / 2)::real AS score
+FROM items i, (SELECT pgrec_norm_title(:q) AS norm) q
+WHERE word_similarity(q.norm, pgrec_norm_title(i.title)) >= 0.3
+ORDER BY score DESC, i.popularity DESC, i.id
+LIMIT :k
+"""
 STEPS = (0.6, 0.5, 0.4, 0.3)  # the thresholds rec.search_title tries, in order
 
 QUERIES = [
@@ -38,12 +45,8 @@ def rc(catalog_url: str) -> Iterator[Connection]:
 
 
 def _former(conn: Connection, q: str, k: int) -> list[Hit]:
-    """What 0006's rec.search_title answers, created from its frozen file in pg_temp."""
-    sql = frozen_sql.load("0006", SHA256_0006)["rec.search_title"]
-    conn.execute(text(sql.replace("rec.search_title(", "pg_temp.search_title_0006(")))
-    rows = conn.execute(
-        text("SELECT item_id, score FROM pg_temp.search_title_0006(:q, :k)"), {"q": q, "k": k}
-    )
+    """What the former single pass answers (no filters)."""
+    rows = conn.execute(text(FORMER), {"q": q, "k": k})
     return [Hit(int(r[0]), float(r[1])) for r in rows]
 
 

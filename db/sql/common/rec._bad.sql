@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec._bad.sql
+../../../migrations/versions/sql/0016/rec._bad.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec._check_k.sql
+../../../migrations/versions/sql/0016/rec._check_k.sql

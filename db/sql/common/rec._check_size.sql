@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0006/rec._check_size.sql
+../../../migrations/versions/sql/0016/rec._check_size.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0006/rec._id_array.sql
+../../../migrations/versions/sql/0016/rec._id_array.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec._number.sql
+../../../migrations/versions/sql/0016/rec._number.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0014/rec._setting.sql
+../../../migrations/versions/sql/0016/rec._setting.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0006/rec._text_array.sql
+../../../migrations/versions/sql/0016/rec._text_array.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.filter_sql.sql
+../../../migrations/versions/sql/0016/rec.filter_sql.sql

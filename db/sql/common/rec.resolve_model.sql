@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.resolve_model.sql
+../../../migrations/versions/sql/0016/rec.resolve_model.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0006/rec._mean.sql
+../../../migrations/versions/sql/0016/rec._mean.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0007/rec.also_liked.sql
+../../../migrations/versions/sql/0016/rec.also_liked.sql

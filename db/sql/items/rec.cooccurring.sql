@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec.cooccurring.sql
+../../../migrations/versions/sql/0016/rec.cooccurring.sql

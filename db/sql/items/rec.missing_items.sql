@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0006/rec.missing_items.sql
+../../../migrations/versions/sql/0016/rec.missing_items.sql

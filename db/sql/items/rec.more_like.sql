@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.more_like.sql
+../../../migrations/versions/sql/0016/rec.more_like.sql

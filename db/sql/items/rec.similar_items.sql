@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.similar_items.sql
+../../../migrations/versions/sql/0016/rec.similar_items.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0007/rec._lexeme_query.sql
+../../../migrations/versions/sql/0016/rec._lexeme_query.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0007/rec.parse_terms.sql
+../../../migrations/versions/sql/0016/rec.parse_terms.sql

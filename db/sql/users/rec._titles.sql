@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec._titles.sql
+../../../migrations/versions/sql/0016/rec._titles.sql

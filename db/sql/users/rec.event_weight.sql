@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.event_weight.sql
+../../../migrations/versions/sql/0016/rec.event_weight.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec.for_user.sql
+../../../migrations/versions/sql/0016/rec.for_user.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec.popular.sql
+../../../migrations/versions/sql/0016/rec.popular.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec.ranker_features.sql
+../../../migrations/versions/sql/0016/rec.ranker_features.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec.user_profile.sql
+../../../migrations/versions/sql/0016/rec.user_profile.sql

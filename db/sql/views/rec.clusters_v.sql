@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.clusters_v.sql
+../../../migrations/versions/sql/0016/rec.clusters_v.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0008/rec.impression_items.sql
+../../../migrations/versions/sql/0016/rec.impression_items.sql

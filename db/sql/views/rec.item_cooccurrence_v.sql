@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0005/rec.item_cooccurrence_v.sql
+../../../migrations/versions/sql/0016/rec.item_cooccurrence_v.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0004/rec.item_neighbors_v.sql
+../../../migrations/versions/sql/0016/rec.item_neighbors_v.sql

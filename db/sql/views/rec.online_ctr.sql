@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0008/rec.online_ctr.sql
+../../../migrations/versions/sql/0016/rec.online_ctr.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0008/rec.served_coverage_daily.sql
+../../../migrations/versions/sql/0016/rec.served_coverage_daily.sql

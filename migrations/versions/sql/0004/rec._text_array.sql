@@ -1,9 +1,0 @@
-CREATE OR REPLACE FUNCTION rec._text_array(key text, val jsonb) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF jsonb_typeof(val) <> 'array' OR EXISTS (
-      SELECT 1 FROM jsonb_array_elements(val) x WHERE jsonb_typeof(x) <> 'string') THEN
-    PERFORM rec._bad(key, val, 'an array of strings');
-  END IF;
-  RETURN ARRAY(SELECT jsonb_array_elements_text(val));
-END $$;
