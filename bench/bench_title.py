@@ -5,9 +5,10 @@ reads) the benchmark catalog pgrec_bench_<size> (bench/bench_catalog.py; vectors
 FakeEmbedder: the title mode never reads them), takes the title queries `pgrec bench` sends
 (catalog titles with one letter dropped, bench/bench_scenarios.py, seeds 0-4) and times
 rec.search_title against 0006's single pass (created in pg_temp from its frozen file, read
-from git history: 0001-0014 were squashed into the baseline 0016), alternating query by query. --http also serves the catalog (the app with the FakeEmbedder)
-and plays the bench's title scenario at c=1 and c=8 twice per definition, alternating,
-with rec.search_title swapped between the two definitions (the current one restored).
+from git history: 0001-0014 were squashed into the baseline 0016), alternating query by
+query. --http also serves the catalog (the app with the FakeEmbedder) and plays the bench's
+title scenario at c=1 and c=8 twice per definition, alternating, with rec.search_title
+swapped between the two definitions (the current one restored).
 """
 
 from __future__ import annotations

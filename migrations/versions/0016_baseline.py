@@ -26,7 +26,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0016 (db.frozen_sql.digest): the files never change.
-SHA256 = "a6788b9a5e6e5f84269bc57f1cb0dae8630f54130ac5a154f7eb783988d8dfba"
+SHA256 = "f0122f85b44452152b7872f58cfb7f428434c8e42277365e2aec0101782f9fa8"
 
 # Tables, indexes, triggers and their functions, in schema public.
 TABLES = ("schema.catalog", "schema.derived", "schema.notify")

@@ -1,7 +1,7 @@
--- 0004's user mode, one centroid of the user's interactions: kept as a component.
-CREATE OR REPLACE FUNCTION rec.for_user_centroid(user_id text, k integer, filters jsonb DEFAULT '{}')
-RETURNS TABLE(item_id bigint, score real)
-LANGUAGE plpgsql STABLE SET search_path = public AS $$
+-- The first user mode, one centroid of the user's interactions: kept as a component.
+CREATE OR REPLACE FUNCTION rec.for_user_centroid(user_id text, k integer,
+                                                 filters jsonb DEFAULT '{}')
+RETURNS TABLE(item_id bigint, score real) LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
   f jsonb;
   v vector;

@@ -2,7 +2,8 @@
 -- interacted with yet, the catalog's own popularity column. The cold-start list.
 CREATE OR REPLACE FUNCTION rec.popular(k integer, filters jsonb DEFAULT '{}')
 RETURNS TABLE(item_id bigint, score real)
-LANGUAGE plpgsql STABLE SET search_path = public AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = public AS $$
 DECLARE
   w text;
   got integer;
