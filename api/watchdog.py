@@ -1,6 +1,6 @@
 """A lifespan task of the API: the analyst watchdog (db/analyst_limits.py) every few seconds.
 
-Failures (the database away, a database not migrated to 0006 yet) are logged once until the
+Failures (the database away, a database not migrated yet) are logged once until the
 watchdog succeeds again, not on every round.
 """
 

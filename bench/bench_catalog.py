@@ -44,7 +44,7 @@ TMDB = SHARED / "tmdb_5000_movies" / "tmdb_5000_movies.csv"
 
 # Selectivity filters: bucket value -> share of the catalog. The rest is "rest".
 BUCKETS: dict[str, float] = {"b50": 0.5, "b10": 0.1, "b1": 0.01, "b0.1": 0.001}
-HNSW_INDEX = hnsw_index_name(DEFAULT_MODEL)  # created by migration 0001
+HNSW_INDEX = hnsw_index_name(DEFAULT_MODEL)  # created by the baseline migration
 NOISE = 0.3  # norm of the perturbation added to a unit vector (cosine to the original ~0.96)
 CHUNK = 50_000  # items per write (keeps 1M-item builds within memory)
 BUILD_SETTINGS = {"maintenance_work_mem": "1GB"}
@@ -75,7 +75,7 @@ class Catalog:
 
 
 def embed_text(r: ItemRecord) -> str:
-    """The text the model sees: Python twin of SQL pgrec_embed_text (migration 0001)."""
+    """The text the model sees: Python twin of SQL pgrec_embed_text (schema.catalog.sql)."""
     parts = [
         r.title.strip(),
         "Categories: " + ", ".join(r.categories) if r.categories else "",

@@ -175,7 +175,7 @@ def user_mode(conn: Connection, *, ranker: str | None = None, interleave: bool =
 
 
 def centroid_mode(conn: Connection) -> Source:
-    """rec.for_user_centroid: 0004's user mode, one vector of all the user's interactions."""
+    """rec.for_user_centroid: the first user mode, one vector of all the user's interactions."""
     sql = text("SELECT item_id, score FROM rec.for_user_centroid(:u, :k, CAST(:f AS jsonb))")
 
     def source(case: Case) -> list[Hit]:

@@ -1,6 +1,6 @@
 """The user mode's fallback weights chosen on the validation users, never on the test users.
 
-rec.ranker's fallback (migration 0011) scores rec.user_candidates' features with fixed
+rec.ranker's fallback scores rec.user_candidates' features with fixed
 coefficients. Here every validation user's candidates (their second-to-last liked item held
 out, the interaction jobs rebuilt without it) are fetched once, and each coefficient vector
 of a small grid ranks them the way rec.for_user_explained does (score, then optionally each

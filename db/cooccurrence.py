@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 
 from db.pgcopy import copy_in, copy_out, copy_rows, row_layout
 
-# p(u, i): the sum of the user's event weights on the item. rec.event_weight (migration 0004)
+# p(u, i): the sum of the user's event weights on the item. rec.event_weight (db/sql/users)
 # is the one definition of what an event is worth; it returns real, summed here in float8.
 # Only p > 0 is kept, users numbered 0.. in the order of their ids.
 PREFERENCES = """

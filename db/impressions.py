@@ -1,7 +1,7 @@
 """Impressions in Postgres: batched COPY of served lists, pruning, and the online metrics.
 
 The API queues what it served and a background task hands batches to `write_impressions`
-(one COPY per batch). The metric queries read the `rec.*` views of migration 0008, over a
+(one COPY per batch). The metric queries read the `rec.*` views (db/sql/views), over a
 window, so the gauges in /metrics and an analyst's SQL agree on definitions.
 """
 

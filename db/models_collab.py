@@ -3,7 +3,7 @@
 `item_cooccurrence` and `item_stats` are rebuilt from `interactions` by
 `pgrec cooccurrence refresh` (jobs/cooccurrence.py); `ranking_models` holds the scoring
 stage's versions, trained by `pgrec ranker train` (jobs/ranker.py) and applied in SQL by
-rec.for_user (migration 0005).
+rec.for_user (db/sql/users).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class ItemCollaborative(RankedItemList, Base):
 
     `score`: B[item_id, neighbor_id] of EASE (a ridge regression of every item's likes on
     every other item's, closed form; jobs/ease.py), positive ones only. A user's score of
-    an item is the sum of these over their recent items (rec.user_candidates, 0011).
+    an item is the sum of these over their recent items (rec.user_candidates).
     """
 
     __tablename__ = "item_collaborative"

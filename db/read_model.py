@@ -24,7 +24,8 @@ from sqlalchemy import Connection, Engine, text
 
 from db.pgcopy import copy_out, copy_rows, driver_connection
 
-# Migration 0009's triggers NOTIFY this channel with the ids of changed items.
+# Triggers (migrations/versions/sql/0016/schema.notify.sql) NOTIFY this channel with the ids
+# of changed items.
 CHANGES_CHANNEL = "pgrec_changes"
 MAX_NOTIFIED_IDS = 1000  # more in one payload is not something our triggers send
 

@@ -21,7 +21,7 @@ _MAX_IDENTIFIER = 63
 
 
 def hnsw_index_name(model: str) -> str:
-    """`ix_item_embeddings_hnsw_<slug>`; the default model's is created by migration 0001."""
+    """`ix_item_embeddings_hnsw_<slug>`; the default model's is made by the migrations."""
     slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
     room = _MAX_IDENTIFIER - len(INDEX_PREFIX)
     if len(slug) > room:

@@ -5,7 +5,7 @@ EASE (Steck, "Embarrassingly Shallow Autoencoders", WWW 2019): with X the users 
 matrix of likes (the co-occurrence job's p(u, i) >= MIN_PREFERENCE), G = X^T X + lambda I
 and P = G^-1, the item-item weights are B = -P / diag(P) with a zero diagonal, the closed
 form of the ridge regression of each item's column on all the others. A user's score of j
-is sum_i x_ui B_ij; rec.user_candidates (0011) takes that sum over the user's recent items.
+is sum_i x_ui B_ij; rec.user_candidates takes that sum over the user's recent items.
 Each item keeps its K largest positive weights (a dense items x items solve, so only the
 MAX_ITEMS items with the most users take part; the others get no list).
 LAMBDA and K were chosen on the validation users of `pgrec eval` (bench/eval_usermode.py).

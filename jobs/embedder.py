@@ -13,8 +13,9 @@ only when a real model is loaded.
   another size, or slow it down to look like a real one).
 
 The text that gets embedded is built in SQL by `pgrec_embed_text(title, categories, tags,
-description)` (migration 0001), the one documented definition; `items.content_hash` is its
-md5, and the worker selects both together so a vector always matches its hash.
+description)` (migrations/versions/sql/0016/schema.catalog.sql), the one documented
+definition; `items.content_hash` is its md5, and the worker selects both together so a
+vector always matches its hash.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Retrieval functions, one per mode: thin Python wrappers over the SQL functions in `rec`.
 
-The SQL functions (migrations 0004, 0005, 0007) are the one source of truth, so an
+The SQL functions (db/sql) are the one source of truth, so an
 analyst's SQL and the API give the same answers. Every function takes an SQLAlchemy
 `Connection` and runs in its transaction. Scores are "higher is better". `filters` restrict
 the candidates (full recall: the true top-k among matching items). Ids are items.id

@@ -145,7 +145,7 @@ def _mask(catalog: Catalog, name: str) -> np.ndarray:
     return out
 
 
-EXACT_ROWS_SCALE = 150  # rec._defaults (migration 0014); the callers' fallback is 600
+EXACT_ROWS_SCALE = 150  # rec._defaults(); the callers' fallback is 600
 
 
 def _threshold(scale: int = EXACT_ROWS_SCALE) -> int:
@@ -225,7 +225,7 @@ def test_hnsw_that_gives_up_falls_back_to_the_exact_scan(
 def test_the_measured_default_threshold_and_a_session_override(
     catalog: Catalog, conn: Connection
 ) -> None:
-    """10% of the catalog matches: over the default threshold (migration 0014) it takes HNSW;
+    """10% of the catalog matches: over the default threshold (rec._defaults) it takes HNSW;
     a session's pgrec.exact_rows_scale (the former 600) still decides over the default."""
     f = recs.calls.filters_json(CASES["10%"][0])
     plan = text("SELECT * FROM rec.vector_plan(:k, CAST(:f AS jsonb))")

@@ -1,4 +1,4 @@
-"""Terms mode (0007) on the real catalog: any-term matches, phrases, exclusions, errors, caps;
+"""Terms mode (rec.search_terms), real catalog: any-term matches, phrases, exclusions, errors, caps;
 and rec.also_liked, the co-occurrence half of more-like-these."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _holding(conn: Connection, query: str) -> set[int]:
 
 
 def test_plain_words_match_items_holding_any_of_them(rc: Connection) -> None:
-    # Under 0004 every word was required: this sentence matched nothing.
+    # When every word was required (the first terms mode): this sentence matched nothing.
     hits = recs.search_terms(
         conn=rc, q="an old sailor hunts the whale that took his leg", k=50, filters=F
     )

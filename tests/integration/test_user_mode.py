@@ -1,4 +1,4 @@
-"""The hybrid user mode in SQL (migration 0005) on real TMDB movies and the real model.
+"""The hybrid user mode in SQL (rec.for_user, db/sql/users) on real TMDB movies and the real model.
 
 A 200-movie slice of TMDB 5000 (40 horror, 40 animation, 120 others) embedded with
 all-MiniLM-L6-v2: a user with two tastes gets both, explanations name real items, an unknown

@@ -29,7 +29,8 @@ from tests.support.databases import ROOT, clone_database, drop_database
 
 MODEL = "all-MiniLM-L6-v2"
 NEIGHBORS_K = 10
-# Migration 0001's index, recreated with the same definition after the bulk load.
+# The migrations' index (schema.catalog.sql), recreated with the same definition after the
+# bulk load.
 HNSW_INDEX = "ix_item_embeddings_hnsw_all_minilm_l6_v2"
 HNSW_INDEX_SQL = (
     f"CREATE INDEX {HNSW_INDEX} ON item_embeddings "
