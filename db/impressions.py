@@ -148,19 +148,21 @@ def list_quality(*, conn: Connection, window: dt.timedelta, sample: int) -> list
     ]
 
 
+# The interaction jobs' last runs (job_state), and each job's last run per model (job_runs).
+_JOB_SECONDS = text(
+    "SELECT job, seconds::float8 FROM job_state"
+    " UNION ALL"
+    " SELECT name, seconds FROM (SELECT DISTINCT ON (job, model)"
+    "  job || coalesce(':' || model, '') AS name,"
+    "  extract(epoch FROM finished_at - started_at)::float8 AS seconds"
+    "  FROM job_runs WHERE finished_at IS NOT NULL"
+    "  ORDER BY job, model, finished_at DESC) last_runs"
+)
+
+
 def job_seconds(*, conn: Connection) -> dict[str, float]:
     """How long each job's last run took: interaction jobs, embedding runs per model."""
-    rows = conn.execute(
-        text(
-            "SELECT job, seconds::float8 FROM job_state"
-            " UNION ALL"
-            " SELECT name, seconds FROM (SELECT DISTINCT ON (job, model)"
-            "  job || coalesce(':' || model, '') AS name,"
-            "  extract(epoch FROM finished_at - started_at)::float8 AS seconds"
-            "  FROM job_runs WHERE finished_at IS NOT NULL"
-            "  ORDER BY job, model, finished_at DESC) last_runs"
-        )
-    ).all()
+    rows = conn.execute(_JOB_SECONDS).all()
     return {str(r[0]): float(r[1]) for r in rows if r[1] is not None}
 
 

@@ -18,7 +18,6 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    SmallInteger,
     Text,
     func,
     text,
@@ -26,29 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, item_fk, one_active_index
-
-
-class RankedItemList:
-    """Columns of a ranked list per item: rank 1..K of item_id's list is neighbor_id, scored.
-
-    The derived lists the interaction jobs rewrite (co-occurrence, EASE) share this shape;
-    deleting an item cascades to the lists naming it, through the index on neighbor_id.
-    """
-
-    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
-    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
-    score: Mapped[float] = mapped_column(REAL)
-
-    @staticmethod
-    def constraints(table: str) -> tuple[Any, ...]:
-        """The table's checks (rank from 1, never itself) and its neighbor_id index."""
-        return (
-            CheckConstraint("rank >= 1", name="rank_positive"),
-            CheckConstraint("neighbor_id <> item_id", name="not_self"),
-            Index(f"ix_{table}_neighbor_id", "neighbor_id"),
-        )
+from db.base import Base, RankedItemList, item_fk, one_active_index
 
 
 class ItemCooccurrence(RankedItemList, Base):

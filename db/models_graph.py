@@ -4,39 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    DateTime,
-    Index,
-    Integer,
-    SmallInteger,
-    Text,
-    func,
-)
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, item_fk, model_fk
+from db.base import Base, RankedItemList, item_fk, model_fk
 
 # Caches rebuilt by the jobs from item_embeddings, so that item-to-item lookups and analysts'
 # joins are table reads. Rows are per model: a new model's can be filled before activation.
 
 
-class ItemNeighbor(Base):
+class ItemNeighbor(RankedItemList, Base):
     """Rank r (1..K) of an item's exact top-K cosine neighbours under a model, self excluded."""
 
     __tablename__ = "item_neighbors"
 
-    model: Mapped[str] = mapped_column(Text, model_fk(), primary_key=True)
-    item_id: Mapped[int] = mapped_column(BigInteger, item_fk(), primary_key=True)
-    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    neighbor_id: Mapped[int] = mapped_column(BigInteger, item_fk())
-    score: Mapped[float] = mapped_column(REAL)
+    model: Mapped[str] = mapped_column(Text, model_fk(), primary_key=True)  # the first column
 
     __table_args__ = (
-        CheckConstraint("rank >= 1", name="rank_positive"),
-        CheckConstraint("neighbor_id <> item_id", name="not_self"),
+        *RankedItemList.checks(),
         # "Which lists is this item in?": what the incremental refresh asks for changed items.
         Index("ix_item_neighbors_model_neighbor_id", "model", "neighbor_id"),
     )

@@ -116,29 +116,6 @@ class SystemController(Controller):
     path = "/"
     tags = ("system",)
 
-    @get(
-        "/status",
-        sync_to_thread=True,
-        guards=[require_read_key],
-        summary="Service status",
-        responses=errors(*READ),
-    )
-    def status(self, runtime: Injected[Runtime]) -> dict[str, Any]:
-        return status_report(runtime)
-
-    @post(
-        "/load_models",
-        status_code=202,
-        guards=[require_api_key],
-        summary="Warm up: load the model and build the snapshot in the background",
-        responses=errors(401, 429),
-    )
-    async def load_models(self, runtime: Injected[Runtime]) -> LoadAccepted:
-        """Returns at once; poll /health/ready."""
-        runtime.request_load()
-        ready = runtime.ready
-        return LoadAccepted(status="ready" if ready else "loading", ready=ready)
-
     @get("/health/live", summary="Liveness")
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
@@ -161,6 +138,29 @@ class SystemController(Controller):
             "database": "up" if runtime.database_up else "down",
             "modes": modes_up(runtime),
         }
+
+    @get(
+        "/status",
+        sync_to_thread=True,
+        guards=[require_read_key],
+        summary="Service status",
+        responses=errors(*READ),
+    )
+    def status(self, runtime: Injected[Runtime]) -> dict[str, Any]:
+        return status_report(runtime)
+
+    @post(
+        "/load_models",
+        status_code=202,
+        guards=[require_api_key],
+        summary="Warm up: load the model and build the snapshot in the background",
+        responses=errors(401, 429),
+    )
+    async def load_models(self, runtime: Injected[Runtime]) -> LoadAccepted:
+        """Returns at once; poll /health/ready."""
+        runtime.request_load()
+        ready = runtime.ready
+        return LoadAccepted(status="ready" if ready else "loading", ready=ready)
 
     @get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT)
     async def metrics(self, runtime: Injected[Runtime]) -> Response[bytes]:

@@ -12,15 +12,12 @@ from db import read_model as rm
 from db.engine import make_engine
 from jobs.neighbors import refresh_neighbors
 from tests.support.api import MODEL, seed
+from tests.support.cli import query
 
 
 def _stored_lists(url: str) -> dict[int, list[int]]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT item_id, neighbor_id FROM item_neighbors WHERE model = %s"
-            " ORDER BY item_id, rank",
-            (MODEL,),
-        ).fetchall()
+    sql = "SELECT item_id, neighbor_id FROM item_neighbors WHERE model = %s ORDER BY item_id, rank"
+    rows = query(url, sql, MODEL)
     lists: dict[int, list[int]] = {}
     for item_id, neighbor_id in rows:
         lists.setdefault(item_id, []).append(neighbor_id)
