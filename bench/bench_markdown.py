@@ -34,6 +34,11 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _heads(header: str) -> tuple[str, ...]:
+    """Column heads written as the table's header line reads: "a | b | c"."""
+    return tuple(header.split(" | "))
+
+
 def _not_run(part: Any) -> str:
     reason = part.get("reason") if isinstance(part, dict) else "missing"
     return f"_not run: {reason}_"
@@ -125,17 +130,9 @@ def _filtered(data: dict[str, Any]) -> list[str]:
                 _n(scenario(data, api_name).get("p50_ms")),
             )
         )
-    head = (
-        "matching",
-        "pgvector default recall@10",
-        "uses HNSW",
-        "p50 ms",
-        "exact scan p50 ms",
-        "rec.semantic recall@10",
-        "min",
-        "p50 ms",
-        "p99 ms",
-        "API p50 ms (c=1)",
+    head = _heads(
+        "matching | pgvector default recall@10 | uses HNSW | p50 ms | exact scan p50 ms"
+        " | rec.semantic recall@10 | min | p50 ms | p99 ms | API p50 ms (c=1)"
     )
     return lines + _table(head, rows)
 
@@ -181,12 +178,9 @@ def _baselines(data: dict[str, Any]) -> list[str]:
         )
         for k, v in r.get("by_selectivity", {}).items()
     ]
-    head = (
-        "matching",
-        "rec.semantic p50 / FAISS",
-        "/ default pgvector",
-        "/ exact scan",
-        "recall rec.semantic / default pgvector",
+    head = _heads(
+        "matching | rec.semantic p50 / FAISS | / default pgvector | / exact scan"
+        " | recall rec.semantic / default pgvector"
     )
     return lines + _table(head, rows)
 
@@ -213,19 +207,10 @@ def _scale(data: dict[str, Any]) -> list[str]:
                 _mib(p.get("hnsw_index_bytes")),
             )
         )
-    head = (
-        "items",
-        "item-to-item p50 ms",
-        "semantic p50 ms",
-        "cold start s",
-        "API RSS",
-        "FAISS bytes",
-        "FAISS rebuild s",
-        "HNSW build s",
-        "neighbour lists s",
-        "items (+idx)",
-        "item_embeddings (+idx)",
-        "HNSW index",
+    head = _heads(
+        "items | item-to-item p50 ms | semantic p50 ms | cold start s | API RSS | FAISS bytes"
+        " | FAISS rebuild s | HNSW build s | neighbour lists s | items (+idx)"
+        " | item_embeddings (+idx) | HNSW index"
     )
     return [
         "Latencies over HTTP at c=1; sizes from pg_total_relation_size / pg_relation_size.",
