@@ -26,7 +26,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0016 (db.frozen_sql.digest): the files never change.
-SHA256 = "f0122f85b44452152b7872f58cfb7f428434c8e42277365e2aec0101782f9fa8"
+SHA256 = "2c2db84cae355b41a7c29f8366f7bf5758eed63fa9e4c7e8cddc80c983acce60"
 
 # Tables, indexes, triggers and their functions, in schema public.
 TABLES = ("schema.catalog", "schema.derived", "schema.notify")

@@ -2,11 +2,11 @@
 -- mode's fallback coefficients that rec.ranker reads: a session's SET pgrec.<name> still
 -- wins; a name not here keeps its caller's fallback. One place to re-tune a constant
 -- without copying the function that uses it.
--- 0014: exact_rows_scale 600 -> 150: the exact scan's threshold sqrt(scale x catalog) was
+-- exact_rows_scale 150: the exact scan's threshold sqrt(scale x catalog), at 600, had been
 -- fitted at 40k items with shared_buffers at 128 MB; re-measured at 40k and 1M
 -- (docs/serving.md#the-threshold), HNSW's iterative scan is cheaper from
 -- about sqrt(150 x catalog) matching rows (2,450 at 40k, 12,250 at 1M).
--- 0016: fallback_coef, rec.ranker's coefficients on the raw features in rec.ranker_features()
+-- fallback_coef: rec.ranker's coefficients on the raw features in rec.ranker_features()
 -- order (cooc cooc_max hits sem sem_profile pop cat_overlap year_gap fresh): the argmax of
 -- bench/eval_usermode.py's grid on the validation users with the lists of jobs/ease.py
 -- (EASE / likes^0.1 + transitions): cooc 1, sem 0.03, pop 0.001.

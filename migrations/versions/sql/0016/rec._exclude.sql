@@ -1,5 +1,5 @@
 -- filters with more ids excluded (the inputs of more_like, a user's seen items).
--- 0006: at most 10,000 ids (22023 'invalid ids').
+-- At most 10,000 ids (22023 'invalid ids').
 CREATE OR REPLACE FUNCTION rec._exclude(filters jsonb, ids bigint[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE

@@ -1,4 +1,4 @@
--- 0006: at most 10,000 ids in one filter (22023 naming the key), checked first.
+-- At most 10,000 ids in one filter (22023 naming the key), checked first.
 CREATE OR REPLACE FUNCTION rec._id_array(key text, val jsonb) RETURNS bigint[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN

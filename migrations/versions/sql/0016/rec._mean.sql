@@ -1,5 +1,5 @@
 -- Weighted mean of the items' vectors (weights: {"id": w}, default 1); null if none found.
--- 0006: at most 10,000 ids (22023 'invalid ids'), so more_like_vector is bounded too.
+-- At most 10,000 ids (22023 'invalid ids'), so more_like_vector is bounded too.
 CREATE OR REPLACE FUNCTION rec._mean(ids bigint[], weights jsonb, model_name text, dim integer)
 RETURNS vector LANGUAGE sql STABLE SET search_path = public AS $$
   SELECT CASE WHEN count(*) > 0 THEN

@@ -1,6 +1,5 @@
 -- A pgrec.* setting: the session's value, else pgrec's default (rec._defaults), else the
 -- caller's fallback.
--- 0014: pgrec's defaults (rec._defaults) come before the caller's fallback.
 CREATE OR REPLACE FUNCTION rec._setting(name text, fallback double precision) RETURNS double precision
 LANGUAGE sql STABLE AS $$
   SELECT coalesce(nullif(current_setting('pgrec.' || name, true), '')::double precision,

@@ -1,4 +1,4 @@
--- 0006: at most 1,000 values in one text filter (22023 naming the key).
+-- At most 1,000 values in one text filter (22023 naming the key).
 CREATE OR REPLACE FUNCTION rec._text_array(key text, val jsonb) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN

@@ -1,6 +1,6 @@
 -- The ids (in input order, once each) that have no vector under the model: unknown items
 -- and items not embedded yet. more_like reports these instead of failing.
--- 0006: at most 10,000 ids (22023 'invalid ids').
+-- At most 10,000 ids (22023 'invalid ids').
 CREATE OR REPLACE FUNCTION rec.missing_items(ids bigint[], model text DEFAULT NULL) RETURNS bigint[]
 LANGUAGE sql STABLE SET search_path = public AS $$
   SELECT coalesce(array_agg(u.id ORDER BY u.pos), '{}')

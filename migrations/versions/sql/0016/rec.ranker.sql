@@ -2,7 +2,7 @@
 -- (coefficients on the raw features) when none is trained; version 'fallback' names the
 -- latter. A session may pick another: SET pgrec.ranker = 'fallback' or = '<version>' (to
 -- compare versions).
--- 0016: the fallback coefficients are rec._defaults()'s fallback_coef (chosen on the
+-- The fallback coefficients are rec._defaults()'s fallback_coef (chosen on the
 -- validation users of `pgrec eval`, bench/eval_usermode.py), so re-tuning them redefines
 -- only that short function.
 CREATE OR REPLACE FUNCTION rec.ranker(OUT version text, OUT mean real[], OUT scale real[],

@@ -1,7 +1,7 @@
 -- Typo-tolerant: candidates share enough trigrams with the query (the GIN index on
 -- pgrec_norm_title(title) serves <%), ranked by how well the whole title matches.
--- 0006: queries over 1,000 characters are refused (22023 naming q).
--- 0013: close matches first. One pass at word_similarity_threshold 0.3 let a short query's
+-- Queries over 1,000 characters are refused (22023 naming q).
+-- Close matches first. A single pass at word_similarity_threshold 0.3 let a short query's
 -- common word qualify on its own ("the" is 4 of the 12 trigrams of "the sessins", a word
 -- similarity of 0.33 with every "The ..." title): a quarter of the catalog was read and
 -- scored per query. Now the threshold starts at 0.6 and steps down to 0.5, 0.4 and the

@@ -3,7 +3,7 @@
 -- an iterative scan (relaxed_order) of the model's partial index with the filter applied to
 -- each candidate; `candidates` rows re-ranked by exact distance, cut to k; fewer than k
 -- (the scan hit hnsw.max_scan_tuples) means an exact scan answers instead.
--- 0010: the exact scan reads only the collected ids (it joined and filtered again), the
+-- The exact scan reads only the collected ids (it joined and filtered again), the
 -- beam is sized for broad filters (it was 8 k / selectivity, at least 400), and no parallel
 -- workers or JIT (their start-up costs more than these queries).
 CREATE OR REPLACE FUNCTION rec.semantic(q vector, k integer, filters jsonb DEFAULT '{}',

@@ -2,7 +2,7 @@
 -- without the user's items: the collaborative lists (item_collaborative, EASE) of the 20
 -- most recent items, a semantic search per interest (per_source in proportion to its
 -- share, at least 10), popular items, fresh items (per_source each, fresh a fifth of that).
--- 0011: the `cooc` features and source sum EASE weights (not co-occurrence cosines) over
+-- The `cooc` features and source sum EASE weights (not co-occurrence cosines) over
 -- the user's 20 most recent items, the latest first, each weighing 0.9^position (halved
 -- for an item not liked): in `pgrec eval` the item the user likes next follows what they
 -- rated last far more than their whole history (choices in bench/eval_usermode.py); the

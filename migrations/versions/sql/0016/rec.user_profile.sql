@@ -1,6 +1,6 @@
--- 0004's rec.user_profile underflowed (pgvector raises on it) for users whose events span
--- years: decayed weights of 1e-30 times vector elements. Same floor as rec.user_history;
--- the downgrade keeps this version.
+-- Decayed weights are floored (same floor as rec.user_history): without it the profile of a
+-- user whose events span years underflowed (weights of 1e-30 times vector elements), which
+-- pgvector raises on.
 CREATE OR REPLACE FUNCTION rec.user_profile(user_id text, model text DEFAULT NULL) RETURNS vector
 LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
