@@ -39,7 +39,7 @@ def refuse_squashed(connection: Connection) -> None:
     if old:
         raise SquashedRevisionError(
             f"the database is at migration {old[0]}, older than this release's first one "
-            f"({BASELINE}; revisions 0001-0014 were squashed into it). Upgrade it to "
+            f"({BASELINE}; {SQUASHED[0]}-{SQUASHED[-1]} were squashed into it). Upgrade it to "
             f"{BASELINE} with the previous release of pgrec first (pgrec migrate there), "
             "then run pgrec migrate with this one (migrations/README.md#the-baseline)."
         )
