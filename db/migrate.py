@@ -11,7 +11,9 @@ from sqlalchemy import Connection, inspect, text
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Revisions squashed into the baseline 0016 (migrations/README.md#the-baseline).
+# Revisions squashed into the baseline 0016 (migrations/README.md#the-baseline), and the
+# last release whose migrations still ran them one by one (git: cc42fd6).
+LAST_CHAIN_RELEASE = "pgrec 0.1.0"
 SQUASHED = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010",
             "0011", "0013", "0014")  # fmt: skip
 BASELINE = "0016"
@@ -40,8 +42,9 @@ def refuse_squashed(connection: Connection) -> None:
         raise SquashedRevisionError(
             f"the database is at migration {old[0]}, older than this release's first one "
             f"({BASELINE}; {SQUASHED[0]}-{SQUASHED[-1]} were squashed into it). Upgrade it to "
-            f"{BASELINE} with the previous release of pgrec first (pgrec migrate there), "
-            "then run pgrec migrate with this one (migrations/README.md#the-baseline)."
+            f"{BASELINE} with the previous release of pgrec first ({LAST_CHAIN_RELEASE}: pgrec "
+            "migrate there), then run pgrec migrate with this one "
+            "(migrations/README.md#the-baseline)."
         )
 
 
