@@ -27,11 +27,12 @@ from bench.eval_systems import DEPTH, Candidates
 FEATURES = ("cooc", "cooc_max", "cooc_hits", "sem", "sem_profile", "pop", "cat_overlap",
             "year_gap", "fresh")  # fmt: skip
 COVERAGE_GOAL = 0.15
-# Relative to cooc (1): the interest similarity, a popularity penalty (or bonus), and the
-# other two co-occurrence features (how many recent items list the candidate, the best
-# single list weight).
+# Relative to cooc (1): the interest similarity, popularity, and the other two co-occurrence
+# features (how many recent items list the candidate, the best single list weight). The
+# popularity weight stays positive: a user without history gets no other feature, and is
+# served the popular items by it (the `cooc` feature already discounts popularity).
 SEM_GRID = (0.0, 0.01, 0.03, 0.1, 0.3)
-POP_GRID = (0.003, 0.001, 0.0, -0.001, -0.003, -0.01)
+POP_GRID = (0.01, 0.003, 0.001, 0.0003)
 HITS_GRID = (0.0, 0.01, 0.03)
 MAX_GRID = (0.0, 0.3, 1.0)
 INTERLEAVE_GRID = (False, True)

@@ -1,8 +1,9 @@
 """user mode by score: rec._defaults' fallback weights re-tuned, interleaving off by default.
 
 bench/eval_usermode.py's grid on the validation users now also weighs cooc_hits and cooc_max
-and treats interleaving as a knob: its argmax ranks by score (cooc 1, cooc_hits 0.03, sem
-0.03, pop -0.001), validation HR@10 0.201 where 0016's interleaved weights score 0.191.
+and treats interleaving as a knob (popularity kept positive: it is all a user without history
+is ranked by): its argmax ranks by score (cooc 1, cooc_hits 0.03, sem 0.01, pop 0.0003),
+validation HR@10 0.201 where 0016's interleaved weights score 0.191.
 Only rec._defaults changes (fallback_coef, and interleave 0, which rec.for_user_explained
 reads through rec._setting; SET pgrec.interleave = 1 brings the interleaving back).
 
@@ -29,7 +30,7 @@ depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0018, and of 0016's, whose rec._defaults the downgrade
 # restores (db.frozen_sql.digest): the files never change.
-SHA256 = "31ed332132d5c8973809c5024ab0b12a43c40caf8041431f5184039b67aa8ef2"
+SHA256 = "9b8ca7c2c5cbedf4883172938ef864adcbe59e4a4320f7f63da618c1994e5b94"
 SHA256_0016 = "b0e519c36b705deef619ec7b31c5505e8b9c9055e5c37d9644ad9bc25d970e77"
 
 

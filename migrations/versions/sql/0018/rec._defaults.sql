@@ -9,12 +9,13 @@
 -- 0016: fallback_coef, rec.ranker's coefficients on the raw features in rec.ranker_features()
 -- order (cooc cooc_max hits sem sem_profile pop cat_overlap year_gap fresh).
 -- 0018: the argmax of bench/eval_usermode.py's wider grid on the validation users (cooc_hits
--- and cooc_max as knobs, interleaving as one too): cooc 1, cooc_hits 0.03, sem 0.03,
--- pop -0.001, and interleave 0 (rec.for_user_explained ranks by score): validation HR@10
--- 0.201 against 0.191 for 0016's interleaved weights (docs/user_mode.md).
+-- and cooc_max as knobs, interleaving as one too, popularity kept positive so a user with
+-- no history still gets the popular items): cooc 1, cooc_hits 0.03, sem 0.01, pop 0.0003,
+-- and interleave 0 (rec.for_user_explained ranks by score): validation HR@10 0.201 against
+-- 0.191 for 0016's interleaved weights (docs/user_mode.md).
 CREATE OR REPLACE FUNCTION rec._defaults() RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
   SELECT '{"exact_rows_scale": 150,
-           "fallback_coef": [1.0, 0.0, 0.03, 0.03, 0.0, -0.001, 0.0, 0.0, 0.0],
+           "fallback_coef": [1.0, 0.0, 0.03, 0.01, 0.0, 0.0003, 0.0, 0.0, 0.0],
            "interleave": 0}'::jsonb
 $$;
