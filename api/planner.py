@@ -71,7 +71,7 @@ class Planner:
     # -- endpoints -------------------------------------------------------------------------
 
     def recommend(self, *, mode: Mode, q: str, filters: recs.Filters, options: ListOptions) -> Page:
-        """Free-text modes: semantic, terms, title, hybrid (RRF of the others)."""
+        """Free-text modes: semantic, terms, title, hybrid (the others fused, api/fusion.py)."""
         pool = pool_size(options)
         in_view, keep = view_filter(filters)
         exclude = set(filters.exclude_ids)
@@ -86,7 +86,7 @@ class Planner:
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
             if mode == "hybrid":  # each list as deep as the fusion was tuned with
-                pool = max(pool, fusion.HYBRID_DEPTH)
+                pool = max(pool, fusion.hybrid_depth())
             if pair is not None:
                 serving, view = pair
                 vector = serving.encoder.encode_query(q)
@@ -105,7 +105,12 @@ class Planner:
             if mode == "hybrid":
                 if not lists["title"]:  # title joins the fusion only when it matches
                     del lists["title"]
-                candidates = fusion.hybrid(lists, dict(options.fusion))
+                candidates = fusion.hybrid(
+                    lists,
+                    dict(options.fusion),
+                    query=vector if pair else None,
+                    vectors=lambda ids: self._vectors(rows, pair[1] if pair else None, ids),
+                )
                 backend = "faiss+postgres" if backend == "faiss" else "postgres"
             else:
                 candidates = single(mode, lists[mode])

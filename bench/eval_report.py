@@ -91,6 +91,16 @@ def _hybrid_method(hybrid: dict[str, Any]) -> str:
     return f"weighted RRF (k {hybrid['k']})"
 
 
+def _feedback(hybrid: dict[str, Any]) -> str:
+    if not (fb := hybrid.get("feedback")):
+        return ""
+    return (
+        f"; then pseudo-relevance feedback: the query's vector moved toward the first pass's"
+        f" {fb['seeds']} best (beta {fb['beta']:g}), terms' {fb['depth']} best re-ranked by"
+        f" {fb['alpha']:g} x terms score + {1 - fb['alpha']:g} x cosine (both min-max)"
+    )
+
+
 def tuning_lines(report: dict[str, Any]) -> list[str]:
     """What was tuned, on which split, and what was chosen."""
     lines: list[str] = []
@@ -104,7 +114,7 @@ def tuning_lines(report: dict[str, Any]) -> list[str]:
             f"Chosen on the tuning half ({len(split.get('tuning', []))} queries, seed "
             f"{split.get('seed')}, {queries.get('split_file')}) by {chosen['objective']}: "
             f"terms {terms}; hybrid {_hybrid_method(hybrid)}, lists {hybrid.get('depth', 10)}"
-            f" deep, weights {weights}.  "
+            f" deep, weights {weights}{_feedback(hybrid)}.  "
         )
     if natural := queries.get("natural_queries"):
         lines.append(

@@ -154,18 +154,24 @@ def more_like_these(conn: Connection) -> Source:
     return source
 
 
-def user_mode(conn: Connection, *, ranker: str | None = None, interleave: bool = True) -> Source:
+def user_mode(
+    conn: Connection, *, ranker: str | None = None, interleave: bool | None = None
+) -> Source:
     """db.recs.for_user (the hybrid user mode) on the user's training interactions.
 
     `ranker`: a session override of the scoring stage ('fallback' or a version; None = the
-    active model); `interleave=False` ranks by score alone, without the per-interest places.
+    active model); `interleave`: True places items by interest share, False ranks by score
+    alone, None does what rec._defaults serves.
     """
 
     def call(case: Case) -> list[Hit]:
         if ranker is not None:
             conn.execute(text("SELECT set_config('pgrec.ranker', :r, true)"), {"r": ranker})
-        if not interleave:
-            conn.execute(text("SELECT set_config('pgrec.interleave', '0', true)"))
+        if interleave is not None:
+            conn.execute(
+                text("SELECT set_config('pgrec.interleave', :i, true)"),
+                {"i": "1" if interleave else "0"},
+            )
         return recs.for_user(conn=conn, user_id=case.user, k=DEPTH, filters=_exclude(case))
 
     def source(case: Case) -> list[Hit]:

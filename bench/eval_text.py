@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, text
 
 from api import fusion
@@ -25,6 +26,7 @@ from bench.eval_splits import QuerySplit
 from bench.eval_systems import ModeUnavailable, db_call
 from db import recs
 from db.recs import Filters, Hit
+from db.vectors import load_serving_vectors
 from jobs.embedder import Embedder
 
 # title > categories/tags > description (1), as the fields' weights must stay ordered.
@@ -38,6 +40,13 @@ HYBRID_DEPTH_GRID = (10, 30)
 HYBRID_K_GRID = (5, 20, 60)
 HYBRID_TERMS_GRID = (0.5, 1.0, 1.5, 2.0, 3.0)
 HYBRID_TITLE_GRID = (0.0, 0.25, 0.5, 1.0)
+# Pseudo-relevance feedback on the best first pass (api.fusion.feedback).
+FEEDBACK_GRID: dict[str, tuple[float, ...]] = {
+    "seeds": (5, 10),
+    "beta": (1.0, 2.0, 4.0),
+    "depth": (10, 20, 30),
+    "alpha": (0.4, 0.5, 0.6, 0.7, 0.8),
+}
 
 Lists = Callable[[jq.JudgedQuery], Sequence[int]]
 
@@ -80,6 +89,9 @@ class TextModes:
         self.method = fusion.HYBRID_METHOD
         self.depth = m.K  # how deep the next list is fetched
         self.hybrid_depth = fusion.HYBRID_DEPTH
+        self.feedback = fusion.HYBRID_FEEDBACK
+        self._vectors: dict[int, np.ndarray] | None = None
+        self._query: dict[str, np.ndarray] = {}
         self._semantic: dict[tuple[str, int], list[Hit]] = {}
         self._terms: dict[tuple[str, str, int], list[Hit]] = {}
         self._title: dict[tuple[str, int], list[Hit]] = {}
@@ -87,7 +99,7 @@ class TextModes:
     def semantic(self, q: jq.JudgedQuery) -> list[Hit]:
         key = (q.text, self.depth)
         if key not in self._semantic:
-            vector = self.embedder.encode([q.text])[0]
+            vector = self.query_vector(q)
             self._semantic[key] = db_call(
                 self.conn,
                 "semantic",
@@ -100,6 +112,20 @@ class TextModes:
                 ),
             )
         return self._semantic[key]
+
+    def query_vector(self, q: jq.JudgedQuery) -> np.ndarray:
+        if q.text not in self._query:
+            self._query[q.text] = self.embedder.encode([q.text])[0]
+        return self._query[q.text]
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Items' vectors as the API's read model holds them (all loaded once)."""
+        if self._vectors is None:
+            found = load_serving_vectors(conn=self.conn, model=self.embedder.name,
+                                         dim=self.embedder.dim)  # fmt: skip
+            self.conn.rollback()
+            self._vectors = {int(i): found.vectors[n] for n, i in enumerate(found.ids)}
+        return {i: self._vectors[i] for i in ids if i in self._vectors}
 
     def terms(self, q: jq.JudgedQuery) -> list[Hit]:
         key = (q.text, repr(sorted(self.terms_settings.items())), self.depth)
@@ -139,7 +165,9 @@ class TextModes:
         return top
 
     def hybrid(self, q: jq.JudgedQuery) -> list[int]:
-        self.depth = self.hybrid_depth
+        """As api.fusion.hybrid: the first pass, then feedback when chosen (lists as deep as
+        both need, as the API fetches them)."""
+        self.depth = max(self.hybrid_depth, self.feedback.depth if self.feedback else 0)
         lists = {"semantic": self.semantic(q), "terms": self.terms(q), "title": self.title(q)}
         if not lists["title"]:
             del lists["title"]
@@ -149,6 +177,10 @@ class TextModes:
             fused = fusion.comb_mnz(lists, weights=self.weights)
         else:
             fused = fusion.rrf(lists, k=self.rrf_k, weights=self.weights)
+        if self.feedback is not None:
+            fused = fusion.feedback(
+                fused, lists["terms"], self.query_vector(q), self.vectors, self.feedback
+            )
         return [f.item_id for f in fused]
 
     def tune_terms(self, tuning: Sequence[Graded]) -> list[dict[str, Any]]:
@@ -164,8 +196,10 @@ class TextModes:
 
     def tune_hybrid(self, tuning: Sequence[Graded]) -> list[dict[str, Any]]:
         """Grid on the tuning half (semantic weight 1): fusion method (weighted RRF with its k,
-        normalised scores, or CombMNZ), list depth, terms and title weights; the best is kept."""
+        normalised scores, or CombMNZ), list depth, terms and title weights; then feedback
+        (FEEDBACK_GRID) on the best of those; the best row of both is kept."""
         table: list[dict[str, Any]] = []
+        self.feedback = None
         methods = [("rrf", k) for k in HYBRID_K_GRID] + [("scores", 0), ("mnz", 0)]
         for (method, k), depth, w_terms, w_title in itertools.product(
             methods, HYBRID_DEPTH_GRID, HYBRID_TERMS_GRID, HYBRID_TITLE_GRID
@@ -192,7 +226,25 @@ class TextModes:
             "terms": float(best["terms"]),
             "title": float(best["title"]),
         }
+        for values in itertools.product(*FEEDBACK_GRID.values()):
+            how = dict(zip(FEEDBACK_GRID, values, strict=True))
+            self.feedback = _as_feedback(how)
+            p, n = objective(self.hybrid, tuning)
+            table.append({**{k: best[k] for k in ("method", "k", "depth", "terms", "title")},
+                          "feedback": how, "precision": p, "ndcg": n})  # fmt: skip
+        return self._keep_best(table)
+
+    def _keep_best(self, table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The grid's argmax by P@10 + nDCG@10 (the first of equals: no feedback before
+        feedback) becomes the hybrid this object answers with."""
+        best = max(table, key=lambda r: r["precision"] + r["ndcg"])
+        how = best.get("feedback")
+        self.feedback = None if how is None else _as_feedback(how)
         return table
+
+
+def _as_feedback(how: Mapping[str, float]) -> fusion.Feedback:
+    return fusion.Feedback(int(how["seeds"]), how["beta"], int(how["depth"]), how["alpha"])
 
 
 def run(
@@ -250,6 +302,7 @@ def run(
                 "k": modes.rrf_k,
                 "depth": modes.hybrid_depth,
                 "weights": modes.weights,
+                "feedback": asdict(modes.feedback) if modes.feedback else None,
             },
             "objective": "mean P@10 + mean nDCG@10 on the tuning half",
         },
@@ -259,6 +312,7 @@ def run(
                 "k": fusion.HYBRID_K,
                 "depth": fusion.HYBRID_DEPTH,
                 "weights": dict(fusion.HYBRID_WEIGHTS),
+                "feedback": asdict(fusion.HYBRID_FEEDBACK) if fusion.HYBRID_FEEDBACK else None,
             },
         },
         "grids": {"terms": terms_grid, "hybrid": hybrid_grid},

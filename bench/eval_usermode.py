@@ -1,12 +1,13 @@
 """The user mode's fallback weights chosen on the validation users, never on the test users.
 
 rec.ranker's fallback scores rec.user_candidates' features with fixed
-coefficients. Here every validation user's candidates (their second-to-last liked item held
-out, the interaction jobs rebuilt without it) are fetched once, and each coefficient vector
-of a small grid ranks them the way rec.for_user_explained does (score, then optionally each
-interest's places by its share). The grid's best HR@10 among the vectors whose catalog
-coverage@10 reaches COVERAGE_GOAL is the choice; `pgrec eval` reports it beside the weights
-the SQL serves, and the test users' figures of the served weights.
+coefficients (rec._defaults()'s fallback_coef), and rec.for_user_explained interleaves the
+user's interests unless pgrec.interleave is 0. Here every validation user's candidates
+(their second-to-last liked item held out, the interaction jobs rebuilt without it) are
+fetched once, and each point of a small grid (coefficients, interleaving or not) ranks them
+the way rec.for_user_explained does. The grid's best HR@10 among the points whose catalog
+coverage@10 reaches COVERAGE_GOAL is the choice; `pgrec eval` reports it beside what the SQL
+serves, and the test users' figures of what it serves.
 """
 
 from __future__ import annotations
@@ -26,16 +27,32 @@ from bench.eval_systems import DEPTH, Candidates
 FEATURES = ("cooc", "cooc_max", "cooc_hits", "sem", "sem_profile", "pop", "cat_overlap",
             "year_gap", "fresh")  # fmt: skip
 COVERAGE_GOAL = 0.15
-# Relative to cooc (1): the interest similarity, a popularity penalty (or bonus).
-SEM_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
-POP_GRID = (0.03, 0.001, 0.0, -0.003, -0.01, -0.03)
+# Relative to cooc (1): the interest similarity, popularity, and the other two co-occurrence
+# features (how many recent items list the candidate, the best single list weight). The
+# popularity weight stays positive: a user without history gets no other feature, and is
+# served the popular items by it (the `cooc` feature already discounts popularity).
+SEM_GRID = (0.0, 0.01, 0.03, 0.1, 0.3)
+POP_GRID = (0.01, 0.003, 0.001, 0.0003)
+HITS_GRID = (0.0, 0.01, 0.03)
+MAX_GRID = (0.0, 0.3, 1.0)
 INTERLEAVE_GRID = (False, True)
+KNOBS = ("sem", "pop", "hits", "max", "interleave")
 
 
-def coefficients(sem: float, pop: float) -> tuple[float, ...]:
-    """A fallback vector of the grid: cooc 1, the interest similarity `sem`, popularity `pop`."""
-    weights = dict.fromkeys(FEATURES, 0.0) | {"cooc": 1.0, "sem": sem, "pop": pop}
+def coefficients(sem: float, pop: float, hits: float = 0.0, most: float = 0.0) -> tuple[float, ...]:
+    """A fallback vector of the grid: cooc 1, the interest similarity `sem`, popularity `pop`,
+    cooc_hits `hits`, cooc_max `most`."""
+    weights = dict.fromkeys(FEATURES, 0.0) | {
+        "cooc": 1.0, "sem": sem, "pop": pop, "cooc_hits": hits, "cooc_max": most,
+    }  # fmt: skip
     return tuple(weights[f] for f in FEATURES)
+
+
+def choose(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The grid's row with the best HR@10 (then nDCG@10) among those whose coverage@10
+    reaches COVERAGE_GOAL (among all when none does), interleaved or not."""
+    reaching = [r for r in table if r["coverage"] >= COVERAGE_GOAL] or list(table)
+    return max(reaching, key=lambda r: (r["hr"], r["ndcg"]))
 
 
 class Pool:
@@ -51,57 +68,43 @@ class Pool:
 
 
 def ranked(pool: Pool, coef: np.ndarray, interleave: bool, k: int = m.K) -> list[int]:
-    """The first k items as rec.for_user_explained orders them under `coef`."""
+    """The first k items as rec.for_user_explained orders them under `coef`: by score (then
+    id), or interleaved: an item of an interest with share s and rank r among that
+    interest's items at place r / s, any other item at its overall rank."""
     if not len(pool.ids):
         return []
     raw = pool.feats @ coef
-    order = np.lexsort((pool.ids, -raw)).tolist()
+    order = np.lexsort((pool.ids, -raw))
     if not interleave:
-        return [int(pool.ids[n]) for n in order[:k]]
-    place: dict[int, float] = {}
-    seen: dict[int, int] = {}
-    for pos, n in enumerate(order, start=1):
-        interest = pool.interests[n]
-        if interest is not None and interest in pool.shares:
-            seen[interest] = seen.get(interest, 0) + 1
-            place[n] = seen[interest] / pool.shares[interest]
-        else:
-            place[n] = float(pos)
-    order.sort(key=lambda n: (place[n], -raw[n], int(pool.ids[n])))
-    return [int(pool.ids[n]) for n in order[:k]]
+        return [int(i) for i in pool.ids[order[:k]]]
+    place = np.empty(len(order))
+    place[order] = np.arange(1, len(order) + 1)
+    interests = np.array([-1 if i is None else int(i) for i in pool.interests])
+    for interest, share in pool.shares.items():
+        mine = order[interests[order] == interest]
+        place[mine] = np.arange(1, len(mine) + 1) / share
+    return [int(i) for i in pool.ids[np.lexsort((pool.ids, -raw, place))[:k]]]
 
 
 def tune_fallback(conn: Connection, cases: Sequence[Case], catalog_size: int) -> dict[str, Any]:
-    """Grid over (sem, pop, interleave) on the validation cases; see the module docstring."""
+    """The grid on the validation cases; see the module docstring."""
     fetch = Candidates(conn, per_source=min(1000, 3 * DEPTH))
     pools = [Pool(list(fetch.of(case)), dict(fetch.shares)) for case in cases]
-    held = [c.held_out for c in cases]
-    table: list[dict[str, Any]] = []
-    for sem, pop, inter in itertools.product(SEM_GRID, POP_GRID, INTERLEAVE_GRID):
-        coef = np.array(coefficients(sem, pop))
-        lists = [ranked(pool, coef, inter) for pool in pools]
-        table.append({
-            "sem": sem, "pop": pop, "interleave": inter,
-            "hr": m.mean(m.hit_rate(lst, h) for lst, h in zip(lists, held, strict=True)) or 0.0,
-            "ndcg": m.mean(m.ndcg_single(lst, h) for lst, h in zip(lists, held, strict=True))
-            or 0.0,
-            "coverage": m.coverage(lists, catalog_size) if lists else 0.0,
-        })  # fmt: skip
-    # Interleaving is the product's promise (each interest keeps its places: a user with two
-    # tastes sees both), not a knob: the choice is among interleaved rankings; the grid
-    # still shows what turning it off would do.
-    kept = [r for r in table if r["interleave"]]
-    reaching = [r for r in kept if r["coverage"] >= COVERAGE_GOAL] or kept
-    best = max(reaching, key=lambda r: (r["hr"], r["ndcg"]))
+    table = grid(pools, [c.held_out for c in cases], catalog_size)
+    # Interleaving (each interest keeps places by its share) is a knob like the others: on
+    # the validation users score order finds the next liked item more often, and a user's
+    # other tastes still come in through the interests' candidates and `sem`.
+    best = choose(table)
     knn = ItemKnn.from_db(conn)
     conn.rollback()
     knn_lists = [[h.item_id for h in knn.recommend(c, m.K)] for c in cases]
     return {
-        "chosen": {k: best[k] for k in ("sem", "pop", "interleave")},
-        "coefficients": dict(zip(FEATURES, coefficients(best["sem"], best["pop"]), strict=True)),
+        "chosen": {k: best[k] for k in KNOBS},
+        "coefficients": dict(zip(FEATURES, _coef(best), strict=True)),
         "validation": {k: best[k] for k in ("hr", "ndcg", "coverage")},
-        "objective": f"HR@10 (then nDCG@10) on the validation users, among the interleaved"
-        f" rankings whose coverage@10 is >= {COVERAGE_GOAL} (all of them when none is)",
+        "objective": f"HR@10 (then nDCG@10) on the validation users, among the rankings"
+        f" (interleaved or not) whose coverage@10 is >= {COVERAGE_GOAL} (all of them when"
+        " none is)",
         "validation_users": len(cases),
         "item_knn": {
             "hr": m.mean(
@@ -117,12 +120,37 @@ def tune_fallback(conn: Connection, cases: Sequence[Case], catalog_size: int) ->
     }
 
 
+def _coef(row: dict[str, Any]) -> tuple[float, ...]:
+    return coefficients(row["sem"], row["pop"], row["hits"], row["max"])
+
+
+def grid(pools: Sequence[Pool], held: Sequence[int], catalog_size: int) -> list[dict[str, Any]]:
+    """HR@10, nDCG@10 and coverage@10 of every grid point over the pools."""
+    table: list[dict[str, Any]] = []
+    for values in itertools.product(SEM_GRID, POP_GRID, HITS_GRID, MAX_GRID, INTERLEAVE_GRID):
+        knobs = dict(zip(KNOBS, values, strict=True))
+        coef = np.array(_coef(knobs))
+        lists = [ranked(pool, coef, bool(knobs["interleave"])) for pool in pools]
+        table.append({
+            **knobs,
+            "hr": m.mean(m.hit_rate(lst, h) for lst, h in zip(lists, held, strict=True)) or 0.0,
+            "ndcg": m.mean(m.ndcg_single(lst, h) for lst, h in zip(lists, held, strict=True))
+            or 0.0,
+            "coverage": m.coverage(lists, catalog_size) if lists else 0.0,
+        })  # fmt: skip
+    return table
+
+
 def served_fallback(conn: Connection) -> dict[str, Any]:
-    """The fallback weights rec.ranker() serves, and whether interleaving is on by default."""
+    """The fallback weights rec.ranker() serves, and whether it interleaves by default."""
     conn.execute(text("SELECT set_config('pgrec.ranker', 'fallback', true)"))
     coef = conn.execute(text("SELECT coef FROM rec.ranker()")).scalar_one()
+    interleave = conn.execute(text("SELECT rec._setting('interleave', 1) > 0")).scalar_one()
     conn.rollback()
-    return dict(zip(FEATURES, (float(c) for c in coef), strict=True))
+    return {
+        "coefficients": dict(zip(FEATURES, (float(c) for c in coef), strict=True)),
+        "interleave": bool(interleave),
+    }
 
 
 def report_lines(report: dict[str, Any]) -> list[str]:
@@ -131,16 +159,20 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     if not tuned:
         return []
     c, v, knn = tuned["chosen"], tuned["validation"], tuned["item_knn"]
-    served = (
+    served = tuned["served"]
+    same = served.get("coefficients") == tuned["coefficients"]
+    served_line = (
         "serves exactly these"
-        if tuned["served"] == tuned["coefficients"]
-        else f"serves OTHER weights: {tuned['served']}"
+        if same and served.get("interleave") == c["interleave"]
+        else f"serves OTHER weights: {served}"
     )
     return [
         f"User-mode fallback weights chosen on {tuned['validation_users']} validation users"
         f" (second-to-last liked item; co-occurrence and EASE rebuilt without it) by"
-        f" {tuned['objective']}: cooc 1, sem {c['sem']:g}, pop {c['pop']:g}; validation"
+        f" {tuned['objective']}: cooc 1, sem {c['sem']:g}, pop {c['pop']:g}, cooc_hits"
+        f" {c.get('hits', 0):g}, cooc_max {c.get('max', 0):g},"
+        f" {'interleaved' if c['interleave'] else 'score order'}; validation"
         f" HR@10 {v['hr']:.3f}, nDCG@10 {v['ndcg']:.3f}, coverage {v['coverage']:.3f}"
         f" (item-kNN there: HR@10 {knn['hr']:.3f}, nDCG@10 {knn['ndcg']:.3f}); rec.ranker's"
-        f" fallback {served}.  "
+        f" fallback {served_line}.  "
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from api import fusion
@@ -89,3 +90,52 @@ def test_comb_mnz_multiplies_the_normalised_sum_by_the_lists_holding_the_item() 
     assert scores[4] == pytest.approx(0.5)
     assert [f.item_id for f in fused][:3] == [2, 1, 4]
     assert "title" in fused[1].modes
+
+
+def _vectors(known: dict[int, list[float]]) -> fusion.Vectors:
+    return lambda ids: {i: np.array(known[i]) for i in ids if i in known}
+
+
+def test_feedback_reranks_terms_by_the_query_moved_toward_the_first_pass() -> None:
+    # The query points at x; the first pass's best item (9) at y: with beta 4 the moved
+    # vector is unit(1, 4), so item 2 (y) and 3 (mostly y) come near, item 1 (x) does not.
+    vectors = _vectors({1: [1, 0], 2: [0, 1], 3: [0.6, 0.8], 9: [0, 2]})
+    first = rrf({"semantic": [Hit(9, 0.9), Hit(1, 0.5)]})
+    terms = [Hit(1, 3.0), Hit(2, 2.0), Hit(3, 1.0)]
+    how = fusion.Feedback(seeds=1, beta=4.0, depth=3, alpha=0.5)
+    fused = fusion.feedback(first, terms, np.array([2.0, 0.0]), vectors, how)
+    moved = np.array([1.0, 4.0]) / np.sqrt(17)
+    cos = {1: moved[0], 2: moved[1], 3: 0.6 * moved[0] + 0.8 * moved[1]}
+    near3 = (cos[3] - cos[1]) / (cos[2] - cos[1])
+    # Terms' scores min-max: 1, 0.5, 0; cosines min-max: 0, 1, near3.
+    assert [f.item_id for f in fused] == [2, 1, 3, 9]
+    assert [f.score for f in fused[:3]] == pytest.approx([0.75, 0.5, 0.5 * near3])
+    shown = fused[0].modes["feedback"]
+    assert shown.rank == 1
+    assert shown.score == pytest.approx(cos[2])
+    assert fused[1].modes["semantic"] == ModeRank(2, 0.5)  # the first pass's ranks stay
+    assert 0 <= fused[3].score < fused[2].score  # the rest follows, scaled below
+
+
+def test_feedback_without_terms_or_seed_vectors_is_the_first_pass() -> None:
+    first = rrf({"semantic": [Hit(9, 0.9), Hit(1, 0.5)]})
+    how = fusion.Feedback(seeds=1, beta=4.0, depth=3, alpha=0.5)
+    query = np.array([1.0, 0.0])
+    assert fusion.feedback(first, [], query, _vectors({9: [0, 1]}), how) == first
+    assert fusion.feedback(first, [Hit(1, 2.0)], query, _vectors({1: [1, 0]}), how) == first
+
+
+def test_hybrid_applies_the_tuned_feedback_given_the_query_and_vectors() -> None:
+    lists = {"semantic": [Hit(1, 0.9), Hit(3, 0.2)], "terms": [Hit(2, 7.0), Hit(1, 1.0)]}
+    vectors = _vectors({1: [1, 0], 2: [0, 1], 3: [1, 1]})
+    query = np.array([1.0, 0.0])
+    fused = fusion.hybrid(lists, query=query, vectors=vectors)
+    if fusion.HYBRID_FEEDBACK is None:
+        assert fused == fusion.hybrid(lists)
+    else:
+        expected = fusion.feedback(
+            fusion.hybrid(lists), lists["terms"], query, vectors, fusion.HYBRID_FEEDBACK
+        )
+        assert fused == expected
+        assert "feedback" in fused[0].modes
+    assert fusion.hybrid_depth() >= fusion.HYBRID_DEPTH

@@ -10,7 +10,7 @@ import pytest
 from bench.eval_ci import ratio_ci95
 from bench.eval_protocol import Event, split
 from bench.eval_splits import validation_split
-from bench.eval_usermode import FEATURES, Pool, coefficients, ranked
+from bench.eval_usermode import COVERAGE_GOAL, FEATURES, Pool, choose, coefficients, ranked
 
 
 def row(item: int, cooc: float, pop: float, interest: int | None) -> SimpleNamespace:
@@ -51,3 +51,22 @@ def test_ratio_ci_is_paired_and_brackets_the_ratio() -> None:
     assert ratio_ci95([], []) is None
     with pytest.raises(ValueError, match="paired"):
         ratio_ci95([1.0], [])
+
+
+def test_the_choice_is_the_best_hit_rate_reaching_the_coverage_goal_interleaved_or_not() -> None:
+    def point(hr: float, ndcg: float, coverage: float, interleave: bool) -> dict[str, object]:
+        return {"sem": hr, "pop": 0.0, "hits": 0.0, "max": 0.0, "interleave": interleave,
+                "hr": hr, "ndcg": ndcg, "coverage": coverage}  # fmt: skip
+
+    best_uncovered = point(0.30, 0.2, COVERAGE_GOAL - 0.01, False)
+    score_order = point(0.20, 0.1, COVERAGE_GOAL, False)
+    interleaved = point(0.20, 0.09, 0.4, True)
+    assert choose([best_uncovered, interleaved, score_order]) is score_order
+    # No point reaches the goal: the best of all.
+    assert choose([best_uncovered, point(0.1, 0.1, 0.0, True)]) is best_uncovered
+
+
+def test_coefficients_place_each_knob_on_its_feature() -> None:
+    coef = dict(zip(FEATURES, coefficients(0.03, -0.001, 0.02, 0.5), strict=True))
+    assert coef == {**dict.fromkeys(FEATURES, 0.0), "cooc": 1.0, "sem": 0.03, "pop": -0.001,
+                    "cooc_hits": 0.02, "cooc_max": 0.5}  # fmt: skip
