@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0016/rec._defaults.sql
+../../../migrations/versions/sql/0017/rec._defaults.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0010/rec.semantic.sql
+../../../migrations/versions/sql/0017/rec.semantic.sql
