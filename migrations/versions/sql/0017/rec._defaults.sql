@@ -4,14 +4,11 @@
 -- without copying the function that uses it.
 -- 0014: exact_rows_scale 600 -> 150 (docs/serving.md#the-threshold).
 -- 0016: fallback_coef, rec.ranker's coefficients (bench/eval_usermode.py's grid).
--- 0017: the HNSW path's beam follows the filter's selectivity (rec._vector_plan):
--- ef_search = candidates x ef_per_candidate / selectivity, at least ef_search_min (40; it
--- was a flat 200); a filter estimated over estimate_margin (1.25; it was 3) x the threshold
--- skips the collection. Fitted with bench/filtered_probe.py on the 40k bench catalog:
--- recall@10 >= 0.98 at 50% and 10% alone and combined, at about half the CPU time.
+-- 0017: estimate_margin 1.25 (rec._vector_plan: a filter estimated over 1.25 x the
+-- threshold goes to HNSW without counting; it was 3, and at 10% of the 40k bench catalog the
+-- count of 2,451 rows it threw away was a quarter of the query).
 CREATE OR REPLACE FUNCTION rec._defaults() RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT '{"exact_rows_scale": 150, "ef_search_min": 40, "ef_per_candidate": 0.5,
-           "estimate_margin": 1.25,
+  SELECT '{"exact_rows_scale": 150, "estimate_margin": 1.25,
            "fallback_coef": [1.0, 0.0, 0.0, 0.03, 0.0, 0.001, 0.0, 0.0, 0.0]}'::jsonb
 $$;
