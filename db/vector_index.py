@@ -49,12 +49,17 @@ def hnsw_index_exists(conn: Connection, *, model: str) -> bool:
     )
 
 
-def index_owner(conn: Connection, *, model: str) -> str | None:
-    """The model whose index already has this model's name (different names can share a slug)."""
-    definition = conn.execute(
+def _definition(conn: Connection, model: str) -> str | None:
+    """CREATE INDEX text of the index named for `model`, if there is one."""
+    return conn.execute(
         text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
         {"n": hnsw_index_name(model)},
     ).scalar()
+
+
+def index_owner(conn: Connection, *, model: str) -> str | None:
+    """The model whose index already has this model's name (different names can share a slug)."""
+    definition = _definition(conn, model)
     if definition is None:
         return None
     match = re.search(r"WHERE \(model = '((?:[^']|'')*)'::text\)", definition)
@@ -63,10 +68,7 @@ def index_owner(conn: Connection, *, model: str) -> str | None:
 
 def index_storage(conn: Connection, *, model: str) -> str | None:
     """What the model's index stores ('vector' or 'halfvec'); None without an index."""
-    definition = conn.execute(
-        text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
-        {"n": hnsw_index_name(model)},
-    ).scalar()
+    definition = _definition(conn, model)
     if definition is None:
         return None
     return "halfvec" if "halfvec_cosine_ops" in definition else "vector"

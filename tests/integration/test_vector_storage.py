@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 from db import recs, vector_index
 from db.recs import Filters
 from tests.support.databases import drop_database, engine_for
-from tests.support.recs_catalog import MODEL, clone_template, write_embeddings
+from tests.support.recs_catalog import MODEL, clone_template, load_vector_catalog
 
 N = 10_000  # below a few thousand rows the planner sorts them all instead of any index
 DIM = 384
@@ -41,19 +41,10 @@ def catalog(server_url: str, template_url: str) -> Iterator[tuple[str, np.ndarra
     vectors = _vectors(N, rng, basis)
     half = rng.random(N) < 0.5
     try:
-        with psycopg.connect(url) as c:
-            c.execute(f"DROP INDEX {vector_index.hnsw_index_name(MODEL)}")
-            with c.cursor().copy(
-                "COPY items (id, external_id, title, categories) FROM STDIN"
-            ) as cp:
-                for i in range(N):
-                    cp.write_row((i + 1, f"s:{i}", f"item {i}", ["half"] if half[i] else []))
-            rows = c.execute("SELECT id, NULL, content_hash FROM items ORDER BY id").fetchall()
-            write_embeddings(c, rows, vectors, work_mem="256MB")
-            c.commit()
-        with psycopg.connect(url, autocommit=True) as c:
-            c.execute("VACUUM ANALYZE items")
-            c.execute("VACUUM ANALYZE item_embeddings")
+        items = ((i + 1, f"s:{i}", f"item {i}", ["half"] if half[i] else []) for i in range(N))
+        load_vector_catalog(
+            url, "id, external_id, title, categories", items, vectors, work_mem="256MB"
+        )
         yield url, vectors, half
     finally:
         drop_database(server_url, url)
