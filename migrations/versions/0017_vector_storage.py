@@ -34,7 +34,7 @@ depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0017, and of 0016's and 0010's, whose functions the
 # downgrade restores (db.frozen_sql.digest): the files never change.
-SHA256 = "0eb7865a773d47eecbde06e3384ffe894339fd54b6d9239328cd7e81f57421a2"
+SHA256 = "41b32551b8a192015e87f8d4353fab10fe90126dbd0d467567d99210dbe3cc5e"
 SHA256_0016 = "b0e519c36b705deef619ec7b31c5505e8b9c9055e5c37d9644ad9bc25d970e77"
 SHA256_0010 = "12fc3ad4967945cc717eeb850bf93518caff91c920314edcf21c1315c3bd6e00"
 

@@ -12,6 +12,10 @@
 -- 0017: a filter estimated over pgrec.estimate_margin x the threshold (was 3) goes to HNSW
 -- without counting: near the threshold both paths cost about the same, so only a large error
 -- matters, and the count it saves was a quarter of the query at 10% of 40k items.
+-- The candidates beyond k are a setting, pgrec.hnsw_extra_min (default 15, as before): at
+-- 10% of the 40k bench catalog the first beam of 200 holds ~20 matches, so 15 extra (k + 15
+-- = 25 candidates) always costs a second round of the iterative scan; 5 extra took a third
+-- less CPU there with recall@10 0.983-0.988 (0.997 with 15), docs/serving.md.
 CREATE OR REPLACE FUNCTION rec._vector_plan(k integer, w text, OUT path text,
                                  OUT matching bigint, OUT ef_search integer,
                                  OUT candidates integer, OUT ids bigint[])
@@ -25,7 +29,7 @@ BEGIN
   cap := coalesce(rec._setting('exact_max_rows', NULL),
                   ceil(sqrt(total * rec._setting('exact_rows_scale', 600))))::bigint;
   -- Relaxed order returns nearly sorted batches: a few more than k, re-ranked exactly.
-  candidates := k + greatest(15, ceil(k / 2.0))::integer;
+  candidates := k + greatest(rec._setting('hnsw_extra_min', 15), ceil(k / 2.0))::integer;
   IF w = 'true' AND total > cap THEN
     path := 'hnsw';  -- unfiltered: nothing to count
     matching := total::bigint;
