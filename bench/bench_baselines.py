@@ -22,6 +22,7 @@ from typing import Any
 import faiss
 import numpy as np
 import psycopg
+from sqlalchemy import Connection, text
 
 from bench.bench_catalog import BUCKETS, Catalog
 from bench.bench_stats import latency_summary, mean, recall_at_k
@@ -131,33 +132,86 @@ def plain_pgvector(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str,
     return {"settings": settings, "by_selectivity": out}
 
 
+def _semantic_by_selectivity(
+    conn: Connection, catalog: Catalog, queries: np.ndarray, *, each_alone: bool = True
+) -> dict[str, Any]:
+    """recall@10 and latency of `db.recs.semantic` per selectivity on `conn`; `each_alone`
+    ends the transaction after each query (otherwise the caller's transaction holds)."""
+    out: dict[str, Any] = {}
+    for label, bucket in SELECTIVITIES.items():
+        f = recs.Filters(attributes={"bucket": bucket} if bucket else {})
+        times, recalls = [], []
+        for q in queries:
+            truth = exact_top_k(catalog, q, bucket)
+            started = time.perf_counter()
+            hits = recs.semantic(conn=conn, model=DEFAULT_MODEL, vector=q, k=K, filters=f)
+            seconds = time.perf_counter() - started
+            found = [h.item_id for h in hits]
+            if each_alone:
+                conn.rollback()
+            times.append(seconds)
+            recalls.append(recall_at_k(found, truth, K))
+        out[label] = {
+            "bucket": bucket,
+            "recall_at_10": round(mean(recalls) or 0.0, 4),
+            "min_recall_at_10": round(min(recalls), 4),
+            **latency_summary(times),
+        }
+    return out
+
+
 def rec_semantic(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, Any]:
     """pgrec's planner (`rec.semantic` via `db.recs.semantic`): recall@10 and latency."""
     engine = make_engine(url)
-    out: dict[str, Any] = {}
     try:
         with engine.connect() as conn:
-            for label, bucket in SELECTIVITIES.items():
-                f = recs.Filters(attributes={"bucket": bucket} if bucket else {})
-                times, recalls = [], []
-                for q in queries:
-                    truth = exact_top_k(catalog, q, bucket)
-                    started = time.perf_counter()
-                    hits = recs.semantic(conn=conn, model=DEFAULT_MODEL, vector=q, k=K, filters=f)
-                    seconds = time.perf_counter() - started
-                    found = [h.item_id for h in hits]
-                    conn.rollback()
-                    times.append(seconds)
-                    recalls.append(recall_at_k(found, truth, K))
-                out[label] = {
-                    "bucket": bucket,
-                    "recall_at_10": round(mean(recalls) or 0.0, 4),
-                    "min_recall_at_10": round(min(recalls), 4),
-                    **latency_summary(times),
-                }
+            storage = conn.execute(_STORAGE, {"m": DEFAULT_MODEL}).scalar_one()
+            return {
+                "storage": storage,
+                "by_selectivity": _semantic_by_selectivity(conn, catalog, queries),
+            }
     finally:
         engine.dispose()
-    return {"by_selectivity": out}
+
+
+_STORAGE = text("SELECT storage FROM embedding_models WHERE name = :m")
+OTHER_INDEX = "ix_bench_other_storage"
+
+
+def rec_semantic_other_storage(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, Any]:
+    """`rec_semantic` served by the other storage's HNSW index (halfvec when the model's
+    is vector, and back; PGREC_VECTOR_STORAGE): built next to the model's index, chosen by
+    setting embedding_models.storage in a transaction that is rolled back, dropped after."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            other = (
+                "vector"
+                if conn.execute(_STORAGE, {"m": DEFAULT_MODEL}).scalar_one() == "halfvec"
+                else "halfvec"
+            )
+            conn.exec_driver_sql("SET maintenance_work_mem = '1GB'")
+            started = time.perf_counter()
+            conn.exec_driver_sql(
+                f"CREATE INDEX {OTHER_INDEX} ON item_embeddings USING hnsw "
+                f"((embedding::{other}({DEFAULT_DIM})) {other}_cosine_ops) "
+                f"WHERE model = '{DEFAULT_MODEL}'"
+            )
+            conn.commit()
+            build_s = time.perf_counter() - started
+            try:
+                conn.execute(
+                    text("UPDATE embedding_models SET storage = :s WHERE name = :m"),
+                    {"s": other, "m": DEFAULT_MODEL},
+                )
+                found = _semantic_by_selectivity(conn, catalog, queries, each_alone=False)
+                conn.rollback()
+            finally:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {OTHER_INDEX}")
+                conn.commit()
+    finally:
+        engine.dispose()
+    return {"storage": other, "build_s": round(build_s, 2), "by_selectivity": found}
 
 
 def bare_encode(embedder: Embedder, texts: Sequence[str], threads: int = 1) -> dict[str, Any]:

@@ -134,6 +134,30 @@ def _filtered(data: dict[str, Any]) -> list[str]:
         "matching | pgvector default recall@10 | uses HNSW | p50 ms | exact scan p50 ms"
         " | rec.semantic recall@10 | min | p50 ms | p99 ms | API p50 ms (c=1)"
     )
+    return lines + _table(head, rows) + _storages(b)
+
+
+def _storages(b: dict[str, Any]) -> list[str]:
+    """rec.semantic with the model's HNSW storage and with the other (PGREC_VECTOR_STORAGE)."""
+    other = b.get("rec_semantic_other_storage")
+    if not other or "by_selectivity" not in other:
+        return ["", f"HNSW storage compared: {_not_run(other)}"]
+    mine = b["rec_semantic"]
+    names = (mine.get("storage", "vector"), other["storage"])
+    lines = [
+        "",
+        f"rec.semantic with the model's HNSW index ({names[0]}) and with a {names[1]} index "
+        f"built next to it ({_n(other.get('build_s'))} s), the same queries; re-ranked with "
+        "the stored float32 vectors either way:",
+        "",
+    ]
+    rows = []
+    for label, r in mine["by_selectivity"].items():
+        o = other["by_selectivity"].get(label, {})
+        cols = (("recall_at_10", 3), ("min_recall_at_10", 2), ("p50_ms", 2))
+        rows.append((label, *(_n(x.get(key), digits) for x in (r, o) for key, digits in cols)))
+    cols_head = ("recall@10", "min", "p50 ms")
+    head = ("matching", *(f"{name} {col}" for name in names for col in cols_head))
     return lines + _table(head, rows)
 
 

@@ -319,6 +319,7 @@ def _baselines(config: BenchConfig, cat: catalog.Catalog, embedder: Any) -> dict
         "faiss": base.faiss_floor(cat, queries),
         "pgvector": base.plain_pgvector(cat.url, cat, queries),
         "rec_semantic": base.rec_semantic(cat.url, cat, queries),
+        "rec_semantic_other_storage": base.rec_semantic_other_storage(cat.url, cat, queries),
     }
 
 

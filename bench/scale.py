@@ -41,6 +41,7 @@ from bench.bench_stats import not_run
 from bench.scale_catalog import build_hnsw_index, hnsw_settings
 from bench.scale_halfvec import compare_halfvec
 from db.engine import database_url
+from db.models import DEFAULT_MODEL
 from db.settings import get_settings
 from jobs.cooccurrence import refresh_cooccurrence
 
@@ -62,14 +63,20 @@ class ScaleConfig:
 
 
 def build_hnsw(url: str, size: int) -> dict[str, Any]:
+    """The model's index with PGREC_VECTOR_STORAGE's storage, recorded as rec.semantic reads it."""
     settings = hnsw_settings(size)
+    storage = get_settings().vector_storage
     with psycopg.connect(url, autocommit=True) as conn:
-        build_s = build_hnsw_index(conn, HNSW_INDEX, "vector", size)
+        build_s = build_hnsw_index(conn, HNSW_INDEX, storage, size)
+        conn.execute(
+            "UPDATE embedding_models SET storage = %s WHERE name = %s", (storage, DEFAULT_MODEL)
+        )
         t = time.perf_counter()
         conn.execute("VACUUM ANALYZE items")
         conn.execute("VACUUM ANALYZE item_embeddings")
         vacuum_s = time.perf_counter() - t
     return {
+        "hnsw_storage": storage,
         "hnsw_build_s": round(build_s, 2),
         "hnsw_items_per_s": round(size / build_s, 1),
         "hnsw_settings": settings,
@@ -161,7 +168,8 @@ def one_size(
         point["api"] = play_api(url, spec, users, config)
         save()
         if size == config.halfvec_size:
-            point["halfvec"] = compare_halfvec(url, spec, seed=config.seed)
+            storage = point.get("hnsw_storage", "vector")
+            point["halfvec"] = compare_halfvec(url, spec, storage=storage, seed=config.seed)
             save()
     finally:
         if not config.keep_databases:

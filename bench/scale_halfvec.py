@@ -3,6 +3,8 @@
 Queries are catalog vectors plus noise; the exact top-10 comes from numpy over the
 regenerated vectors (chunk by chunk, never the whole matrix at once). Both indexes are
 queried with the same SQL shape and hnsw.ef_search, the plain pgvector way (no filter).
+The model's index has PGREC_VECTOR_STORAGE's storage (bench/scale.py); the other storage's
+index is built next to it for the comparison and dropped after.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from db.models import DEFAULT_MODEL
 QUERIES = 50
 K = 10
 EF_SEARCH = 100
-HALF_INDEX = "ix_scale_halfvec_hnsw"
+OTHER_INDEX = "ix_scale_other_hnsw"
 
 
 def query_vectors(spec: syn.Spec, seed: int) -> np.ndarray:
@@ -79,26 +81,25 @@ def _summary(got: list[set[int]], truth: list[set[int]], times: list[float]) -> 
     }
 
 
-def compare_halfvec(url: str, spec: syn.Spec, *, seed: int = 0) -> dict[str, Any]:
-    """Build a halfvec HNSW index next to the vector one; measure both the same way."""
+def compare_halfvec(url: str, spec: syn.Spec, *, storage: str, seed: int = 0) -> dict[str, Any]:
+    """Build the other storage's HNSW index next to the model's (`storage`); measure both."""
+    from bench.bench_catalog import HNSW_INDEX
+
+    other = "vector" if storage == "halfvec" else "halfvec"
     queries = query_vectors(spec, seed)
     truth = exact_top(spec, queries)
     with psycopg.connect(url, autocommit=True) as conn:
-        half_build = build_hnsw_index(conn, HALF_INDEX, "halfvec", spec.size)
+        other_build = build_hnsw_index(conn, OTHER_INDEX, other, spec.size)
         conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
-        out: dict[str, Any] = {"queries": QUERIES, "ef_search": EF_SEARCH}
+        out: dict[str, Any] = {"queries": QUERIES, "ef_search": EF_SEARCH, "model_index": storage}
         for cast in ("vector", "halfvec"):
             _run(conn, cast, queries[:5])  # warm the index pages
             got, times = _run(conn, cast, queries)
             out[cast] = _summary(got, truth, times)
-        from bench.bench_catalog import HNSW_INDEX
-
-        sizes = conn.execute(
-            "SELECT pg_relation_size(%s::regclass), pg_relation_size(%s::regclass)",
-            (HNSW_INDEX, HALF_INDEX),
-        ).fetchone()
-        assert sizes is not None
-        out["vector"]["index_bytes"], out["halfvec"]["index_bytes"] = int(sizes[0]), int(sizes[1])
-        out["halfvec"]["build_s"] = round(half_build, 2)
-        conn.execute(f"DROP INDEX {HALF_INDEX}")
+        for cast, index in ((storage, HNSW_INDEX), (other, OTHER_INDEX)):
+            size = conn.execute("SELECT pg_relation_size(%s::regclass)", (index,)).fetchone()
+            assert size is not None
+            out[cast]["index_bytes"] = int(size[0])
+        out[other]["build_s"] = round(other_build, 2)
+        conn.execute(f"DROP INDEX {OTHER_INDEX}")
     return out

@@ -92,14 +92,15 @@ def halfvec_table(points: list[dict[str, Any]]) -> list[str]:
     h = p["halfvec"]
     rows = [
         f"halfvec vs vector at {p['size']:,} items ({h['queries']} queries, "
-        f"hnsw.ef_search={h['ef_search']}, plain pgvector top-10, no filter):",
+        f"hnsw.ef_search={h['ef_search']}, plain pgvector top-10, no filter; the API above "
+        f"served with the {h.get('model_index', 'vector')} index, PGREC_VECTOR_STORAGE):",
         "",
         "| storage | recall@10 | min | p50 ms | p99 ms | HNSW index | build s |",
         "|---|---|---|---|---|---|---|",
     ]
     for cast in ("vector", "halfvec"):
         r = h[cast]
-        build = p.get("hnsw_build_s") if cast == "vector" else r.get("build_s")
+        build = r.get("build_s", p.get("hnsw_build_s"))
         rows.append(
             f"| {cast} | {r['recall_at_10']:.3f} | {r['recall_min']:.2f} | {_num(r['p50_ms'], 2)} "
             f"| {_num(r['p99_ms'], 2)} | {_mib(r.get('index_bytes'))} | {_num(build)} |"

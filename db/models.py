@@ -118,9 +118,13 @@ class EmbeddingModel(Base):
     neighbor_overlap: Mapped[float | None] = mapped_column(REAL)
     overlap_against: Mapped[str | None] = mapped_column(Text)
     overlap_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the model's HNSW index stores (db/vector_index.py, PGREC_VECTOR_STORAGE): rec.semantic
+    # orders by the same expression so that the index serves it.
+    storage: Mapped[str] = mapped_column(Text, server_default=text("'vector'"))
 
     __table_args__ = (
         CheckConstraint("dim > 0 AND dim <= 16000", name="dim_range"),
+        CheckConstraint("storage IN ('vector', 'halfvec')", name="storage_known"),
         # At most one active row; "at least one" is a deferred constraint trigger.
         one_active_index("embedding_models"),
     )

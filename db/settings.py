@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # of the exact FAISS Flat scan (0: always exact); cells a query scans (api/ann_index.py).
     readmodel_ann_min_items: int = Field(default=50_000, ge=0)
     readmodel_ann_nprobe: int = Field(default=64, ge=1, le=65_536)
+    # What each model's HNSW index stores: float32 `vector` or float16 `halfvec` (half the
+    # index; docs/scaling.md). `pgrec migrate` rebuilds indexes built with the other one.
+    vector_storage: Literal["vector", "halfvec"] = "vector"
 
     @property
     def write_keys(self) -> tuple[str, ...]:

@@ -3,8 +3,10 @@
 item_embeddings.embedding has no fixed dimension so that models of different sizes live side
 by side; each model's index casts to its own `vector(dim)` and covers only its rows. A query
 must use the same expression and predicate to be served by it:
-`ORDER BY embedding::vector(DIM) <=> :q WHERE model = :name`. The names share the prefix
-that migrations/env.py leaves out of `alembic check`, since models come and go at run time.
+`ORDER BY embedding::vector(DIM) <=> :q WHERE model = :name`, or `halfvec(DIM)` when the
+index stores float16 (PGREC_VECTOR_STORAGE; embedding_models.storage records which, and
+rec.semantic reads it). The names share the prefix that migrations/env.py leaves out of
+`alembic check`, since models come and go at run time.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import re
 from sqlalchemy import Connection, text
 
 from db.embeddings import MODEL_NAME
+from db.settings import get_settings
 
 INDEX_PREFIX = "ix_item_embeddings_hnsw_"
+STORAGES = ("vector", "halfvec")
 _MAX_IDENTIFIER = 63
 
 
@@ -45,32 +49,74 @@ def hnsw_index_exists(conn: Connection, *, model: str) -> bool:
     )
 
 
-def index_owner(conn: Connection, *, model: str) -> str | None:
-    """The model whose index already has this model's name (different names can share a slug)."""
-    definition = conn.execute(
+def _definition(conn: Connection, model: str) -> str | None:
+    """CREATE INDEX text of the index named for `model`, if there is one."""
+    return conn.execute(
         text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
         {"n": hnsw_index_name(model)},
     ).scalar()
+
+
+def index_owner(conn: Connection, *, model: str) -> str | None:
+    """The model whose index already has this model's name (different names can share a slug)."""
+    definition = _definition(conn, model)
     if definition is None:
         return None
     match = re.search(r"WHERE \(model = '((?:[^']|'')*)'::text\)", definition)
     return match.group(1).replace("''", "'") if match else None
 
 
-def create_hnsw_index(conn: Connection, *, model: str, dim: int) -> str:
-    """Create the model's cosine HNSW index in the caller's transaction; returns its name."""
+def index_storage(conn: Connection, *, model: str) -> str | None:
+    """What the model's index stores ('vector' or 'halfvec'); None without an index."""
+    definition = _definition(conn, model)
+    if definition is None:
+        return None
+    return "halfvec" if "halfvec_cosine_ops" in definition else "vector"
+
+
+def create_hnsw_index(conn: Connection, *, model: str, dim: int, storage: str | None = None) -> str:
+    """Create the model's cosine HNSW index in the caller's transaction; returns its name.
+
+    `storage` defaults to PGREC_VECTOR_STORAGE; an index built with the other storage is
+    rebuilt, and embedding_models.storage records the one the index has."""
+    storage = storage or get_settings().vector_storage
+    if storage not in STORAGES:
+        raise ValueError(f"unknown vector storage {storage!r}: one of {', '.join(STORAGES)}")
     name = hnsw_index_name(model)
     owner = index_owner(conn, model=model)
     if owner is not None and owner != model:
         raise ValueError(f"model name {model!r} maps to the index of model {owner!r}: rename it")
+    if index_storage(conn, model=model) not in (None, storage):
+        conn.execute(text(f"DROP INDEX {name}"))
     conn.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS {name} ON item_embeddings "
-            f"USING hnsw ((embedding::vector({int(dim)})) vector_cosine_ops) "
+            f"USING hnsw ((embedding::{storage}({int(dim)})) {storage}_cosine_ops) "
             f"WHERE model = {_literal(model)}"
         )
     )
+    conn.execute(
+        text("UPDATE embedding_models SET storage = :s WHERE name = :m AND storage <> :s"),
+        {"s": storage, "m": model},
+    )
     return name
+
+
+def sync_storage(conn: Connection, *, storage: str | None = None) -> list[str]:
+    """Rebuild every model index whose storage is not `storage` (default the setting).
+
+    Returns the names of the models whose index was rebuilt; a model without an index keeps
+    none (activation creates it)."""
+    storage = storage or get_settings().vector_storage
+    rebuilt = []
+    for name, dim in conn.execute(text("SELECT name, dim FROM embedding_models ORDER BY name")):
+        current = index_storage(conn, model=name)
+        if current is None:
+            continue
+        create_hnsw_index(conn, model=name, dim=dim, storage=storage)
+        if current != storage:
+            rebuilt.append(name)
+    return rebuilt
 
 
 def drop_hnsw_index(conn: Connection, *, model: str) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from db import embedded, embedded_replicas, migrate
-from db.engine import database_url
+from db import embedded, embedded_replicas, migrate, vector_index
+from db.engine import database_url, make_engine
 from db.settings import get_settings
 from pgrec.args import command, command_group, flag
 from pgrec.errors import CommandError
@@ -96,8 +96,19 @@ def _url(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    url = database_url()
     try:
-        migrate.upgrade(database_url(), args.revision)
+        migrate.upgrade(url, args.revision)
     except migrate.SquashedRevisionError as err:
         raise CommandError(str(err)) from err
+    if args.revision == "head":
+        # PGREC_VECTOR_STORAGE changed since the indexes were built: rebuild them (minutes at 1M).
+        storage = get_settings().vector_storage
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                for model in vector_index.sync_storage(conn, storage=storage):
+                    print(f"rebuilt the HNSW index of model {model} with {storage} storage")
+        finally:
+            engine.dispose()
     return 0

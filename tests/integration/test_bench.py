@@ -76,6 +76,9 @@ def test_tiny_bench_writes_every_section(server_env: str, tmp_path: Path) -> Non
     rec = data["baselines"]["rec_semantic"]["by_selectivity"]
     assert set(rec) == {"100%", "50%", "10%", "1%", "0.1%"}
     assert all(v["recall_at_10"] == 1.0 for v in rec.values())  # exact at this size
+    other = data["baselines"]["rec_semantic_other_storage"]  # halfvec: the default is vector
+    assert other["storage"] == "halfvec" and set(other["by_selectivity"]) == set(rec)
+    assert all(v["recall_at_10"] == 1.0 for v in other["by_selectivity"].values())
     assert [p["size"] for p in data["scale"]] == [500]
     assert data["scale"][0]["hnsw_build_s"] > 0 and data["scale"][0]["hnsw_index_bytes"] > 0
     assert data["ingest"]["first_load_items_per_s"] > 0

@@ -29,19 +29,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import psycopg
 import pytest
 from sqlalchemy import Connection, text
 
 from db import recs
 from db.recs import Filters
 from tests.support.databases import drop_database, engine_for
-from tests.support.recs_catalog import (
-    HNSW_INDEX,
-    MODEL,
-    clone_template,
-    write_embeddings,
-)
+from tests.support.recs_catalog import MODEL, clone_template, load_vector_catalog
 
 N = int(os.environ.get("PGREC_RECALL_N", "20000"))
 DIM = 384
@@ -81,22 +75,19 @@ def _load(url: str, rng: np.random.Generator) -> Catalog:
     masks = {name: share < cut for name, cut in NESTED.items()}
     masks["side"] = vectors @ side > 0
     masks["pm"] = permille == 7
-    with psycopg.connect(url) as c:
-        c.execute(f"DROP INDEX {HNSW_INDEX}")
-        with c.cursor().copy(
-            "COPY items (id, external_id, title, categories, attributes) FROM STDIN"
-        ) as copy:
-            for i in range(N):
-                cats = [name for name in (*NESTED, "side") if masks[name][i]]
-                copy.write_row(
-                    (int(ids[i]), f"r:{i}", f"item {i}", cats, f'{{"pm": "{permille[i]}"}}')
-                )
-        rows = c.execute("SELECT id, NULL, content_hash FROM items ORDER BY id").fetchall()
-        write_embeddings(c, rows, vectors, work_mem="512MB")
-        c.commit()
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute("VACUUM ANALYZE items")
-        c.execute("VACUUM ANALYZE item_embeddings")
+    items = (
+        (
+            int(ids[i]),
+            f"r:{i}",
+            f"item {i}",
+            [name for name in (*NESTED, "side") if masks[name][i]],
+            f'{{"pm": "{permille[i]}"}}',
+        )
+        for i in range(N)
+    )
+    load_vector_catalog(
+        url, "id, external_id, title, categories, attributes", items, vectors, work_mem="512MB"
+    )
     return Catalog(url, ids, vectors, masks, basis, side)
 
 

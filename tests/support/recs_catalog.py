@@ -13,7 +13,7 @@ import csv
 import json
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,24 @@ def write_embeddings(
         copy.write(copy_binary(rows, vectors))
     c.execute(f"SET maintenance_work_mem = '{work_mem}'")
     c.execute(HNSW_INDEX_SQL)
+
+
+def load_vector_catalog(
+    url: str, columns: str, items: Iterable[Sequence[Any]], vectors: np.ndarray, *, work_mem: str
+) -> None:
+    """COPY `items` (the `columns` of `items`, in id order) and their vectors into a fresh
+    clone, rebuild migration 0001's HNSW index once, then VACUUM ANALYZE both tables."""
+    with psycopg.connect(url) as c:
+        c.execute(f"DROP INDEX {HNSW_INDEX}")
+        with c.cursor().copy(f"COPY items ({columns}) FROM STDIN") as copy:
+            for row in items:
+                copy.write_row(row)
+        rows = c.execute("SELECT id, NULL, content_hash FROM items ORDER BY id").fetchall()
+        write_embeddings(c, rows, vectors, work_mem=work_mem)
+        c.commit()
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("VACUUM ANALYZE items")
+        c.execute("VACUUM ANALYZE item_embeddings")
 
 
 def _tmdb_rows(path: Path) -> list[tuple[Any, ...]]:

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0018/rec._defaults.sql
+../../../migrations/versions/sql/0017/rec._defaults.sql

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0016/rec.semantic.sql
+../../../migrations/versions/sql/0017/rec.semantic.sql
