@@ -226,6 +226,7 @@ def kept_section(text: str) -> str:
 
 def write(data: dict[str, Any], out: Path) -> None:
     """scale.json, plots/scale.png and the REPORT.md section (appended when absent)."""
+    out.mkdir(parents=True, exist_ok=True)  # `--out` may name a new directory
     (out / "scale.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     plot(data, out / "plots" / "scale.png")
     report = out / "REPORT.md"
