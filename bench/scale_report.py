@@ -108,6 +108,57 @@ def halfvec_table(points: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+# Issue 13's targets at the largest size, and why a miss happens (measured, docs/scaling.md).
+FILTERED_MS, UNFILTERED_MS, PSS_BYTES = 50.0, 10.0, 2.5 * 1024**3
+UNFILTERED = ("item_to_item", "semantic_cached", "semantic_uncached", "more_like_these")
+WHY_FILTERED = (
+    "where it misses, an exact scan of the matching ids is the cheaper plan (HNSW's iterative "
+    "scan costs more there, at lower recall) and it is memory-bound, reading each matching "
+    "float32 row by primary key; what it would take: docs/scaling.md#targets-at-1m-issue-13-"
+    "and-what-it-takes"
+)
+
+
+def targets_table(points: list[dict[str, Any]]) -> list[str]:
+    """Issue 13's targets (c=1 p50 and API PSS) judged at the largest size measured."""
+    if not points:
+        return []
+    p = max(points, key=lambda q: int(q["size"]))
+    api = p.get("api") or {}
+
+    def p50s(names: list[str]) -> dict[str, float]:
+        return {n: float(_scenario(p, n, 1)["p50_ms"]) for n in names if _scenario(p, n, 1)}
+
+    filtered = p50s(sorted(n["name"] for n in api.get("scenarios", []) if "filtered" in n["name"]))
+    unfiltered = p50s(list(UNFILTERED))
+    pss = api.get("api_pss_bytes")
+
+    def row(target: str, values: dict[str, float], limit: float, why: str) -> str:
+        measured = ", ".join(
+            f"{n.removeprefix('semantic_filtered_')} {v:.1f}" for n, v in values.items()
+        )
+        met = bool(values) and max(values.values()) <= limit
+        status, reason = ("met", "") if met else ("**not met**", why)
+        return f"| {target} | {measured or '-'} | {status} | {reason} |"
+
+    return [
+        f"Issue 13's targets at {p['size']:,} items (c=1 p50 in ms):",
+        "",
+        "| target | measured | status | why |",
+        "|---|---|---|---|",
+        row(f"filtered p50 <= {FILTERED_MS:g} ms", filtered, FILTERED_MS, WHY_FILTERED),
+        row(
+            f"unfiltered p50 <= {UNFILTERED_MS:g} ms",
+            unfiltered,
+            UNFILTERED_MS,
+            "see docs/scaling.md",
+        ),
+        f"| API PSS <= 2.5 GiB | {_mib(pss)} | "
+        f"{'met' if isinstance(pss, int) and pss <= PSS_BYTES else '**not met**'} | |",
+        "",
+    ]
+
+
 def _commands(points: list[dict[str, Any]]) -> list[str]:
     """One line per separate run when the sizes were measured by more than one command."""
     runs: dict[str, list[str]] = {}
@@ -155,6 +206,7 @@ def section(data: dict[str, Any]) -> str:
         "",
         *latency_table(points),
         "",
+        *targets_table(points),
         *halfvec_table(points),
         "",
         "![scale](plots/scale.png)",

@@ -45,3 +45,23 @@ def test_report_section_is_replaced_not_duplicated(tmp_path: Path) -> None:
     assert scale_report.kept_section(text).startswith(scale_report.BEGIN)
     assert scale_report.earlier_points(tmp_path, (2000,)) == [point]
     assert scale_report.earlier_points(tmp_path, (1000,)) == []
+
+
+def test_targets_are_judged_at_the_largest_size_and_a_miss_says_why() -> None:
+    def point(size: int, filtered_ms: float) -> dict[str, object]:
+        scenarios = [
+            {"name": "semantic_filtered_1%", "concurrency": 1, "p50_ms": filtered_ms},
+            {"name": "semantic_filtered_1%", "concurrency": 8, "p50_ms": 999.0},
+            {"name": "item_to_item", "concurrency": 1, "p50_ms": 4.0},
+        ]
+        return {"size": size, "api": {"scenarios": scenarios, "api_pss_bytes": 2**30}}
+
+    small_miss, large_met = point(1000, 80.0), point(1_000_000, 30.0)
+    lines = scale_report.targets_table([small_miss, large_met])
+    assert "1,000,000 items" in lines[0]
+    filtered = next(line for line in lines if line.startswith("| filtered"))
+    assert "1% 30.0" in filtered and "| met |" in filtered  # c=8's 999 is not judged
+    lines = scale_report.targets_table([point(1_000_000, 56.4)])
+    filtered = next(line for line in lines if line.startswith("| filtered"))
+    assert "**not met**" in filtered and "docs/scaling.md" in filtered
+    assert any(line.startswith("| API PSS") and "| met |" in line for line in lines)
