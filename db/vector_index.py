@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from db.embeddings import MODEL_NAME
 from db.settings import get_settings
@@ -88,35 +88,67 @@ def create_hnsw_index(conn: Connection, *, model: str, dim: int, storage: str | 
         raise ValueError(f"model name {model!r} maps to the index of model {owner!r}: rename it")
     if index_storage(conn, model=model) not in (None, storage):
         conn.execute(text(f"DROP INDEX {name}"))
-    conn.execute(
-        text(
-            f"CREATE INDEX IF NOT EXISTS {name} ON item_embeddings "
-            f"USING hnsw ((embedding::{storage}({int(dim)})) {storage}_cosine_ops) "
-            f"WHERE model = {_literal(model)}"
-        )
+    conn.execute(text(_create_sql(name, model=model, dim=dim, storage=storage)))
+    _record_storage(conn, model=model, storage=storage)
+    return name
+
+
+def _create_sql(
+    name: str, *, model: str, dim: int, storage: str, concurrently: bool = False
+) -> str:
+    how = "CONCURRENTLY" if concurrently else "IF NOT EXISTS"
+    return (
+        f"CREATE INDEX {how} {name} ON item_embeddings "
+        f"USING hnsw ((embedding::{storage}({int(dim)})) {storage}_cosine_ops) "
+        f"WHERE model = {_literal(model)}"
     )
+
+
+def _record_storage(conn: Connection, *, model: str, storage: str) -> None:
     conn.execute(
         text("UPDATE embedding_models SET storage = :s WHERE name = :m AND storage <> :s"),
         {"s": storage, "m": model},
     )
-    return name
 
 
-def sync_storage(conn: Connection, *, storage: str | None = None) -> list[str]:
-    """Rebuild every model index whose storage is not `storage` (default the setting).
+def building_name(model: str) -> str:
+    """The name a model's index is built under before it is swapped in: the prefix, then an
+    underscore no model's slug starts with (hnsw_index_name strips them), so it names no
+    model's index."""
+    return (INDEX_PREFIX + "_" + hnsw_index_name(model)[len(INDEX_PREFIX) :])[:_MAX_IDENTIFIER]
 
-    Returns the names of the models whose index was rebuilt; a model without an index keeps
-    none (activation creates it)."""
+
+def sync_storage(engine: Engine, *, storage: str | None = None) -> list[str]:
+    """Rebuild every model index whose storage is not `storage` (default the setting), and
+    return those models' names; a model without an index keeps none (activation creates it).
+
+    Reads and writes go on meanwhile (minutes at 1M items): the new index is built
+    CONCURRENTLY under `building_name`, then swapped in by one short transaction that drops
+    the old index, renames the new one and records the storage rec.semantic reads; until
+    then rec.semantic keeps using the old index with the old storage's expression."""
     storage = storage or get_settings().vector_storage
-    rebuilt = []
-    for name, dim in conn.execute(text("SELECT name, dim FROM embedding_models ORDER BY name")):
-        current = index_storage(conn, model=name)
-        if current is None:
-            continue
-        create_hnsw_index(conn, model=name, dim=dim, storage=storage)
-        if current != storage:
-            rebuilt.append(name)
-    return rebuilt
+    if storage not in STORAGES:
+        raise ValueError(f"unknown vector storage {storage!r}: one of {', '.join(STORAGES)}")
+    with engine.begin() as conn:
+        stale = []
+        for name, dim in conn.execute(text("SELECT name, dim FROM embedding_models ORDER BY name")):
+            current = index_storage(conn, model=name)
+            if current == storage:
+                _record_storage(conn, model=name, storage=storage)
+            elif current is not None:
+                stale.append((str(name), int(dim)))
+    for name, dim in stale:
+        building = building_name(name)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # An interrupted build leaves an invalid index under that name: start afresh.
+            conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {building}"))
+            sql = _create_sql(building, model=name, dim=dim, storage=storage, concurrently=True)
+            conn.execute(text(sql))
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP INDEX {hnsw_index_name(name)}"))
+            conn.execute(text(f"ALTER INDEX {building} RENAME TO {hnsw_index_name(name)}"))
+            _record_storage(conn, model=name, storage=storage)
+    return [name for name, _ in stale]
 
 
 def drop_hnsw_index(conn: Connection, *, model: str) -> bool:

@@ -106,9 +106,8 @@ def _migrate(args: argparse.Namespace) -> int:
         storage = get_settings().vector_storage
         engine = make_engine(url)
         try:
-            with engine.begin() as conn:
-                for model in vector_index.sync_storage(conn, storage=storage):
-                    print(f"rebuilt the HNSW index of model {model} with {storage} storage")
+            for model in vector_index.sync_storage(engine, storage=storage):
+                print(f"rebuilt the HNSW index of model {model} with {storage} storage")
         finally:
             engine.dispose()
     return 0

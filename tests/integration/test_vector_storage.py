@@ -51,8 +51,8 @@ def catalog(server_url: str, template_url: str) -> Iterator[tuple[str, np.ndarra
 
 
 def _set_storage(url: str, storage: str) -> list[str]:
-    with engine_for(url) as engine, engine.begin() as conn:
-        return vector_index.sync_storage(conn, storage=storage)
+    with engine_for(url) as engine:
+        return vector_index.sync_storage(engine, storage=storage)
 
 
 def _top(conn: Connection, q: np.ndarray, filters: Filters) -> list[int]:
@@ -73,9 +73,18 @@ def test_switching_the_storage_rebuilds_the_index(
             text("SELECT storage FROM embedding_models WHERE name = :m"), {"m": MODEL}
         )
         assert stored.scalar_one() == "halfvec"
+    # A build interrupted earlier left an index under the building name: the switch replaces it.
+    building = vector_index.building_name(MODEL)
+    with engine_for(url) as engine, engine.begin() as conn:
+        conn.execute(text(f"CREATE INDEX {building} ON item_embeddings (item_id)"))
     assert _set_storage(url, "vector") == [MODEL]
     with engine_for(url) as engine, engine.connect() as conn:
         assert vector_index.index_storage(conn, model=MODEL) == "vector"
+        names = conn.execute(
+            text("SELECT indexname FROM pg_indexes WHERE indexname IN (:a, :b)"),
+            {"a": building, "b": vector_index.hnsw_index_name(MODEL)},
+        ).scalars()
+        assert list(names) == [vector_index.hnsw_index_name(MODEL)]  # swapped in, none left
 
 
 def _plans_of_semantic(url: str, q: np.ndarray, filters: Filters) -> str:
