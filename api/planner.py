@@ -82,6 +82,8 @@ class Planner:
             return self._view_page("semantic", view, single("semantic", hits), options)
         pair = self.rt.require_serving() if mode in ("semantic", "hybrid") else None
         with self.rt.read() as conn:
+            if mode != "hybrid":  # one statement: no BEGIN and ROLLBACK round trips
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             rows = self._rows(conn, options) if mode == "semantic" else Rows(conn)
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
