@@ -31,6 +31,7 @@ import psycopg
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.errors import outage_log
+from api.memory import freeze_long_lived
 from api.runtime import CONNECT_TIMEOUT, Runtime
 from api.view import View
 from db.embeddings import ModelInfo
@@ -161,6 +162,7 @@ class Refresher:
             log.exception("loading the embedding model failed; semantic queries answer 503")
             return
         self.rt.serving = serving
+        freeze_long_lived()  # the encoder's objects stay: keep full collections off them
 
     async def _watch(self, listener: psycopg.AsyncConnection[Any]) -> None:
         while True:

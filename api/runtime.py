@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine
 from api import routing
 from api.ann_index import IndexOptions
 from api.errors import NotReady, outage_log
-from api.memory import release_freed_memory
+from api.memory import freeze_long_lived, release_freed_memory
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
 from api.readmodel import (
@@ -319,6 +319,8 @@ class Runtime:
         self.load_error = None
         self.metrics.observe_snapshot(version=view.version, size=view.size, built_at=view.built_at)
         if previous is None or previous.base is not view.base:
+            # A new base's lists and arrays live until the next one: out of full collections.
+            freeze_long_lived()
             log.info(
                 "read model v%d: %d items, %d vectors of %s (was v%s)",
                 view.version,
