@@ -74,13 +74,21 @@ def _settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
     return settings
 
 
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+# The guards are coroutines although they do no I/O: Litestar runs a plain function guard in
+# a worker thread, a hop that cost item-to-item ~0.1 ms of its ~1 ms.
+
+
+async def require_api_key(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """Litestar guard for write endpoints."""
     settings = _settings(connection)
     check_api_key(settings, connection.headers.get(settings.api_key_header))
 
 
-def require_read_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_read_key(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """Litestar guard for read endpoints (open unless PGREC_READ_KEY is set)."""
     settings = _settings(connection)
     check_read_key(settings, connection.headers.get(settings.api_key_header))

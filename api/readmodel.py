@@ -224,7 +224,12 @@ def open_version(directory: Path, nprobe: int | None = None) -> ReadModel:
     """Map a published version (nothing is copied into this process); `nprobe` sets how
     many cells an IVF index scans (None: the number it was built with)."""
     meta = Meta(**json.loads((directory / "meta.json").read_text()))
-    arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+    # Plain ndarray views of the maps (the pages stay file-backed and shared): indexing a
+    # np.memmap goes through its Python __getitem__, 2.5x slower per lookup.
+    arrays = {
+        name: np.load(directory / f"{name}.npy", mmap_mode="r").view(np.ndarray)
+        for name in _ARRAYS
+    }
     with (directory / "records.bin").open("rb") as f:
         blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     index = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)

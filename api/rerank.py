@@ -130,6 +130,13 @@ def rerank(
     taken: dict[Hashable, int] = {}
     cap = options.group_cap if options.group_by else None
     out: list[Ranked] = []
+    if unit is None and cap is None:  # the objective never changes: one sort decides
+        objective = (1.0 - d) * boosted
+        order = np.lexsort((np.arange(len(candidates)), -objective))[:n]
+        return [
+            _ranked(candidates[i], rel, fresh, pop, boosted, redundancy, objective, i)
+            for i in (int(j) for j in order)
+        ]
     while len(out) < n:
         objective = (1.0 - d) * boosted - d * redundancy
         order = np.lexsort((np.arange(len(candidates)), -objective))  # stable on ties
@@ -139,20 +146,31 @@ def rerank(
         free[pick] = False
         cand = candidates[pick]
         taken[cand.group] = taken.get(cand.group, 0) + 1
-        out.append(
-            Ranked(
-                item_id=cand.item_id,
-                relevance=rel[pick],
-                freshness=fresh[pick],
-                popularity=pop[pick],
-                boosted=float(boosted[pick]),
-                redundancy=float(redundancy[pick]),
-                final=float(objective[pick]),
-            )
-        )
+        out.append(_ranked(cand, rel, fresh, pop, boosted, redundancy, objective, pick))
         if unit is not None:
             redundancy = np.maximum(redundancy, unit @ unit[pick])
     return out
+
+
+def _ranked(
+    cand: Candidate,
+    rel: list[float],
+    fresh: list[float],
+    pop: list[float],
+    boosted: np.ndarray,
+    redundancy: np.ndarray,
+    objective: np.ndarray,
+    i: int,
+) -> Ranked:
+    return Ranked(
+        item_id=cand.item_id,
+        relevance=rel[i],
+        freshness=fresh[i],
+        popularity=pop[i],
+        boosted=float(boosted[i]),
+        redundancy=float(redundancy[i]),
+        final=float(objective[i]),
+    )
 
 
 def _room(cand: Candidate, taken: dict[Hashable, int], cap: int | None) -> bool:

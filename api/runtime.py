@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 EmbedderFactory = Callable[[ModelInfo], Embedder]
 # Seconds a request waits for a connection to Postgres (or a pooled one) before it fails.
 CONNECT_TIMEOUT = 2
+# A pooled connection idle longer than this is tested at checkout (db/engine.py).
+IDLE_PING_SECONDS = 1.0
 
 
 def default_embedder_factory(settings: Settings) -> EmbedderFactory:
@@ -116,6 +118,8 @@ class Runtime:
             max_overflow=20,
             pool_timeout=CONNECT_TIMEOUT,
             connect_timeout=CONNECT_TIMEOUT,
+            # Test connections idle over a second, not every checkout (a round trip each).
+            pre_ping=IDLE_PING_SECONDS,
         )
         self._router = routing.build_router(self.settings, self._engine, self.metrics)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, pool
+from sqlalchemy import Engine, create_engine, event, exc, pool
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import embedded
@@ -40,22 +41,67 @@ def make_engine(
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
     connect_timeout: int | None = None,
-    pre_ping: bool = True,
+    pre_ping: bool | float = True,
     connect_args: dict[str, Any] | None = None,
 ) -> Engine:
     """A new pooled engine for `url`: the one place engines are built. The API bounds its
-    waits (`pool_timeout`, `connect_timeout` seconds) so an outage answers 503, not a hang."""
+    waits (`pool_timeout`, `connect_timeout` seconds) so an outage answers 503, not a hang.
+
+    `pre_ping`: True tests every connection at checkout (a round trip each time); a number
+    tests only those idle in the pool longer than that many seconds (see `_ping_when_idle`).
+    """
     args = dict(connect_args or {})
     if connect_timeout is not None:
         args["connect_timeout"] = connect_timeout
-    return create_engine(
+    engine = create_engine(
         sqlalchemy_url(url),
-        pool_pre_ping=pre_ping,
+        pool_pre_ping=pre_ping is True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         connect_args=args,
     )
+    if pre_ping is not True and pre_ping is not False:
+        _ping_when_idle(engine, float(pre_ping))
+    return engine
+
+
+_IDLE_SINCE = "pgrec_idle_since"
+
+
+def _ping_when_idle(engine: Engine, seconds: float) -> None:
+    """Test a pooled connection at checkout only when it sat idle over `seconds`.
+
+    A ping on every checkout was one more round trip on each request the API sends to
+    Postgres. Under load connections come back within milliseconds, and a connection that
+    was just used is almost surely alive; one that broke anyway fails its statement, which
+    SQLAlchemy reports as a disconnect and answers by invalidating the whole pool (so its
+    siblings reconnect at their next checkout), and the API answers that request 503. A
+    connection idle longer (a server restarted meanwhile) is tested first, and replaced
+    when dead: the pool's documented pessimistic recipe (DisconnectionError -> reconnect).
+    One psycopg already knows is broken is replaced whatever its age: a server shutdown's
+    FATAL is not a disconnect to SQLAlchemy, so that connection comes back to the pool, and
+    requests arriving faster than `seconds` would otherwise keep meeting it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        if dbapi_conn.closed:  # psycopg saw it break (a FATAL such as admin shutdown)
+            raise exc.DisconnectionError("connection closed")
+        since = record.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since <= seconds:
+            return
+        try:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            if not dbapi_conn.autocommit:
+                dbapi_conn.rollback()
+        except Exception as err:
+            raise exc.DisconnectionError(str(err)) from err
 
 
 def job_engine(url: str | None = None) -> Engine:

@@ -132,3 +132,40 @@ def test_scores_on_any_scale() -> None:
     ranked = rerank(cands, n=3, options=RerankOptions(freshness=0.1), now_year=NOW)
     assert _ids(ranked) == [3, 1, 2]
     assert all(0.0 <= r.boosted <= 1.0 for r in ranked)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_one_sort_path_picks_what_the_greedy_loop_picks(seed: int) -> None:
+    """Without diversity vectors or a binding cap the objective is fixed: the single sort
+    (no group_by) must equal the greedy loop (a cap no group reaches), ties included."""
+    rng = np.random.default_rng(seed)
+    cands = [
+        Candidate(
+            item_id=i,
+            relevance=float(rng.choice([0.9, 0.5, 0.5, 0.2])),  # ties on purpose
+            year=int(rng.integers(1990, NOW + 1)) if rng.random() > 0.2 else None,
+            popularity=float(rng.integers(0, 100)),
+            group="same",
+        )
+        for i in range(30)
+    ]
+    for opts in (
+        RerankOptions(),
+        RerankOptions(freshness=0.4, popularity=0.3),
+        RerankOptions(diversity=0.5, popularity=0.2),  # no vectors: redundancy stays 0
+    ):
+        fast = rerank(cands, n=12, options=opts, now_year=NOW)
+        loop = rerank(
+            cands,
+            n=12,
+            options=RerankOptions(
+                diversity=opts.diversity,
+                freshness=opts.freshness,
+                popularity=opts.popularity,
+                group_by="kind",
+                group_cap=100,
+            ),
+            now_year=NOW,
+        )
+        assert fast == loop
+        assert len(fast) == 12
