@@ -48,6 +48,7 @@ class PeerConfig:
     seed: int = 0
     changes: int = 50  # freshness
     semantic: bool = True
+    filtered: bool = True  # pgrec's filtered scenarios with wrk too (pgrec_w1 only)
 
 
 class PeerServer(ApiServer):
@@ -101,6 +102,24 @@ def _pass(base_url: str, paths: list[str], conc: int, seconds: float) -> dict[st
     scenario = Scenario("peer", [{"method": "GET", "url": p} for p in paths], conc, 10**6, seconds)
     (result,) = sc.play(base_url, [scenario], timeout=seconds + 60)
     return {"client": "bench_load (wrk missing)", **result}
+
+
+def filtered_passes(base_url: str, config: PeerConfig) -> list[dict[str, Any]]:
+    """Each of bench_scenarios' filtered scenarios on wrk at c=1 and c=8: the same requests
+    as the API latency table's rows, from a client that takes far less CPU from the server
+    than bench_load's (on 2 cores it competes with Postgres and the API). The query
+    encoder's cache already holds these texts (semantic_repeated played them), so every
+    request is the filtered path itself: Postgres' planner and the API around it."""
+    out = []
+    for name in sc.FILTERED:
+        paths = sc.filtered_urls(name)
+        _pass(base_url, paths, 1, min(0.5, config.warmup_s))  # first plans not counted
+        for conc in CONCURRENCY:
+            log.info("peer bench: pgrec_w1 %s c=%d (wrk)", name, conc)
+            out.append(
+                {"name": name, "concurrency": conc, **_pass(base_url, paths, conc, config.seconds)}
+            )
+    return out
 
 
 def _play(
@@ -177,6 +196,8 @@ def run(
                 got = _play(name, server.base_url, plan, side, config)
                 passes.extend(got)
                 extra: dict[str, Any] = {}
+                if name == "pgrec_w1" and config.filtered:
+                    extra["filtered"] = filtered_passes(server.base_url, config)
                 if name == "pgrec_w1" and config.changes:
                     extra["freshness"] = pm.freshness(
                         server.base_url,
@@ -213,4 +234,5 @@ def run(
         "second_worker_pss_bytes": pm.second_worker(w1, w2),
         "freshness": servers["pgrec_w1"].get("freshness")
         or not_run("pgrec with one worker did not run"),
+        "filtered": servers["pgrec_w1"].get("filtered") or [],
     }

@@ -64,6 +64,7 @@ FULL_SCENARIOS = (
     "user",
 )
 SCALE_SCENARIOS = ("item_to_item", "semantic_cached")
+FILTERED = tuple(n for n in FULL_SCENARIOS if n.startswith("semantic_filtered_"))
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,21 @@ def _get(path: str, **params: Any) -> dict[str, Any]:
     return {"method": "GET", "url": f"{path}?{urlencode(params)}" if params else path}
 
 
+def filtered_urls(name: str, queries: tuple[str, ...] = CACHED_QUERIES) -> list[str]:
+    """The requests of a `semantic_filtered_<share>%[+movie]` scenario: every query with the
+    bucket that selects that share of the catalog (and kind=movie for the combined ones)."""
+    label = name.rsplit("_", 1)[1]
+    share = float(label.removesuffix(COMBINED).rstrip("%")) / 100
+    bucket = next(b for b, s in BUCKETS.items() if abs(s - share) < 1e-9)
+    more = {"kind": "movie"} if label.endswith(COMBINED) else {}
+    return [
+        _get("/recommendations", mode="semantic", q=q, n=10, **{"attr.bucket": bucket}, **more)[
+            "url"
+        ]
+        for q in queries
+    ]
+
+
 def requests_for(
     name: str,
     *,
@@ -139,14 +155,7 @@ def requests_for(
     if name == "semantic_uncached":
         return [_get(rec, mode="semantic", q=q, n=10) for q in uncached], False
     if name.startswith("semantic_filtered_"):
-        label = name.rsplit("_", 1)[1]
-        share = float(label.removesuffix(COMBINED).rstrip("%")) / 100
-        bucket = next(b for b, s in BUCKETS.items() if abs(s - share) < 1e-9)
-        more = {"kind": "movie"} if label.endswith(COMBINED) else {}
-        return [
-            _get(rec, mode="semantic", q=q, n=10, **{"attr.bucket": bucket}, **more)
-            for q in queries
-        ], True
+        return [{"method": "GET", "url": u} for u in filtered_urls(name, queries)], True
     if name in ("terms", "hybrid"):
         return [_get(rec, mode=name, q=q, n=10) for q in queries], True
     if name == "title":

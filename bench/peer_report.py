@@ -217,8 +217,33 @@ def markdown(data: dict[str, Any]) -> list[str]:
             [*targets(peer), *serving_targets.targets(data)],
         ),
     ]
-    body = [*_ratios(peer), *_passes(peer), *_memory(peer), *_freshness(peer)]
+    body = [*_ratios(peer), *_passes(peer), *_filtered(data), *_memory(peer), *_freshness(peer)]
     return [*intro, *goals, *body]
+
+
+def _filtered(data: dict[str, Any]) -> list[str]:
+    """pgrec's filtered scenarios on wrk (one worker): what the filtered targets read."""
+    by_c = {c: serving_targets.filtered_passes(data, c) for c in (1, 8)}
+    if any(client != "wrk" for client, _ in by_c.values()):
+        return []
+    rows = [
+        (
+            name.removeprefix("semantic_filtered_"),
+            *(
+                _f(by_c[c][1].get(name, {}).get(stat), digits)
+                for c in (1, 8)
+                for stat, digits in (("p50_ms", 2), ("p99_ms", 2), ("rps", 1))
+            ),
+        )
+        for name in by_c[1][1]
+    ]
+    head = ("filter", "c=1 p50 ms", "p99", "req/s", "c=8 p50 ms", "p99", "req/s")
+    note = (
+        "The filtered scenarios of the API latency table, on wrk against pgrec with one "
+        "worker (the same 20 queries, already encoded: each request is the filtered path, "
+        "Postgres and the API around it). The filtered targets above read this table."
+    )
+    return [note, "", *_table(head, rows)]
 
 
 def draw(data: dict[str, Any], out_dir: Path, plt: Any) -> dict[str, str]:

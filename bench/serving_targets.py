@@ -40,16 +40,32 @@ def _pass(data: dict[str, Any], server: str, mode: str, conc: int) -> dict[str, 
     return {}
 
 
-def _filtered(data: dict[str, Any], stat: str, conc: int, limit: float) -> Row:
+def filtered_passes(data: dict[str, Any], conc: int) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The filtered scenarios at `conc`, by name, and the client that played them: wrk's
+    passes (the side-by-side run) when it ran, else the API latency table's (bench_load)."""
+    wrk = [
+        p
+        for p in (data.get("peer") or {}).get("filtered") or []
+        if p.get("concurrency") == conc and is_run(p)
+    ]
+    if wrk:
+        return "wrk", {p["name"]: dict(p) for p in wrk}
     names = [
         s["name"]
         for s in (data.get("api") or {}).get("scenarios") or []
         if s.get("name", "").startswith("semantic_filtered_") and s.get("concurrency") == conc
     ]
-    got = {n.removeprefix("semantic_filtered_"): _scenario(data, n, conc).get(stat) for n in names}
+    return "bench_load", {n: _scenario(data, n, conc) for n in names}
+
+
+def _filtered(data: dict[str, Any], stat: str, conc: int, limit: float) -> Row:
+    client, passes = filtered_passes(data, conc)
+    got = {n.removeprefix("semantic_filtered_"): p.get(stat) for n, p in passes.items()}
     values = [v for v in got.values() if v is not None]
     worst = max(values) if values and len(values) == len(got) else None
     shown = ", ".join(f"{k} {_ms(v)}" for k, v in got.items()) or "-"
+    if got:
+        shown += f" ({client})"
     which = "p50, c=1" if conc == 1 else f"p99, c={conc}"
     return (
         f"filtered {which} (single and `+movie` combined filters)",

@@ -91,6 +91,9 @@ def test_tiny_bench_writes_every_section(server_env: str, tmp_path: Path) -> Non
         assert (server, "item_to_item", 1) in ran and (server, "item_to_item", 8) in ran, server
     assert ("peer", "semantic_new", 1) in ran and ("pgrec_w1", "semantic_repeated", 8) in ran
     assert not [p for p in peer["passes"] if p.get("errors")]
+    filtered = {(p["name"], p["concurrency"]) for p in peer["filtered"] if "rps" in p}
+    assert filtered == {(n, c) for n in sc.FILTERED for c in (1, 8)}
+    assert not [p for p in peer["filtered"] if p.get("errors")]
     assert peer["servers"]["pgrec_w2"]["pss"]["workers"] == 2
     assert peer["ratios"][0]["pgrec_w1_vs_peer_rps"] > 0
     assert peer["freshness"]["count"] + peer["freshness"]["not_visible_within_timeout"] == 4

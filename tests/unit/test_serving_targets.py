@@ -56,3 +56,21 @@ def test_the_worst_filter_and_the_slower_cold_start_decide() -> None:
 def test_a_missing_measurement_is_not_run() -> None:
     rows = serving_targets.targets({})
     assert {r[3] for r in rows} == {"not run"}
+
+
+def test_the_filtered_targets_read_wrk_when_it_played_them() -> None:
+    data = _data(filtered_p50=9.0, cold_fresh=4.9)  # bench_load: met at c=1 and c=8
+    data["peer"]["filtered"] = [
+        {"name": "semantic_filtered_10%", "concurrency": 1, "p50_ms": 10.5, "p99_ms": 12.0},
+        {"name": "semantic_filtered_10%+movie", "concurrency": 1, "p50_ms": 6.0, "p99_ms": 8.0},
+        {"name": "semantic_filtered_10%", "concurrency": 8, "p50_ms": 20.0, "p99_ms": 41.0},
+        {"name": "semantic_filtered_10%+movie", "concurrency": 8, "p50_ms": 20.0, "p99_ms": 30.0},
+    ]
+    rows = serving_targets.targets(data)
+    p50 = next(r for r in rows if r[0].startswith("filtered p50"))
+    assert p50[3] == "**not met**" and "10% 10.50 ms" in p50[2] and p50[2].endswith("(wrk)")
+    assert _status(rows, "filtered p99") == "**not met**"  # 41 ms on wrk, 39 on bench_load
+    del data["peer"]["filtered"]
+    rows = serving_targets.targets(data)
+    assert next(r[2] for r in rows if r[0].startswith("filtered p50")).endswith("(bench_load)")
+    assert _status(rows, "filtered p99") == "**met**"
