@@ -227,8 +227,7 @@ def open_version(directory: Path, nprobe: int | None = None) -> ReadModel:
     # Plain ndarray views of the maps (the pages stay file-backed and shared): indexing a
     # np.memmap goes through its Python __getitem__, 2.5x slower per lookup.
     arrays = {
-        name: np.load(directory / f"{name}.npy", mmap_mode="r").view(np.ndarray)
-        for name in _ARRAYS
+        name: np.load(directory / f"{name}.npy", mmap_mode="r").view(np.ndarray) for name in _ARRAYS
     }
     with (directory / "records.bin").open("rb") as f:
         blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
