@@ -194,6 +194,10 @@ class Runtime:
         if up and not self.database_up:
             log.info("database reachable again after %.1fs", time.time() - (self.down_since or 0))
             self.down_since = None
+            # No connection from before the outage is used again: the pool tests only those
+            # idle over a second, and a server's shutdown leaves some that do not know yet.
+            if self._engine is not None:
+                self._engine.dispose()
         elif not up and self.database_up:
             self.down_since = time.time()
             self.fresh = False
