@@ -41,7 +41,7 @@ from api.readmodel import (
 from api.view import View
 from db import read_model as rm
 from db.embeddings import ModelInfo
-from db.engine import database_url, make_engine
+from db.engine import database_url, make_engine, recycle_connections
 from db.router import Router
 from db.settings import Settings
 from jobs.embedder import Embedder, QueryEncoder, check_dimension
@@ -197,7 +197,7 @@ class Runtime:
             # No connection from before the outage is used again: the pool tests only those
             # idle over a second, and a server's shutdown leaves some that do not know yet.
             if self._engine is not None:
-                self._engine.dispose()
+                recycle_connections(self._engine)
         elif not up and self.database_up:
             self.down_since = time.time()
             self.fresh = False
@@ -327,8 +327,6 @@ class Runtime:
         self.load_error = None
         self.metrics.observe_snapshot(version=view.version, size=view.size, built_at=view.built_at)
         if previous is None or previous.base is not view.base:
-            # A new base's lists and arrays live until the next one: out of full collections.
-            freeze_long_lived()
             log.info(
                 "read model v%d: %d items, %d vectors of %s (was v%s)",
                 view.version,
@@ -337,3 +335,8 @@ class Runtime:
                 view.model,
                 previous.version if previous else "-",
             )
+            # A new base's lists and arrays live until the next one: out of full collections
+            # (one full collection now, ~0.1 s at 40k items, once per base). The previous
+            # view is let go first, so what only it held is freed, not frozen.
+            del previous
+            freeze_long_lived()

@@ -196,7 +196,7 @@ def run(
                 got = _play(name, server.base_url, plan, side, config)
                 passes.extend(got)
                 extra: dict[str, Any] = {}
-                if name == "pgrec_w1" and config.filtered:
+                if name == "pgrec_w1" and config.filtered and config.semantic:
                     extra["filtered"] = filtered_passes(server.base_url, config)
                 if name == "pgrec_w1" and config.changes:
                     extra["freshness"] = pm.freshness(

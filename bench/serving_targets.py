@@ -44,12 +44,15 @@ def filtered_passes(data: dict[str, Any], conc: int) -> tuple[str, dict[str, dic
     """The filtered scenarios at `conc`, by name, and the client that played them: wrk's
     passes (the side-by-side run) when it ran, else the API latency table's (bench_load)."""
     wrk = [
-        p
-        for p in (data.get("peer") or {}).get("filtered") or []
-        if p.get("concurrency") == conc and is_run(p)
+        p for p in (data.get("peer") or {}).get("filtered") or [] if p.get("concurrency") == conc
     ]
     if wrk:
-        return "wrk", {p["name"]: dict(p) for p in wrk}
+        # A pass that did not run or had errors counts as missing: the target is then
+        # "not run" rather than judged on the filters that did.
+        clients = {str(p.get("client") or "wrk") for p in wrk if is_run(p)}
+        return " + ".join(sorted(clients)) or "wrk", {
+            p["name"]: dict(p) if is_run(p) and not p.get("errors") else {} for p in wrk
+        }
     names = [
         s["name"]
         for s in (data.get("api") or {}).get("scenarios") or []

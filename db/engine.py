@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from functools import lru_cache
 from typing import Any
 
@@ -53,20 +54,32 @@ def make_engine(
     args = dict(connect_args or {})
     if connect_timeout is not None:
         args["connect_timeout"] = connect_timeout
+    idle_ping = pre_ping is not True and pre_ping is not False
     engine = create_engine(
         sqlalchemy_url(url),
         pool_pre_ping=pre_ping is True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
+        # Last in, first out: the connections in use stay the same few, so they stay
+        # within the idle threshold; the others idle out and are tested before reuse.
+        pool_use_lifo=idle_ping,
         connect_args=args,
     )
-    if pre_ping is not True and pre_ping is not False:
+    if idle_ping:
         _ping_when_idle(engine, float(pre_ping))
     return engine
 
 
 _IDLE_SINCE = "pgrec_idle_since"
+_RECYCLE_BEFORE: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def recycle_connections(engine: Engine) -> None:
+    """Replace every connection `engine` opened before now at its next checkout (those in
+    use finish first): after an outage, none from before the server stopped is reused.
+    Only for engines made with a numeric `pre_ping`."""
+    _RECYCLE_BEFORE[engine] = time.time()
 
 
 def _ping_when_idle(engine: Engine, seconds: float) -> None:
@@ -79,19 +92,20 @@ def _ping_when_idle(engine: Engine, seconds: float) -> None:
     siblings reconnect at their next checkout), and the API answers that request 503. A
     connection idle longer (a server restarted meanwhile) is tested first, and replaced
     when dead: the pool's documented pessimistic recipe (DisconnectionError -> reconnect).
-    One psycopg already knows is broken is replaced whatever its age: a server shutdown's
-    FATAL is not a disconnect to SQLAlchemy, so that connection comes back to the pool, and
-    requests arriving faster than `seconds` would otherwise keep meeting it.
+    One opened before `recycle_connections(engine)` is replaced whatever its age: the API
+    calls it when Postgres is back after an outage, because a server's shutdown can leave
+    connections that do not know it yet and were used within the threshold.
     """
 
+    @event.listens_for(engine, "connect")
     @event.listens_for(engine, "checkin")
-    def _checkin(dbapi_conn: Any, record: Any) -> None:
-        record.info[_IDLE_SINCE] = time.monotonic()
+    def _stamp(dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()  # a new connection was just tested
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-        if dbapi_conn.closed:  # psycopg saw it break (a FATAL such as admin shutdown)
-            raise exc.DisconnectionError("connection closed")
+        if record.starttime < _RECYCLE_BEFORE.get(engine, 0.0):
+            raise exc.DisconnectionError("opened before recycle_connections()")
         since = record.info.get(_IDLE_SINCE)
         if since is not None and time.monotonic() - since <= seconds:
             return

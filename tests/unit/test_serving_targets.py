@@ -70,6 +70,8 @@ def test_the_filtered_targets_read_wrk_when_it_played_them() -> None:
     p50 = next(r for r in rows if r[0].startswith("filtered p50"))
     assert p50[3] == "**not met**" and "10% 10.50 ms" in p50[2] and p50[2].endswith("(wrk)")
     assert _status(rows, "filtered p99") == "**not met**"  # 41 ms on wrk, 39 on bench_load
+    data["peer"]["filtered"][3]["errors"] = 2  # a failed pass is missing, never "met"
+    assert _status(serving_targets.targets(data), "filtered p99") == "not run"
     del data["peer"]["filtered"]
     rows = serving_targets.targets(data)
     assert next(r[2] for r in rows if r[0].startswith("filtered p50")).endswith("(bench_load)")
