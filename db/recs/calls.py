@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from sqlalchemy import Connection, TextClause
 from sqlalchemy.exc import DBAPIError
 
@@ -28,12 +31,47 @@ class MoreLike:
     missing_ids: list[int]
 
 
-def vector_literal(vector: np.ndarray) -> str:
-    """pgvector's text form, '[x,y,...]'; 9 significant digits keep float32 exact."""
+def _checked(vector: np.ndarray) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32)
     if v.ndim != 1 or v.size == 0 or not np.isfinite(v).all():
         raise InvalidInput("invalid q: expected a non-empty 1-d vector of finite numbers", "q")
-    return "[" + ",".join(f"{x:.9g}" for x in v.tolist()) + "]"
+    return v
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """pgvector's text form, '[x,y,...]'; 9 significant digits keep float32 exact."""
+    return "[" + ",".join(f"{x:.9g}" for x in _checked(vector).tolist()) + "]"
+
+
+@dataclass(frozen=True)
+class VectorParam:
+    """A query vector bound in pgvector's binary form (`CAST(:q AS vector)` in the SQL).
+
+    The text form costs ~85 us to format per 384-d query and the server as long again to
+    parse; this is 2 bytes of dimensions, 2 unused, and the big-endian float32 values, what
+    pgvector's vector_recv reads (~1 us). The parameter is sent untyped, so the cast decides.
+    """
+
+    payload: bytes
+
+
+def vector_param(vector: np.ndarray) -> VectorParam:
+    v = _checked(vector)
+    if v.size > 16000:  # pgvector's limit; the server would refuse it less clearly
+        raise InvalidInput(f"invalid q: {v.size} dimensions, at most 16000", "q")
+    return VectorParam(struct.pack(">HH", v.size, 0) + v.astype(">f4").tobytes())
+
+
+class _VectorParamDumper(Dumper):
+    format = Format.BINARY
+    oid = 0  # unknown: the server infers vector from the cast
+
+    def dump(self, obj: VectorParam) -> bytes:
+        return obj.payload
+
+
+# Every connection made from now on (they share psycopg's global adapters) can bind one.
+psycopg.adapters.register_dumper(VectorParam, _VectorParamDumper)
 
 
 def filters_json(filters: Filters) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from sqlalchemy import Connection, text
 
-from db.recs.calls import Hit, MoreLike, call_hits, filters_json, translated_errors, vector_literal
+from db.recs.calls import Hit, MoreLike, call_hits, filters_json, translated_errors, vector_param
 from db.recs.filters import Filters
 
 _SEMANTIC = text(
@@ -29,7 +29,7 @@ def semantic(
     *, conn: Connection, model: str, vector: np.ndarray, k: int, filters: Filters
 ) -> list[Hit]:
     """Nearest items to `vector` under `model` among those matching `filters` (exact top-k)."""
-    params = {"q": vector_literal(vector), "k": k, "filters": filters_json(filters)}
+    params = {"q": vector_param(vector), "k": k, "filters": filters_json(filters)}
     return call_hits(conn, _SEMANTIC, {**params, "model": model})
 
 

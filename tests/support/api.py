@@ -256,8 +256,13 @@ def wait_ready(client: TestClient[Litestar] | httpx.Client, timeout: float = 15.
 
 @contextlib.contextmanager
 def ready_client(url: str, **kwargs: Any) -> Iterator[TestClient[Litestar]]:
+    """A client once the API is ready and its query encoder loaded: /health/ready answers 200
+    as soon as the read model is mapped, and the encoder (which semantic modes need) comes
+    right after, so a test that asked at once could meet its 503."""
     with TestClient(make_app(url, **kwargs)) as client:
         wait_ready(client)
+        runtime = client.app.state["runtime"]
+        wait_until(lambda: runtime.serving is not None or runtime.load_error is not None)
         yield client
 
 
