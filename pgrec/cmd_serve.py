@@ -71,6 +71,8 @@ def _serve(args: argparse.Namespace) -> int:
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "http": HeaderTimeoutProtocol,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # uvloop, a dependency, when it imports; asyncio's loop otherwise (docs/serving.md).
+        "loop": "auto",
     }
     try:
         if args.workers == 1:
