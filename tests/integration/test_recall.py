@@ -137,6 +137,7 @@ def _mask(catalog: Catalog, name: str) -> np.ndarray:
 
 
 EXACT_ROWS_SCALE = 150  # rec._defaults(); the callers' fallback is 600
+ESTIMATE_MARGIN = 1.25  # rec._defaults()
 
 
 def _threshold(scale: int = EXACT_ROWS_SCALE) -> int:
@@ -157,8 +158,13 @@ def test_filtered_top_k_is_exact(catalog: Catalog, conn: Connection, case: str) 
         text("SELECT * FROM rec.vector_plan(:k, CAST(:f AS jsonb))"),
         {"k": K, "f": recs.calls.filters_json(filters)},
     ).one()
-    # Each case takes the branch its matching rows call for (both are taken across CASES).
-    assert plan.path == ("exact" if mask.sum() <= _threshold() else "hnsw"), case
+    # Each case takes the branch its matching rows call for (both are taken across CASES);
+    # between the threshold and the margin, a filter estimated within the margin is counted
+    # and answered exactly, one estimated over it goes to HNSW.
+    if mask.sum() <= _threshold():
+        assert plan.path == "exact", case
+    elif mask.sum() > ESTIMATE_MARGIN * _threshold():
+        assert plan.path == "hnsw", case
     recalls, millis = [], []
     for q in queries:
         start = time.perf_counter()
@@ -181,7 +187,7 @@ def test_filtered_top_k_is_exact(catalog: Catalog, conn: Connection, case: str) 
 
 def test_both_branches_are_exercised() -> None:
     sizes = [int(_mask_size(name)) for _, name in CASES.values()]
-    assert min(sizes) <= _threshold() < max(sizes)
+    assert min(sizes) <= _threshold() and ESTIMATE_MARGIN * _threshold() < max(sizes)
 
 
 def _mask_size(name: str) -> float:
@@ -216,15 +222,37 @@ def test_hnsw_that_gives_up_falls_back_to_the_exact_scan(
 def test_the_measured_default_threshold_and_a_session_override(
     catalog: Catalog, conn: Connection
 ) -> None:
-    """10% of the catalog matches: over the default threshold (rec._defaults) it takes HNSW;
-    a session's pgrec.exact_rows_scale (the former 600) still decides over the default."""
+    """10% of the catalog matches: over the default threshold (rec._defaults) it takes HNSW
+    once the margin is closed; a session's pgrec.exact_rows_scale (the former 600) still
+    decides over the default."""
     f = recs.calls.filters_json(CASES["10%"][0])
     plan = text("SELECT * FROM rec.vector_plan(:k, CAST(:f AS jsonb))")
     mask = _mask(catalog, "s10")
     assert _threshold() < mask.sum() <= _threshold(600)
+    conn.execute(text("SET LOCAL pgrec.estimate_margin = 1"))
     assert conn.execute(plan, {"k": K, "f": f}).one().path == "hnsw"
     conn.execute(text("SET LOCAL pgrec.exact_rows_scale = 600"))
     assert conn.execute(plan, {"k": K, "f": f}).one()[:2] == ("exact", int(mask.sum()))
+
+
+def test_a_count_within_the_margin_answers_exactly(catalog: Catalog, conn: Connection) -> None:
+    """A filter over the threshold but counted within pgrec.estimate_margin x the threshold
+    is answered by the exact scan over the ids the count collected (0018; before, they were
+    thrown away and HNSW searched): the plan says so and the answer is the true top-k."""
+    filters, mask_name = CASES["10%"]
+    mask = _mask(catalog, mask_name)
+    assert _threshold() < mask.sum() <= 3 * _threshold()
+    conn.execute(text("SET LOCAL pgrec.estimate_margin = 3"))
+    plan = conn.execute(
+        text("SELECT * FROM rec.vector_plan(:k, CAST(:f AS jsonb))"),
+        {"k": K, "f": recs.calls.filters_json(filters)},
+    ).one()
+    assert (plan.path, plan.matching, plan.ef_search) == ("exact", int(mask.sum()), None)
+    for seed in range(3):
+        q = embeddings(1, np.random.default_rng(seed), catalog.basis)[0]
+        hits = recs.semantic(conn=conn, model=MODEL, vector=q, k=K, filters=filters)
+        sims = catalog.vectors[mask] @ q
+        assert [h.item_id for h in hits] == catalog.ids[mask][np.argsort(-sims)[:K]].tolist()
 
 
 def test_exact_max_rows_makes_every_query_exact(catalog: Catalog, conn: Connection) -> None:

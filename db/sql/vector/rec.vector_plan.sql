@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0016/rec.vector_plan.sql
+../../../migrations/versions/sql/0018/rec.vector_plan.sql
