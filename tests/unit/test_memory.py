@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.memory import freeze_long_lived
+from api.memory import freeze_long_lived, release_freed_memory
 
 
 class Node:
@@ -46,3 +46,20 @@ def test_a_cycle_frozen_earlier_is_freed_by_the_next_call() -> None:
     assert gone() is not None  # a plain collection does not see frozen objects
     freeze_long_lived()  # the next install unfreezes, collects, freezes again
     assert gone() is None
+
+
+def test_a_rebuild_collects_once_at_the_swap() -> None:
+    """release_freed_memory (after a build) only trims: the cycles a build leaves are freed
+    by the swap's freeze_long_lived, so a rebuild costs one full collection, not two."""
+    gc.disable()  # no automatic pass between the two calls
+    try:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        release_freed_memory()
+        assert gone() is not None
+        freeze_long_lived()
+        assert gone() is None
+    finally:
+        gc.enable()
