@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from litestar import Controller, MediaType, Response, get, post
 from litestar.exceptions import ServiceUnavailableException
+from litestar.params import QueryParameter
 
 from api.auth import require_api_key, require_read_key
 from api.contract import READ, errors
-from api.errors import RETRY_AFTER_SECONDS
+from api.errors import RETRY_AFTER_SECONDS, BadParameter
 from api.params import Injected
 from api.runtime import Runtime
 from api.schemas import LoadAccepted
@@ -64,6 +65,31 @@ def modes_up(runtime: Runtime) -> dict[str, bool]:
         "user": db,
         "writes": db,
     }
+
+
+MODES = (
+    "similar",
+    "more_like",
+    "semantic",
+    "filtered",
+    "terms",
+    "title",
+    "hybrid",
+    "user",
+    "writes",
+)
+
+
+def required_modes(values: list[str] | None) -> list[str]:
+    """`require`'s modes (repeated or comma-separated), each one of MODES, in order, once."""
+    wanted: list[str] = []
+    for value in values or ():
+        for mode in (part.strip() for part in value.split(",")):
+            if mode not in MODES:
+                raise BadParameter("require", f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+            if mode not in wanted:
+                wanted.append(mode)
+    return wanted
 
 
 def status_report(runtime: Runtime) -> dict[str, Any]:
@@ -120,10 +146,29 @@ class SystemController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/health/ready", summary="Readiness: which modes can answer now", responses=errors(503))
-    async def ready(self, runtime: Injected[Runtime]) -> dict[str, Any]:
+    @get(
+        "/health/ready",
+        summary="Readiness: which modes can answer now",
+        responses=errors(400, 503),
+    )
+    async def ready(
+        self,
+        runtime: Injected[Runtime],
+        require: Annotated[
+            list[str] | None,
+            QueryParameter(
+                description="Modes that must be up for a 200 (repeat or comma), e.g. "
+                f"`semantic,terms`; one of {', '.join(MODES)}. Without it: 200 once the "
+                "read model serves."
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
         """200 once the read model serves (`modes` says which modes are up: while Postgres
-        is unreachable only the read-model modes are, and `stale` is true); 503 before."""
+        is unreachable only the read-model modes are, and `stale` is true); 503 before.
+        With `require`, 503 until every mode it names is up: a load balancer that routes
+        semantic queries asks `?require=semantic` and never sends one to a worker whose
+        query encoder is still loading."""
+        wanted = required_modes(require)
         view = runtime.view
         if view is None:
             raise ServiceUnavailableException(
@@ -131,12 +176,20 @@ class SystemController(Controller):
                 + (f" (last attempt failed: {runtime.load_error})" if runtime.load_error else ""),
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
+        modes = modes_up(runtime)
+        down = [mode for mode in wanted if not modes[mode]]
+        if down:
+            raise ServiceUnavailableException(
+                detail=f"not ready: {', '.join(down)} not up",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                extra={"modes": modes, "database": "up" if runtime.database_up else "down"},
+            )
         return {
             "status": "ready" if runtime.database_up else "degraded",
             "snapshot_version": view.version,
             "stale": runtime.stale,
             "database": "up" if runtime.database_up else "down",
-            "modes": modes_up(runtime),
+            "modes": modes,
         }
 
     @get(

@@ -106,6 +106,13 @@ def test_outage_serves_stale_fails_fast_and_recovers(
             assert ready["status"] == "degraded" and ready["stale"] is True
             assert ready["modes"]["similar"] and ready["modes"]["semantic"]
             assert not ready["modes"]["terms"] and not ready["modes"]["user"]
+            # A balancer that routes only what the read model answers stays with this worker;
+            # one that needs terms is told to wait, with the modes that are up.
+            assert http.get("/health/ready", params={"require": "similar,semantic"}).is_success
+            needs_terms = http.get("/health/ready", params={"require": ["similar", "terms"]})
+            assert needs_terms.status_code == 503 and int(needs_terms.headers["retry-after"]) > 0
+            assert "terms" in needs_terms.json()["detail"]
+            assert needs_terms.json()["extra"]["modes"]["terms"] is False
             _check_read_model_modes(http, catalog)
             caplog.clear()
             with caplog.at_level(logging.WARNING):
@@ -117,6 +124,7 @@ def test_outage_serves_stale_fails_fast_and_recovers(
             _start(pgdata)
         # Back by itself: Postgres modes answer again and the read model is fresh.
         wait_until(lambda: _ready(http)["database"] == "up", timeout=10)
+        assert http.get("/health/ready", params={"require": "terms,user,writes"}).is_success
         terms = http.get("/recommendations", params={"mode": "terms", "q": "space"})
         assert terms.status_code == 200 and terms.json()["results"]
         wait_until(lambda: _ready(http)["stale"] is False, timeout=10)

@@ -249,6 +249,24 @@ def test_not_ready_is_503_with_retry_after(client: TestClient[Litestar]) -> None
     assert hybrid.status_code == 503
 
 
+def test_readiness_names_an_unknown_required_mode(client: TestClient[Litestar]) -> None:
+    bad = client.get("/health/ready", params={"require": "semantic,telepathy"})
+    assert bad.status_code == 400
+    assert "require" in bad.json()["detail"] and "telepathy" in bad.json()["detail"]
+    # Known modes: still 503 while nothing is loaded.
+    assert client.get("/health/ready", params={"require": "similar"}).status_code == 503
+
+
+def test_readiness_knows_every_mode_it_reports() -> None:
+    from api.controllers.system import MODES, modes_up
+
+    class Down:
+        view = serving = None
+        database_up = False
+
+    assert tuple(modes_up(Down())) == MODES  # type: ignore[arg-type]
+
+
 def test_database_down_is_503_not_500(client: TestClient[Litestar]) -> None:
     response = client.get(R, params={"mode": "terms", "q": "space"})
     assert response.status_code == 503, response.text
