@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, Uuid, func
+from sqlalchemy import BigInteger, DateTime, Index, Integer, PrimaryKeyConstraint, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,3 +30,26 @@ class Impression(Base):
     item_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
 
     __table_args__ = (Index("ix_impressions_served_at", "served_at"),)
+
+
+class ImpressionCount(Base):
+    """Impressions per UTC hour, mode and variant: kept by the trigger impressions_roll_up
+    (migration 0019), read by the online gauges instead of every impression."""
+
+    __tablename__ = "impression_counts"
+
+    hour: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    mode: Mapped[str] = mapped_column(Text)
+    variant: Mapped[str] = mapped_column(Text)
+    impressions: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (PrimaryKeyConstraint("hour", "mode", "variant"),)
+
+
+class ItemLastServed(Base):
+    """When an item was last in a served list (to the minute; the same trigger keeps it)."""
+
+    __tablename__ = "item_last_served"
+
+    item_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    served_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

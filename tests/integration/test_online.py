@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -216,3 +217,117 @@ def test_recording_off_writes_nothing_and_prune_keeps_the_window(fresh_db_url: s
     finally:
         engine.dispose()
     assert _count(fresh_db_url) == 1
+
+
+def _exact_rates(conn: psycopg.Connection[Any], hours: int) -> list[tuple[Any, ...]]:
+    """rec.impression_outcomes' figures over every impression of the window (the definition)."""
+    return conn.execute(
+        "SELECT mode, variant, count(*), count(*) FILTER (WHERE clicked),"
+        " count(*) FILTER (WHERE converted) FROM rec.impression_outcomes"
+        " WHERE served_at >= now() - make_interval(hours => %s)"
+        " GROUP BY mode, variant ORDER BY mode, variant",
+        (hours,),
+    ).fetchall()
+
+
+def test_the_rollups_answer_what_every_impression_of_the_window_does(fresh_db_url: str) -> None:
+    """variant_rates and served_coverage read the rollups the trigger keeps (migration 0019):
+    across the window's edge (an impression just outside, one in its partial first hour),
+    COPY and INSERT alike, they equal the exact count over every impression."""
+    import threading
+
+    from db.engine import make_engine
+    from db.impressions import ImpressionRow, served_coverage, variant_rates, write_impressions
+
+    catalog = seed(fresh_db_url)
+    ids = sorted(catalog.ids.values())
+    now = dt.datetime.now(dt.UTC)
+    ages = [dt.timedelta(hours=30), dt.timedelta(hours=24, minutes=1)]  # outside
+    ages += [dt.timedelta(hours=24) - dt.timedelta(seconds=20), dt.timedelta(hours=5)]
+    ages += [dt.timedelta(minutes=m) for m in range(0, 60, 7)]
+    rows = [
+        ImpressionRow(
+            request_id=str(uuid.uuid4()),
+            served_at=now - age,
+            user_id=None,
+            mode=("semantic", "similar")[n % 2],
+            variant=("control", "diverse")[n % 3 == 0],
+            ranker=None,
+            snapshot_version=1,
+            item_ids=tuple(ids[(n * 3 + k) % len(ids)] for k in range(4)),
+        )
+        for n, age in enumerate(ages)
+    ]
+    engine = make_engine(fresh_db_url)
+    try:
+        write_impressions(engine=engine, rows=rows[: len(rows) // 2])  # COPY
+        with psycopg.connect(fresh_db_url) as conn:
+            for r in rows[len(rows) // 2 :]:  # plain INSERTs
+                conn.execute(
+                    "INSERT INTO impressions (request_id, served_at, mode, variant, item_ids)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (r.request_id, r.served_at, r.mode, r.variant, list(r.item_ids)),
+                )
+            events = []
+            for n, r in enumerate(rows):
+                later = r.served_at + dt.timedelta(seconds=5)
+                if n % 2 == 0:  # a click on an item of the list (rows[0]: outside the window)
+                    events.append((f"c{n}", r.item_ids[1], "click", r.request_id, later))
+                if n % 3 == 1:  # a purchase, and a click on an item not in the list
+                    events.append((f"p{n}", r.item_ids[0], "purchase", r.request_id, later))
+                    other = next(i for i in ids if i not in r.item_ids)
+                    events.append((f"o{n}", other, "click", r.request_id, later))
+            conn.cursor().executemany(
+                "INSERT INTO interactions (user_id, item_id, event, request_id, occurred_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                events,
+            )
+            conn.commit()
+            exact = _exact_rates(conn, 24)
+            distinct = conn.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT unnest(item_ids) FROM impressions"
+                " WHERE served_at >= now() - interval '24 hours') s"
+            ).fetchone()
+        assert exact and any(clicked for *_, clicked, _ in exact)
+        with engine.connect() as conn:
+            rates = variant_rates(conn=conn, window=dt.timedelta(hours=24))
+            served, total = served_coverage(conn=conn, window=dt.timedelta(hours=24))
+        got = [(r.mode, r.variant, r.impressions, r.clicked, r.converted) for r in rates]
+        assert got == [tuple(row) for row in exact]
+        assert distinct is not None and (served, total) == (distinct[0], len(ids))
+
+        # Workers flushing at once share rollup rows: no deadlock, nothing counted twice.
+        def flush(worker: int) -> None:
+            for batch in range(15):
+                write_impressions(
+                    engine=engine,
+                    rows=[
+                        ImpressionRow(
+                            str(uuid.uuid4()),
+                            dt.datetime.now(dt.UTC),
+                            None,
+                            ("semantic", "similar", "user")[(worker + j) % 3],
+                            ("control", "diverse")[j % 2],
+                            None,
+                            1,
+                            tuple(ids[(batch + j + k) % len(ids)] for k in range(5)),
+                        )
+                        for j in range(40)
+                    ],
+                )
+
+        threads = [threading.Thread(target=flush, args=(w,)) for w in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with psycopg.connect(fresh_db_url) as conn:
+            per_hour = conn.execute(
+                "SELECT date_trunc('hour', served_at, 'UTC') AS hour, mode, variant, count(*)"
+                " FROM impressions GROUP BY 1, 2, 3"
+                " EXCEPT SELECT hour, mode, variant, impressions FROM impression_counts"
+            ).fetchall()
+            assert _count(fresh_db_url) == len(rows) + 3 * 15 * 40
+        assert per_hour == []
+    finally:
+        engine.dispose()
