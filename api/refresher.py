@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 import anyio
+import anyio.abc
 import psycopg
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -61,6 +62,8 @@ class Refresher:
         self.applied = 0
         self._lock: anyio.Lock | None = None  # created in the loop: loads and applies in turn
         self._encoder_wanted: anyio.Event | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self.warmed = 0
         runtime.reread = self.apply
 
     @property
@@ -73,6 +76,7 @@ class Refresher:
         await self.rt.load_requested.wait()
         self._encoder_wanted = anyio.Event()
         async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
             # Loading a model takes seconds to minutes: beside the watch, never blocking it.
             tasks.start_soon(self._encoder_loop)
             await self._sessions()
@@ -122,10 +126,23 @@ class Refresher:
             await self._reconcile()
             self.rt.fresh = True
             self.want_encoder()
+            if self._tasks is not None:  # new backends, at start and after an outage
+                self._tasks.start_soon(self._warm_pool)
             await self._watch(listener)
         finally:
             with anyio.CancelScope(shield=True):
                 await listener.close()
+
+    async def _warm_pool(self) -> None:
+        started = time.perf_counter()
+        try:
+            warmed = await anyio.to_thread.run_sync(self.rt.warm_pool)
+        except Exception:  # an optimisation: never the end of the refresher's task group
+            log.warning("could not warm the connection pool", exc_info=True)
+            return
+        self.warmed += warmed
+        spent = 1000 * (time.perf_counter() - started)
+        log.info("warmed %d connections in %.0f ms", warmed, spent)
 
     async def _reconcile(self) -> None:
         view = self.rt.view

@@ -12,6 +12,7 @@ they are stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from api import routing
 from api.ann_index import IndexOptions
@@ -42,6 +44,7 @@ from api.view import View
 from db import read_model as rm
 from db.embeddings import ModelInfo
 from db.engine import database_url, make_engine, recycle_connections
+from db.recs.warm import warm_connection
 from db.router import Router
 from db.settings import Settings
 from jobs.embedder import Embedder, QueryEncoder, check_dimension
@@ -54,6 +57,8 @@ EmbedderFactory = Callable[[ModelInfo], Embedder]
 CONNECT_TIMEOUT = 2
 # A pooled connection idle longer than this is tested at checkout (db/engine.py).
 IDLE_PING_SECONDS = 1.0
+# Warmed at each (re)connection: the pool's size, what c=8 and the background tasks hold.
+WARM_CONNECTIONS = 10
 
 
 def default_embedder_factory(settings: Settings) -> EmbedderFactory:
@@ -291,6 +296,27 @@ class Runtime:
         base = open_version(directory, self.nprobe)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         return base
+
+    def warm_pool(self, connections: int = WARM_CONNECTIONS) -> int:
+        """Open `connections` connections at once on every read engine (the primary and the
+        replicas) and warm each backend (db.recs.warm): otherwise a worker's first burst of
+        concurrent queries meets fresh backends, 25-75 ms each while they compile the rec.*
+        functions. Returns how many were warmed; an engine that fails is skipped."""
+        view = self.view
+        if view is None:
+            return 0
+        engines = [self.engine, *(replica.engine for replica in self.router.replicas)]
+        warmed = 0
+        for engine in engines:
+            try:
+                with contextlib.ExitStack() as held:  # held at once: the pool's distinct ones
+                    for _ in range(connections):
+                        conn = held.enter_context(engine.connect())
+                        warm_connection(conn, model=view.model, dim=view.base.meta.dim)
+                        warmed += 1
+            except SQLAlchemyError as err:
+                log.warning("could not warm the connections of %s: %s", engine.url, err)
+        return warmed
 
     def map_published(self) -> ReadModel | None:
         """The last published read model, without asking Postgres (which is unreachable):

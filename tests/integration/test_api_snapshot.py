@@ -292,3 +292,32 @@ def test_swaps_under_load_fail_no_request(seeded: tuple[str, Catalog]) -> None:
     for sent, ids, _ in load.seen:
         for victim, gone_at in deleted.items():
             assert not (sent > gone_at and victim in ids), f"deleted {victim} came back"
+
+
+def test_every_pooled_backend_is_warmed_at_start(seeded: tuple[str, Catalog]) -> None:
+    """Once connected, the refresher warms WARM_CONNECTIONS pooled connections at once, each
+    backend running rec.semantic down its paths (a fresh backend's first calls compile the
+    functions: 25-75 ms each under load, docs/serving.md)."""
+    from api.runtime import WARM_CONNECTIONS
+
+    url, _ = seeded
+    with psycopg.connect(url, autocommit=True) as admin:
+        database = admin.execute("SELECT current_database()").fetchone()
+        assert database is not None
+        admin.execute(f"ALTER DATABASE \"{database[0]}\" SET track_functions = 'pl'")
+
+    def semantic_calls() -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
+                " WHERE schemaname = 'rec' AND funcname = 'semantic'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    with ready_client(url) as client:
+        refresher = client.app.state["refresher"]
+        runtime = client.app.state["runtime"]
+        wait_until(lambda: refresher.warmed >= WARM_CONNECTIONS)
+        assert runtime.engine.pool.checkedin() >= WARM_CONNECTIONS
+        # An idle backend reports its function counts within ~10 s (PostgreSQL's stats interval).
+        wait_until(lambda: semantic_calls() >= 3 * WARM_CONNECTIONS, timeout=25)
