@@ -32,7 +32,7 @@ import psycopg
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.errors import outage_log
-from api.memory import freeze_long_lived
+from api.memory import freeze_long_lived, release_freed_memory
 from api.runtime import CONNECT_TIMEOUT, Runtime
 from api.view import View
 from db.embeddings import ModelInfo
@@ -64,6 +64,8 @@ class Refresher:
         self._encoder_wanted: anyio.Event | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         self.warmed = 0
+        self._warm_due = True  # at the first connection, and again after an outage
+        self._warming = False
         runtime.reread = self.apply
 
     @property
@@ -106,6 +108,7 @@ class Refresher:
 
     async def _lost(self, err: BaseException) -> None:
         self.rt.mark_database(False)
+        self._warm_due = True  # the pool's connections are replaced when it comes back
         self.rt.load_error = f"{type(err).__name__}: {err}"
         outage_log.warning("refresher", "database unreachable (%s); serving the read model", err)
         if self.rt.view is None:  # started during the outage: serve what was published
@@ -126,7 +129,8 @@ class Refresher:
             await self._reconcile()
             self.rt.fresh = True
             self.want_encoder()
-            if self._tasks is not None:  # new backends, at start and after an outage
+            if self._warm_due and not self._warming and self._tasks is not None:
+                self._warm_due, self._warming = False, True  # new backends: start, outage
                 self._tasks.start_soon(self._warm_pool)
             await self._watch(listener)
         finally:
@@ -140,6 +144,8 @@ class Refresher:
         except Exception:  # an optimisation: never the end of the refresher's task group
             log.warning("could not warm the connection pool", exc_info=True)
             return
+        finally:
+            self._warming = False
         self.warmed += warmed
         spent = 1000 * (time.perf_counter() - started)
         log.info("warmed %d connections in %.0f ms", warmed, spent)
@@ -160,7 +166,10 @@ class Refresher:
             self.last_full = time.monotonic()
             self.full_pending = False
             self.reloads += 1
-            self.rt.swap(View(base))
+            self.rt.swap(View(base))  # one full collection: what the previous view held
+        # A build's rows and the previous view are garbage now: give their pages back to
+        # the OS (malloc_trim, in a thread: ctypes lets go of the GIL meanwhile).
+        await anyio.to_thread.run_sync(release_freed_memory)
 
     async def _load_encoder(self) -> None:
         view = self.rt.view

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 from api import routing
 from api.ann_index import IndexOptions
 from api.errors import NotReady, outage_log
-from api.memory import freeze_long_lived, release_freed_memory
+from api.memory import freeze_long_lived
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
 from api.readmodel import (
@@ -291,30 +291,32 @@ class Runtime:
                 started=started,
                 options=self.index_options,
             )
-        del catalog
-        release_freed_memory()  # the build's rows are garbage now: give the pages back
+        del catalog  # the build's rows: freed now; the refresher trims after the swap
         base = open_version(directory, self.nprobe)
         self.metrics.snapshot_builds.observe(time.perf_counter() - started)
         return base
 
     def warm_pool(self, connections: int = WARM_CONNECTIONS) -> int:
-        """Open `connections` connections at once on every read engine (the primary and the
-        replicas) and warm each backend (db.recs.warm): otherwise a worker's first burst of
-        concurrent queries meets fresh backends, 25-75 ms each while they compile the rec.*
-        functions. Returns how many were warmed; an engine that fails is skipped."""
+        """Open `connections` (at most the pool's size) connections at once on every read
+        engine (the primary and the replicas) and warm each backend (db.recs.warm):
+        otherwise a worker's first burst of concurrent queries meets fresh backends, 25-75 ms
+        each while they compile the rec.* functions. Returns how many were warmed; an
+        engine that fails is skipped."""
         view = self.view
         if view is None:
             return 0
         engines = [self.engine, *(replica.engine for replica in self.router.replicas)]
         warmed = 0
         for engine in engines:
+            pool = engine.pool
+            size = min(connections, pool.size()) if isinstance(pool, QueuePool) else 1
             try:
                 with contextlib.ExitStack() as held:  # held at once: the pool's distinct ones
-                    for _ in range(connections):
+                    for _ in range(size):
                         conn = held.enter_context(engine.connect())
                         warm_connection(conn, model=view.model, dim=view.base.meta.dim)
                         warmed += 1
-            except SQLAlchemyError as err:
+            except Exception as err:  # a replica behind, or down: the others still warm
                 log.warning("could not warm the connections of %s: %s", engine.url, err)
         return warmed
 

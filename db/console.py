@@ -28,12 +28,12 @@ def interaction_jobs(*, conn: Connection) -> list[dict[str, Any]]:
 
 
 def hourly_impressions(*, conn: Connection, window: dt.timedelta) -> list[dict[str, Any]]:
-    """Impressions and clicked impressions per hour and variant, over the window."""
+    """Impressions per UTC hour and variant over the window's hours, from impression_counts
+    (migration 0019: the console's chart no longer reads every impression of the window)."""
     return dict_rows(
         conn,
-        "SELECT date_trunc('hour', served_at) AS hour, variant, count(*) AS impressions,"
-        " count(*) FILTER (WHERE clicked) AS clicked"
-        " FROM rec.impression_outcomes WHERE served_at >= now() - CAST(:w AS interval)"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT hour, variant, sum(impressions)::bigint AS impressions FROM impression_counts"
+        " WHERE hour >= date_trunc('hour', now() - CAST(:w AS interval), 'UTC')"
+        " GROUP BY hour, variant ORDER BY hour, variant",
         w=window,
     )

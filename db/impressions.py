@@ -64,8 +64,8 @@ def write_impressions(*, engine: Engine, rows: Sequence[ImpressionRow]) -> int:
 
 
 def prune_impressions(*, conn: Connection, older_than: dt.timedelta) -> int:
-    """Delete impressions served before now() - older_than, and the rollups' rows of before
-    then (whole hours only); returns how many impressions went."""
+    """Delete impressions served before now() - older_than, and impression_counts' hours
+    wholly before then; returns how many impressions went."""
     age = {"age": older_than}
     result = conn.execute(
         text("DELETE FROM impressions WHERE served_at < now() - CAST(:age AS interval)"), age
@@ -77,9 +77,8 @@ def prune_impressions(*, conn: Connection, older_than: dt.timedelta) -> int:
         ),
         age,
     )
-    conn.execute(
-        text("DELETE FROM item_last_served WHERE served_at < now() - CAST(:age AS interval)"), age
-    )
+    # item_last_served is not pruned: one row per item ever served, and the trigger locks its
+    # rows in item order, which a DELETE would not (a deadlock with a flush).
     return int(result.rowcount or 0)
 
 
@@ -103,19 +102,21 @@ class VariantRates:
 # Impressions per mode and variant in the window: whole UTC hours from the rollup, the
 # window's partial first hour from the impressions themselves (one hour at most).
 # Clicked and converted: the impressions of the window that a click (purchase) of an item
-# in their list names. Such an event happens after its list was served, so only the events
-# of the window are read (through ix_interactions_request_time): O(events), not O(lists).
+# in their list names. Such an event comes after its list was served, so only events dated
+# from a day before the window's start on are read (ix_interactions_request_time; the day
+# allows for a client clock behind the API's): O(the window's events), not O(its lists).
 # rec.impression_outcomes defines the same figures over every impression.
+# The window's start is written out (not a CTE) so that the planner can estimate it.
+_START = "now() - CAST(:w AS interval)"
+_WHOLE = f"date_trunc('hour', {_START}, 'UTC') + interval '1 hour'"
 _RATES = text(
-    "WITH start AS (SELECT now() - CAST(:w AS interval) AS t,"
-    "  date_trunc('hour', now() - CAST(:w AS interval), 'UTC') + interval '1 hour' AS whole),"
-    " served AS ("
+    "WITH served AS ("
     "  SELECT mode, variant, sum(n)::bigint AS impressions FROM ("
-    "   SELECT c.mode, c.variant, c.impressions AS n FROM impression_counts c, start"
-    "    WHERE c.hour >= start.whole"
+    "   SELECT c.mode, c.variant, c.impressions AS n FROM impression_counts c"
+    f"    WHERE c.hour >= {_WHOLE}"
     "   UNION ALL"
-    "   SELECT i.mode, i.variant, count(*) FROM impressions i, start"
-    "    WHERE i.served_at >= start.t AND i.served_at < start.whole"
+    "   SELECT i.mode, i.variant, count(*) FROM impressions i"
+    f"    WHERE i.served_at >= {_START} AND i.served_at < {_WHOLE}"
     "    GROUP BY i.mode, i.variant) parts"
     "  GROUP BY mode, variant),"
     " outcomes AS ("
@@ -123,9 +124,10 @@ _RATES = text(
     "   count(*) FILTER (WHERE converted) AS converted FROM ("
     "   SELECT i.mode, i.variant, bool_or(x.event = 'click') AS clicked,"
     "    bool_or(x.event = 'purchase') AS converted"
-    "   FROM start, interactions x"
+    "   FROM interactions x"
     "   JOIN impressions i ON i.request_id = x.request_id AND x.item_id = ANY (i.item_ids)"
-    "   WHERE x.request_id IS NOT NULL AND x.occurred_at >= start.t AND i.served_at >= start.t"
+    "   WHERE x.request_id IS NOT NULL"
+    f"    AND x.occurred_at >= {_START} - interval '1 day' AND i.served_at >= {_START}"
     "   GROUP BY i.request_id, i.mode, i.variant) per_list"
     "  GROUP BY mode, variant)"
     " SELECT s.mode, s.variant, s.impressions, coalesce(o.clicked, 0) AS clicked,"

@@ -85,6 +85,8 @@ def required_modes(values: list[str] | None) -> list[str]:
     wanted: list[str] = []
     for value in values or ():
         for mode in (part.strip() for part in value.split(",")):
+            if not mode:  # `?require=` or a trailing comma (a templated probe): nothing
+                continue
             if mode not in MODES:
                 raise BadParameter("require", f"unknown mode {mode!r} (one of {', '.join(MODES)})")
             if mode not in wanted:

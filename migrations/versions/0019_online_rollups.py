@@ -10,6 +10,12 @@ name a served list through a new index on their time (docs/online.md).
 
 The analysts' views (rec.impression_outcomes, rec.served_coverage_daily...) are unchanged.
 
+Upgrade note: the backfill reads every retained impression once, and the API's impression
+writes wait for it (about 2 s per million impressions; the API queues up to
+PGREC_IMPRESSION_QUEUE lists meanwhile, and drops, counted, beyond). With tens of millions
+retained, prune first (`pgrec impressions prune`) or migrate at a quiet hour. The index on
+interactions is built CONCURRENTLY, outside the transaction: interaction writes go on.
+
 Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-05
@@ -29,11 +35,16 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0019 (db.frozen_sql.digest): the files never change.
-SHA256 = "78bd98891e15bc6c4fdbc8dbe6e004d16ee16a8a26803bebe56d84eda4feaeb6"
+SHA256 = "4c25b34a2d683ec0c569aa908c9c8539946a7dadc13e092edf2cc5587bef12b9"
 
 
 def upgrade() -> None:
-    op.execute(frozen_sql.load("0019", SHA256)["schema.online_rollups"])
+    sql = frozen_sql.load("0019", SHA256)
+    # Built without blocking the writers of interactions, outside the migration's transaction.
+    with op.get_context().autocommit_block():
+        op.execute(sql["schema.online_events_index"])
+    # Writers of impressions wait for the trigger and the backfill (~2 s per million rows).
+    op.execute(sql["schema.online_rollups"])
 
 
 def downgrade() -> None:

@@ -257,6 +257,12 @@ def test_readiness_names_an_unknown_required_mode(client: TestClient[Litestar]) 
     assert client.get("/health/ready", params={"require": "similar"}).status_code == 503
 
 
+def test_an_empty_requirement_requires_nothing() -> None:
+    from api.controllers.system import required_modes
+
+    assert required_modes(["", "semantic,", " , terms", "semantic"]) == ["semantic", "terms"]
+
+
 def test_readiness_knows_every_mode_it_reports() -> None:
     from api.controllers.system import MODES, modes_up
 
