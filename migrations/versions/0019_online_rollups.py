@@ -35,7 +35,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # sha256 of migrations/versions/sql/0019 (db.frozen_sql.digest): the files never change.
-SHA256 = "4c25b34a2d683ec0c569aa908c9c8539946a7dadc13e092edf2cc5587bef12b9"
+SHA256 = "70e7f63ea0ce92d383682418874ddf11aa00e3ac177319daa0acb385cf1d7be7"
 
 
 def upgrade() -> None:

@@ -32,12 +32,17 @@ BEGIN
   GROUP BY 1, 2, 3
   ORDER BY 1, 2, 3
   ON CONFLICT (hour, mode, variant) DO UPDATE SET impressions = c.impressions + EXCLUDED.impressions;
+  -- Items stamped within the minute are left out before the upsert: ON CONFLICT locks the
+  -- row it meets even when its WHERE skips the update, a write per row.
   INSERT INTO item_last_served AS s (item_id, served_at)
-  SELECT u.item_id, max(n.served_at)
-  FROM new_rows n, unnest(n.item_ids) AS u(item_id)
-  WHERE u.item_id IS NOT NULL
-  GROUP BY u.item_id
-  ORDER BY u.item_id
+  SELECT f.item_id, f.served_at
+  FROM (SELECT u.item_id, max(n.served_at) AS served_at
+        FROM new_rows n, unnest(n.item_ids) AS u(item_id)
+        WHERE u.item_id IS NOT NULL
+        GROUP BY u.item_id) f
+  WHERE NOT EXISTS (SELECT 1 FROM item_last_served o
+                    WHERE o.item_id = f.item_id AND o.served_at >= f.served_at - interval '1 minute')
+  ORDER BY f.item_id
   ON CONFLICT (item_id) DO UPDATE SET served_at = EXCLUDED.served_at
     WHERE s.served_at < EXCLUDED.served_at - interval '1 minute';
   RETURN NULL;
