@@ -250,8 +250,15 @@ def wait_until(predicate: Any, *, timeout: float = 15.0, every: float = 0.05) ->
         time.sleep(every)
 
 
-def wait_ready(client: TestClient[Litestar] | httpx.Client, timeout: float = 15.0) -> None:
-    wait_until(lambda: client.get("/health/ready").status_code == 200, timeout=timeout)
+def wait_ready(
+    client: TestClient[Litestar] | httpx.Client, timeout: float = 15.0, require: str = "semantic"
+) -> None:
+    """Until /health/ready answers 200 for `require` (by default: semantic is up, the query
+    encoder included; "" for the read model alone)."""
+    params = {"require": require} if require else None
+    wait_until(
+        lambda: client.get("/health/ready", params=params).status_code == 200, timeout=timeout
+    )
 
 
 @contextlib.contextmanager
