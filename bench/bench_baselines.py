@@ -174,6 +174,28 @@ def rec_semantic(url: str, catalog: Catalog, queries: np.ndarray) -> dict[str, A
         engine.dispose()
 
 
+def text_queries(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """`texts` encoded by the model, normalised: queries as people type them."""
+    q = np.asarray(embedder.encode(list(texts)), dtype=np.float32)
+    return np.asarray(q / np.linalg.norm(q, axis=1, keepdims=True), dtype=np.float32)
+
+
+def recall_by_query(
+    url: str, catalog: Catalog, kinds: dict[str, np.ndarray]
+) -> dict[str, dict[str, Any]]:
+    """rec.semantic's recall@10 per selectivity for each kind of query: recall depends on the
+    query, not only on the filter (docs/serving.md#recall-depends-on-the-query)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                kind: {"queries": len(q), **_semantic_by_selectivity(conn, catalog, q)}
+                for kind, q in kinds.items()
+            }
+    finally:
+        engine.dispose()
+
+
 _STORAGE = text("SELECT storage FROM embedding_models WHERE name = :m")
 OTHER_INDEX = "ix_bench_other_storage"
 
@@ -238,4 +260,24 @@ def bare_encode(embedder: Embedder, texts: Sequence[str], threads: int = 1) -> d
         "embedder": embedder.name,
         "torch_threads": threads if torch is not None else None,
         **latency_summary(times),
+    }
+
+
+def measure(
+    catalog: Catalog, embedder: Embedder, count: int, seed: int, texts: Sequence[str]
+) -> dict[str, Any]:
+    """Every baseline of the filtered-retrieval section on `count` near-item queries, and
+    rec.semantic's recall for typed `texts` and for the catalog's titles."""
+    queries = query_vectors(catalog, count, seed)
+    kinds = {
+        "text": text_queries(embedder, texts),
+        "titles": text_queries(embedder, catalog.titles[:count]),
+    }
+    return {
+        "queries": len(queries),
+        "faiss": faiss_floor(catalog, queries),
+        "pgvector": plain_pgvector(catalog.url, catalog, queries),
+        "rec_semantic": rec_semantic(catalog.url, catalog, queries),
+        "rec_semantic_other_storage": rec_semantic_other_storage(catalog.url, catalog, queries),
+        "recall_by_query": recall_by_query(catalog.url, catalog, kinds),
     }

@@ -134,7 +134,36 @@ def _filtered(data: dict[str, Any]) -> list[str]:
         "matching | pgvector default recall@10 | uses HNSW | p50 ms | exact scan p50 ms"
         " | rec.semantic recall@10 | min | p50 ms | p99 ms | API p50 ms (c=1)"
     )
-    return lines + _table(head, rows) + _storages(b)
+    return lines + _table(head, rows) + _storages(b) + _by_query(b)
+
+
+def _by_query(b: dict[str, Any]) -> list[str]:
+    """rec.semantic's recall@10 for the near-item queries above, typed text and titles."""
+    kinds = b.get("recall_by_query")
+    if not kinds:
+        return ["", "recall@10 by kind of query: not measured in this run."]
+    named = {"near-item": {"queries": b["queries"], **b["rec_semantic"]["by_selectivity"]}}
+    named.update(kinds)
+    labels = list(b["rec_semantic"]["by_selectivity"])
+    lines = [
+        "",
+        "rec.semantic's recall@10 (mean / worst query) by kind of query, the same filters: "
+        "near-item = the queries above; text = the judged queries' texts "
+        "(bench/judged_queries.json), encoded; titles = catalog titles, encoded (short, "
+        "generic texts whose nearest items are far and nearly tied: the hard case for HNSW; "
+        "docs/serving.md#recall-depends-on-the-query):",
+        "",
+    ]
+    rows = []
+    for kind, by in named.items():
+        cells = [
+            f"{_n(by[label].get('recall_at_10'), 3)} / {_n(by[label].get('min_recall_at_10'), 2)}"
+            if label in by
+            else "-"
+            for label in labels
+        ]
+        rows.append((kind, str(by.get("queries", "-")), *cells))
+    return lines + _table(("queries", "n", *labels), rows)
 
 
 def _storages(b: dict[str, Any]) -> list[str]:

@@ -10,6 +10,12 @@ over the same rows (computed by the exact scan, the uncast distance no index ser
 reports the plan rec.vector_plan chose, recall@10 and its minimum, wall p50/p90 and the
 Postgres backend's CPU time per query (from /proc/<pid>/schedstat, Linux only): on a
 shared machine wall time measures the queue for a core, CPU time what the query costs.
+
+`--kind` picks the queries, since recall depends on them (docs/serving.md#recall-depends-on-
+the-query): `near` (default; a stored item vector plus noise of norm 0.5, as the bench's
+filtered recall), `far` (noise of norm 1.0), `text` (the judged queries' texts of
+bench/judged_queries.json, encoded by the model) or `titles` (sampled catalog titles,
+encoded). `--set ef_search_min=72` (repeatable) runs with a pgrec.* setting.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import psycopg
 
 from bench.bench_catalog import BUCKETS
 from bench.bench_stats import recall_at_k
+from bench.eval_queries import load_queries
 from db.models import DEFAULT_MODEL
 from db.recs.calls import vector_literal
 
@@ -48,7 +55,32 @@ def cases() -> dict[str, dict[str, Any]]:
     return out
 
 
-def query_vectors(conn: psycopg.Connection[Any], count: int, seed: int) -> np.ndarray:
+def _unit(q: np.ndarray) -> np.ndarray:
+    return np.asarray(q / np.linalg.norm(q, axis=1, keepdims=True), dtype=np.float32)
+
+
+def encoded_queries(conn: psycopg.Connection[Any], kind: str, count: int, seed: int) -> np.ndarray:
+    """The judged queries' texts (`text`) or a seeded sample of titles (`titles`), encoded by
+    the model the bench catalog was embedded with."""
+    from jobs.engines import load_engine
+
+    if kind == "text":
+        texts = [q.text for q in load_queries()][:count]
+    else:
+        texts = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT title FROM items ORDER BY hashint8(id # %s::bigint), id LIMIT %s",
+                (seed, count),
+            )
+        ]
+    engine = load_engine(purpose="query")
+    return _unit(np.asarray(engine.encode(texts), dtype=np.float32))
+
+
+def query_vectors(
+    conn: psycopg.Connection[Any], count: int, seed: int, noise_norm: float = 0.5
+) -> np.ndarray:
     """Stored vectors of random items plus noise, normalised (as bench_baselines does).
 
     Only the picked vectors are read (a 1M catalog's would be gigabytes of text)."""
@@ -68,10 +100,9 @@ def query_vectors(conn: psycopg.Connection[Any], count: int, seed: int) -> np.nd
     ).fetchall()
     base = np.array([json.loads(r[0]) for r in rows], dtype=np.float32)
     noise = rng.standard_normal(base.shape).astype(np.float32) * np.float32(
-        0.5 / base.shape[1] ** 0.5
+        noise_norm / base.shape[1] ** 0.5
     )
-    q = base + noise
-    return np.asarray(q / np.linalg.norm(q, axis=1, keepdims=True), dtype=np.float32)
+    return _unit(base + noise)
 
 
 def _cpu_ms(pid: int) -> float:
@@ -110,9 +141,24 @@ def main() -> None:
     p.add_argument("url", help="the bench catalog's database URL")
     p.add_argument("--queries", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", choices=("near", "far", "text", "titles"), default="near")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a pgrec.* setting for the session, e.g. ef_search_min=72",
+    )
     args = p.parse_args()
     with psycopg.connect(args.url, autocommit=True) as conn:
-        queries = query_vectors(conn, args.queries, args.seed)
+        for setting in args.set:
+            name, _, value = setting.partition("=")
+            conn.execute("SELECT set_config(%s, %s, false)", ("pgrec." + name, value))
+        if args.kind in ("near", "far"):
+            noise = 0.5 if args.kind == "near" else 1.0
+            queries = query_vectors(conn, args.queries, args.seed, noise)
+        else:
+            queries = encoded_queries(conn, args.kind, args.queries, args.seed)
         print("| filter | matching | plan | ef | recall@10 | min | p50 ms | p90 ms | CPU p50 ms |")
         print("|---|---|---|---|---|---|---|---|---|")
         for name, filters in cases().items():

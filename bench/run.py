@@ -32,6 +32,7 @@ from bench import bench_scenarios as sc
 from bench.bench_args import DESCRIPTION, add_arguments, argv_of
 from bench.bench_server import ApiServer, ServerError
 from bench.bench_stats import not_run
+from bench.eval_queries import load_queries
 from db.engine import database_url
 from db.settings import get_settings
 from jobs.cooccurrence import refresh_cooccurrence
@@ -313,14 +314,8 @@ def _api(
 
 
 def _baselines(config: BenchConfig, cat: catalog.Catalog, embedder: Any) -> dict[str, Any]:
-    queries = base.query_vectors(cat, config.baseline_queries, config.seed)
-    return {
-        "queries": len(queries),
-        "faiss": base.faiss_floor(cat, queries),
-        "pgvector": base.plain_pgvector(cat.url, cat, queries),
-        "rec_semantic": base.rec_semantic(cat.url, cat, queries),
-        "rec_semantic_other_storage": base.rec_semantic_other_storage(cat.url, cat, queries),
-    }
+    texts = [q.text for q in load_queries()]
+    return base.measure(cat, embedder, config.baseline_queries, config.seed, texts)
 
 
 def quiet_loggers() -> None:

@@ -64,19 +64,16 @@ def write_impressions(*, engine: Engine, rows: Sequence[ImpressionRow]) -> int:
 
 
 def prune_impressions(*, conn: Connection, older_than: dt.timedelta) -> int:
-    """Delete impressions served before now() - older_than, and impression_counts' hours
-    wholly before then; returns how many impressions went."""
+    """Delete the impressions served before the UTC hour that now() - older_than falls in,
+    and impression_counts' hours before it; returns how many impressions went.
+
+    Whole hours go, so that every hour impression_counts keeps still has all of its
+    impressions: a cut inside an hour would leave that hour's count over the impressions a
+    window longer than the retention reads (up to an hour more is kept instead)."""
+    cutoff = "date_trunc('hour', now() - CAST(:age AS interval), 'UTC')"
     age = {"age": older_than}
-    result = conn.execute(
-        text("DELETE FROM impressions WHERE served_at < now() - CAST(:age AS interval)"), age
-    )
-    conn.execute(
-        text(
-            "DELETE FROM impression_counts"
-            " WHERE hour < date_trunc('hour', now() - CAST(:age AS interval), 'UTC')"
-        ),
-        age,
-    )
+    result = conn.execute(text(f"DELETE FROM impressions WHERE served_at < {cutoff}"), age)
+    conn.execute(text(f"DELETE FROM impression_counts WHERE hour < {cutoff}"), age)
     # item_last_served is not pruned: one row per item ever served, and the trigger locks its
     # rows in item order, which a DELETE would not (a deadlock with a flush).
     return int(result.rowcount or 0)

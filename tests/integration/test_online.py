@@ -219,6 +219,46 @@ def test_recording_off_writes_nothing_and_prune_keeps_the_window(fresh_db_url: s
     assert _count(fresh_db_url) == 1
 
 
+def test_prune_cuts_whole_hours_so_the_rollup_keeps_only_whole_hours(fresh_db_url: str) -> None:
+    """Impressions on both sides of the retention's cut, in one UTC hour: prune keeps or
+    deletes that hour whole, and every hour impression_counts keeps equals its impressions."""
+    from db.engine import make_engine
+    from db.impressions import prune_impressions
+
+    catalog = seed(fresh_db_url)
+    item = next(iter(catalog.ids.values()))
+    age = dt.timedelta(hours=5)
+    with psycopg.connect(fresh_db_url) as conn:
+        cut, hour = conn.execute(
+            "SELECT now() - %s::interval, date_trunc('hour', now() - %s::interval, 'UTC')",
+            (age, age),
+        ).fetchone()
+        # Both sides of the cut inside its hour (when the cut is not right at the hour's
+        # start), and one impression an hour before it.
+        stamps = [hour, cut - (cut - hour) / 2, cut + dt.timedelta(seconds=1), hour - age / 5]
+        for at in stamps:
+            conn.execute(
+                "INSERT INTO impressions (request_id, served_at, mode, variant, item_ids)"
+                " VALUES (gen_random_uuid(), %s, 'x', 'v', %s)",
+                (at, [item]),
+            )
+    engine = make_engine(fresh_db_url)
+    try:
+        with engine.begin() as conn:
+            assert prune_impressions(conn=conn, older_than=age) == 1  # only the earlier hour
+    finally:
+        engine.dispose()
+    with psycopg.connect(fresh_db_url) as conn:
+        kept = conn.execute(
+            "SELECT date_trunc('hour', served_at, 'UTC'), count(*) FROM impressions"
+            " WHERE mode = 'x' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        counted = conn.execute(
+            "SELECT hour, impressions FROM impression_counts WHERE mode = 'x' ORDER BY hour"
+        ).fetchall()
+    assert kept == counted and [n for _, n in kept] == [3]
+
+
 def _exact_rates(conn: psycopg.Connection[Any], hours: int) -> list[tuple[Any, ...]]:
     """rec.impression_outcomes' figures over every impression of the window (the definition)."""
     return conn.execute(

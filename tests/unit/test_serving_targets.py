@@ -30,6 +30,10 @@ def _data(filtered_p50: float, cold_fresh: float) -> dict[str, Any]:
             "rec_semantic": {
                 "by_selectivity": {"10%": {"recall_at_10": 0.99, "min_recall_at_10": 0.6}}
             },
+            "recall_by_query": {
+                "text": {"queries": 31, "10%": {"recall_at_10": 1.0}},
+                "titles": {"queries": 40, "10%": {"recall_at_10": 0.981}},
+            },
         },
     }
 
@@ -49,8 +53,16 @@ def test_the_worst_filter_and_the_slower_cold_start_decide() -> None:
     assert _status(rows, "filtered p99") == "**met**"
     assert _status(rows, "cold start") == "**not met**"
     assert "10%+movie 4.00 ms" in next(r[2] for r in rows if r[0].startswith("filtered p50"))
-    recall = next(r for r in rows if r[0].startswith("filtered recall"))
+    recall = next(r for r in rows if r[0].startswith("filtered recall@10 (rec.semantic"))
     assert recall[2] == "0.990 (worst single query 0.60)" and recall[3] == "**met**"
+
+
+def test_recall_by_kind_of_query_is_judged_at_the_worst_kind() -> None:
+    data = _data(filtered_p50=9.0, cold_fresh=4.9)
+    kinds = data["baselines"]["recall_by_query"]
+    kinds["titles"]["50%"] = {"recall_at_10": 0.948}
+    row = next(r for r in serving_targets.targets(data) if "by kind of query" in r[0])
+    assert row[2] == "text 1.000, titles 0.948" and row[3] == "**not met**"
 
 
 def test_a_missing_measurement_is_not_run() -> None:
