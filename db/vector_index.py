@@ -21,6 +21,7 @@ from db.settings import get_settings
 
 INDEX_PREFIX = "ix_item_embeddings_hnsw_"
 STORAGES = ("vector", "halfvec")
+PGVECTOR_EF_CONSTRUCTION = 64  # what an index built without the option has
 _MAX_IDENTIFIER = 63
 
 
@@ -68,10 +69,19 @@ def index_owner(conn: Connection, *, model: str) -> str | None:
 
 def index_storage(conn: Connection, *, model: str) -> str | None:
     """What the model's index stores ('vector' or 'halfvec'); None without an index."""
+    build = index_build(conn, model=model)
+    return None if build is None else build[0]
+
+
+def index_build(conn: Connection, *, model: str) -> tuple[str, int] | None:
+    """(storage, ef_construction) the model's index was built with; None without an index.
+    An index built without the option has pgvector's default, 64."""
     definition = _definition(conn, model)
     if definition is None:
         return None
-    return "halfvec" if "halfvec_cosine_ops" in definition else "vector"
+    storage = "halfvec" if "halfvec_cosine_ops" in definition else "vector"
+    found = re.search(r"ef_construction\s*=\s*'?(\d+)'?", definition)
+    return storage, int(found.group(1)) if found else PGVECTOR_EF_CONSTRUCTION
 
 
 def create_hnsw_index(conn: Connection, *, model: str, dim: int, storage: str | None = None) -> str:
@@ -79,18 +89,34 @@ def create_hnsw_index(conn: Connection, *, model: str, dim: int, storage: str | 
 
     `storage` defaults to PGREC_VECTOR_STORAGE; an index built with the other storage is
     rebuilt, and embedding_models.storage records the one the index has."""
-    storage = storage or get_settings().vector_storage
-    if storage not in STORAGES:
-        raise ValueError(f"unknown vector storage {storage!r}: one of {', '.join(STORAGES)}")
+    storage = _checked_storage(storage)
     name = hnsw_index_name(model)
     owner = index_owner(conn, model=model)
     if owner is not None and owner != model:
         raise ValueError(f"model name {model!r} maps to the index of model {owner!r}: rename it")
-    if index_storage(conn, model=model) not in (None, storage):
+    if index_build(conn, model=model) not in (None, _wanted(storage)):
         conn.execute(text(f"DROP INDEX {name}"))
     conn.execute(text(_create_sql(name, model=model, dim=dim, storage=storage)))
     _record_storage(conn, model=model, storage=storage)
     return name
+
+
+def _checked_storage(storage: str | None) -> str:
+    storage = storage or get_settings().vector_storage
+    if storage not in STORAGES:
+        raise ValueError(f"unknown vector storage {storage!r}: one of {', '.join(STORAGES)}")
+    return storage
+
+
+def _wanted(storage: str) -> tuple[str, int]:
+    """How an index should be built now: the storage, PGREC_HNSW_EF_CONSTRUCTION."""
+    return storage, get_settings().hnsw_ef_construction
+
+
+def create_sql(name: str, *, model: str, dim: int, storage: str | None = None) -> str:
+    """The CREATE INDEX of a model's HNSW index as this deployment builds it (bulk loaders
+    that drop the index and build it after the load use it)."""
+    return _create_sql(name, model=model, dim=dim, storage=_checked_storage(storage))
 
 
 def _create_sql(
@@ -100,6 +126,7 @@ def _create_sql(
     return (
         f"CREATE INDEX {how} {name} ON item_embeddings "
         f"USING hnsw ((embedding::{storage}({int(dim)})) {storage}_cosine_ops) "
+        f"WITH (ef_construction = {int(_wanted(storage)[1])}) "
         f"WHERE model = {_literal(model)}"
     )
 
@@ -119,21 +146,20 @@ def building_name(model: str) -> str:
 
 
 def sync_storage(engine: Engine, *, storage: str | None = None) -> list[str]:
-    """Rebuild every model index whose storage is not `storage` (default the setting), and
-    return those models' names; a model without an index keeps none (activation creates it).
+    """Rebuild every model index whose storage is not `storage` (default the setting) or
+    whose ef_construction is not PGREC_HNSW_EF_CONSTRUCTION, and return those models' names;
+    a model without an index keeps none (activation creates it).
 
     Reads and writes go on meanwhile (minutes at 1M items): the new index is built
     CONCURRENTLY under `building_name`, then swapped in by one short transaction that drops
     the old index, renames the new one and records the storage rec.semantic reads; until
     then rec.semantic keeps using the old index with the old storage's expression."""
-    storage = storage or get_settings().vector_storage
-    if storage not in STORAGES:
-        raise ValueError(f"unknown vector storage {storage!r}: one of {', '.join(STORAGES)}")
+    storage = _checked_storage(storage)
     with engine.begin() as conn:
         stale = []
         for name, dim in conn.execute(text("SELECT name, dim FROM embedding_models ORDER BY name")):
-            current = index_storage(conn, model=name)
-            if current == storage:
+            current = index_build(conn, model=name)
+            if current == _wanted(storage):
                 _record_storage(conn, model=name, storage=storage)
             elif current is not None:
                 stale.append((str(name), int(dim)))

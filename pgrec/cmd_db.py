@@ -102,12 +102,17 @@ def _migrate(args: argparse.Namespace) -> int:
     except migrate.SquashedRevisionError as err:
         raise CommandError(str(err)) from err
     if args.revision == "head":
-        # PGREC_VECTOR_STORAGE changed since the indexes were built: rebuild them (minutes at 1M).
-        storage = get_settings().vector_storage
+        # PGREC_VECTOR_STORAGE or PGREC_HNSW_EF_CONSTRUCTION changed since the indexes were
+        # built (or they predate the setting): rebuild them, CONCURRENTLY (minutes at 1M).
+        settings = get_settings()
+        storage = settings.vector_storage
         engine = make_engine(url)
         try:
             for model in vector_index.sync_storage(engine, storage=storage):
-                print(f"rebuilt the HNSW index of model {model} with {storage} storage")
+                print(
+                    f"rebuilt the HNSW index of model {model} with {storage} storage, "
+                    f"ef_construction {settings.hnsw_ef_construction}"
+                )
         finally:
             engine.dispose()
     return 0

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 
 from db import recs, vector_index
 from db.recs import Filters
+from db.settings import get_settings
 from tests.support.databases import drop_database, engine_for
 from tests.support.recs_catalog import MODEL, clone_template, load_vector_catalog
 
@@ -85,6 +86,30 @@ def test_switching_the_storage_rebuilds_the_index(
             {"a": building, "b": vector_index.hnsw_index_name(MODEL)},
         ).scalars()
         assert list(names) == [vector_index.hnsw_index_name(MODEL)]  # swapped in, none left
+
+
+def test_an_index_built_with_another_ef_construction_is_rebuilt(
+    catalog: tuple[str, np.ndarray, np.ndarray],
+) -> None:
+    """An index from before PGREC_HNSW_EF_CONSTRUCTION (pgvector's 64, as the baseline
+    migration made it) is rebuilt with the setting by `pgrec migrate`'s sync, once."""
+    url = catalog[0]
+    name = vector_index.hnsw_index_name(MODEL)
+    wanted = get_settings().hnsw_ef_construction
+    assert wanted != vector_index.PGVECTOR_EF_CONSTRUCTION
+    with engine_for(url) as engine, engine.begin() as conn:
+        conn.execute(text(f"DROP INDEX {name}"))
+        conn.execute(
+            text(
+                f"CREATE INDEX {name} ON item_embeddings USING hnsw "
+                f"((embedding::vector({DIM})) vector_cosine_ops) WHERE model = '{MODEL}'"
+            )
+        )
+        assert vector_index.index_build(conn, model=MODEL) == ("vector", 64)
+    assert _set_storage(url, "vector") == [MODEL]
+    assert _set_storage(url, "vector") == []  # built as wanted now: nothing rebuilt
+    with engine_for(url) as engine, engine.connect() as conn:
+        assert vector_index.index_build(conn, model=MODEL) == ("vector", wanted)
 
 
 def _plans_of_semantic(url: str, q: np.ndarray, filters: Filters) -> str:

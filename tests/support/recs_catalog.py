@@ -23,19 +23,17 @@ import psycopg
 import pytest
 
 from db.recs import Filters
+from db.vector_index import create_sql
 from jobs.embedder import FakeEmbedder
 from jobs.neighbors import refresh_neighbors
 from tests.support.databases import ROOT, clone_database, drop_database
 
 MODEL = "all-MiniLM-L6-v2"
 NEIGHBORS_K = 10
-# The migrations' index (schema.catalog.sql), recreated with the same definition after the
-# bulk load.
+# The migrations' index (schema.catalog.sql), recreated after the bulk load as a deployment
+# builds it (db/vector_index.py: the storage and ef_construction settings).
 HNSW_INDEX = "ix_item_embeddings_hnsw_all_minilm_l6_v2"
-HNSW_INDEX_SQL = (
-    f"CREATE INDEX {HNSW_INDEX} ON item_embeddings "
-    "USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE model = 'all-MiniLM-L6-v2'"
-)
+HNSW_INDEX_SQL = create_sql(HNSW_INDEX, model=MODEL, dim=384)
 
 
 def clone_template(server_url: str, template_url: str) -> str:
