@@ -30,6 +30,7 @@ from db import recs
 from db.engine import make_engine
 from db.models import DEFAULT_DIM, DEFAULT_MODEL
 from db.recs.calls import vector_literal
+from db.vector_index import create_sql
 from jobs.embedder import Embedder
 
 K = 10
@@ -214,10 +215,9 @@ def rec_semantic_other_storage(url: str, catalog: Catalog, queries: np.ndarray) 
             )
             conn.exec_driver_sql("SET maintenance_work_mem = '1GB'")
             started = time.perf_counter()
+            # Built as the model's index is (PGREC_HNSW_EF_CONSTRUCTION): only the storage differs.
             conn.exec_driver_sql(
-                f"CREATE INDEX {OTHER_INDEX} ON item_embeddings USING hnsw "
-                f"((embedding::{other}({DEFAULT_DIM})) {other}_cosine_ops) "
-                f"WHERE model = '{DEFAULT_MODEL}'"
+                create_sql(OTHER_INDEX, model=DEFAULT_MODEL, dim=DEFAULT_DIM, storage=other)
             )
             conn.commit()
             build_s = time.perf_counter() - started

@@ -61,7 +61,8 @@ def _unit(q: np.ndarray) -> np.ndarray:
 
 def encoded_queries(conn: psycopg.Connection[Any], kind: str, count: int, seed: int) -> np.ndarray:
     """The judged queries' texts (`text`) or a seeded sample of titles (`titles`), encoded by
-    the model the bench catalog was embedded with."""
+    the configured model (PGREC_MODEL_PATH, default all-MiniLM-L6-v2): the one the bench
+    embeds with unless it ran with --fake-embedder."""
     from jobs.engines import load_engine
 
     if kind == "text":
@@ -152,7 +153,9 @@ def main() -> None:
     args = p.parse_args()
     with psycopg.connect(args.url, autocommit=True) as conn:
         for setting in args.set:
-            name, _, value = setting.partition("=")
+            name, eq, value = setting.partition("=")
+            if not eq or not name:
+                p.error(f"--set takes NAME=VALUE, not {setting!r}")
             conn.execute("SELECT set_config(%s, %s, false)", ("pgrec." + name, value))
         if args.kind in ("near", "far"):
             noise = 0.5 if args.kind == "near" else 1.0

@@ -26,6 +26,7 @@ import psycopg
 
 from bench.bench_catalog import assign_buckets, embeddings_copy
 from db.models import DEFAULT_DIM, DEFAULT_MODEL
+from db.vector_index import create_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "netflix_sample.csv"
@@ -216,12 +217,10 @@ def hnsw_settings(size: int) -> dict[str, str]:
 
 def build_hnsw_index(conn: psycopg.Connection[Any], name: str, cast: str, size: int) -> float:
     """Create HNSW index `name` on the default model's `embedding::CAST(384)` (vector or
-    halfvec) with the build settings for `size` items; the seconds the build took."""
+    halfvec) with the build settings for `size` items, built as deployments build it
+    (PGREC_HNSW_EF_CONSTRUCTION); the seconds the build took."""
     for key, value in hnsw_settings(size).items():
         conn.execute(f"SET {key} = '{value}'")
     t = time.perf_counter()
-    conn.execute(
-        f"CREATE INDEX {name} ON item_embeddings USING hnsw "
-        f"((embedding::{cast}(384)) {cast}_cosine_ops) WHERE model = '{DEFAULT_MODEL}'"
-    )
+    conn.execute(create_sql(name, model=DEFAULT_MODEL, dim=DEFAULT_DIM, storage=cast))
     return time.perf_counter() - t

@@ -88,13 +88,15 @@ def create_hnsw_index(conn: Connection, *, model: str, dim: int, storage: str | 
     """Create the model's cosine HNSW index in the caller's transaction; returns its name.
 
     `storage` defaults to PGREC_VECTOR_STORAGE; an index built with the other storage is
-    rebuilt, and embedding_models.storage records the one the index has."""
+    rebuilt here, and embedding_models.storage records the one the index has. A new index
+    gets PGREC_HNSW_EF_CONSTRUCTION; an existing one built with another value is left to
+    sync_storage (`pgrec migrate`), which rebuilds it concurrently."""
     storage = _checked_storage(storage)
     name = hnsw_index_name(model)
     owner = index_owner(conn, model=model)
     if owner is not None and owner != model:
         raise ValueError(f"model name {model!r} maps to the index of model {owner!r}: rename it")
-    if index_build(conn, model=model) not in (None, _wanted(storage)):
+    if index_storage(conn, model=model) not in (None, storage):
         conn.execute(text(f"DROP INDEX {name}"))
     conn.execute(text(_create_sql(name, model=model, dim=dim, storage=storage)))
     _record_storage(conn, model=model, storage=storage)

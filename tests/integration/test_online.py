@@ -229,13 +229,16 @@ def test_prune_cuts_whole_hours_so_the_rollup_keeps_only_whole_hours(fresh_db_ur
     item = next(iter(catalog.ids.values()))
     age = dt.timedelta(hours=5)
     with psycopg.connect(fresh_db_url) as conn:
-        cut, hour = conn.execute(
+        row = conn.execute(
             "SELECT now() - %s::interval, date_trunc('hour', now() - %s::interval, 'UTC')",
             (age, age),
         ).fetchone()
+        assert row is not None
+        cut, hour = row
         # Both sides of the cut inside its hour (when the cut is not right at the hour's
         # start), and one impression an hour before it.
-        stamps = [hour, cut - (cut - hour) / 2, cut + dt.timedelta(seconds=1), hour - age / 5]
+        after = cut + (hour + dt.timedelta(hours=1) - cut) / 2
+        stamps = [hour, cut - (cut - hour) / 2, after, hour - dt.timedelta(hours=1)]
         for at in stamps:
             conn.execute(
                 "INSERT INTO impressions (request_id, served_at, mode, variant, item_ids)"

@@ -31,9 +31,13 @@ from tests.support.databases import ROOT, clone_database, drop_database
 MODEL = "all-MiniLM-L6-v2"
 NEIGHBORS_K = 10
 # The migrations' index (schema.catalog.sql), recreated after the bulk load as a deployment
-# builds it (db/vector_index.py: the storage and ef_construction settings).
+# builds it (db/vector_index.py: PGREC_HNSW_EF_CONSTRUCTION), with the storage the template
+# records (vector).
 HNSW_INDEX = "ix_item_embeddings_hnsw_all_minilm_l6_v2"
-HNSW_INDEX_SQL = create_sql(HNSW_INDEX, model=MODEL, dim=384)
+
+
+def hnsw_index_sql() -> str:
+    return create_sql(HNSW_INDEX, model=MODEL, dim=384, storage="vector")
 
 
 def clone_template(server_url: str, template_url: str) -> str:
@@ -70,7 +74,7 @@ def write_embeddings(
     ) as copy:
         copy.write(copy_binary(rows, vectors))
     c.execute(f"SET maintenance_work_mem = '{work_mem}'")
-    c.execute(HNSW_INDEX_SQL)
+    c.execute(hnsw_index_sql())
 
 
 def load_vector_catalog(

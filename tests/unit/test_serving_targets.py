@@ -63,6 +63,9 @@ def test_recall_by_kind_of_query_is_judged_at_the_worst_kind() -> None:
     kinds["titles"]["50%"] = {"recall_at_10": 0.948}
     row = next(r for r in serving_targets.targets(data) if "by kind of query" in r[0])
     assert row[2] == "text 1.000, titles 0.948" and row[3] == "**not met**"
+    del kinds["text"]["10%"]  # a kind measured at fewer selectivities is not judged
+    row = next(r for r in serving_targets.targets(data) if "by kind of query" in r[0])
+    assert row[3] == "not run"
 
 
 def test_a_missing_measurement_is_not_run() -> None:
