@@ -200,31 +200,38 @@ def test_recording_off_writes_nothing_and_prune_keeps_the_window(fresh_db_url: s
         assert _online(client).recorder.written == 0
     assert _count(fresh_db_url) == 0
 
+    now = dt.datetime.now(dt.UTC)
+    _insert_served(fresh_db_url, [now - dt.timedelta(days=d) for d in (1, 40)], item)
+    assert _prune(fresh_db_url, dt.timedelta(days=30)) == 1
+    assert _count(fresh_db_url) == 1
+
+
+def _insert_served(url: str, stamps: list[dt.datetime], item: int) -> None:
+    """One impression (mode 'x', variant 'v') of `item` served at each of `stamps`."""
+    with psycopg.connect(url) as conn:
+        for at in stamps:
+            conn.execute(
+                "INSERT INTO impressions (request_id, served_at, mode, variant, item_ids)"
+                " VALUES (gen_random_uuid(), %s, 'x', 'v', %s)",
+                (at, [item]),
+            )
+
+
+def _prune(url: str, age: dt.timedelta) -> int:
     from db.engine import make_engine
     from db.impressions import prune_impressions
 
-    with psycopg.connect(fresh_db_url) as conn:
-        for age in (1, 40):
-            conn.execute(
-                "INSERT INTO impressions (request_id, served_at, mode, variant, item_ids)"
-                " VALUES (gen_random_uuid(), now() - make_interval(days => %s), 'x', 'v', %s)",
-                (age, [item]),
-            )
-    engine = make_engine(fresh_db_url)
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
-            assert prune_impressions(conn=conn, older_than=dt.timedelta(days=30)) == 1
+            return prune_impressions(conn=conn, older_than=age)
     finally:
         engine.dispose()
-    assert _count(fresh_db_url) == 1
 
 
 def test_prune_cuts_whole_hours_so_the_rollup_keeps_only_whole_hours(fresh_db_url: str) -> None:
     """Impressions on both sides of the retention's cut, in one UTC hour: prune keeps or
     deletes that hour whole, and every hour impression_counts keeps equals its impressions."""
-    from db.engine import make_engine
-    from db.impressions import prune_impressions
-
     catalog = seed(fresh_db_url)
     item = next(iter(catalog.ids.values()))
     age = dt.timedelta(hours=5)
@@ -238,19 +245,10 @@ def test_prune_cuts_whole_hours_so_the_rollup_keeps_only_whole_hours(fresh_db_ur
         # Both sides of the cut inside its hour (when the cut is not right at the hour's
         # start), and one impression an hour before it.
         after = cut + (hour + dt.timedelta(hours=1) - cut) / 2
-        stamps = [hour, cut - (cut - hour) / 2, after, hour - dt.timedelta(hours=1)]
-        for at in stamps:
-            conn.execute(
-                "INSERT INTO impressions (request_id, served_at, mode, variant, item_ids)"
-                " VALUES (gen_random_uuid(), %s, 'x', 'v', %s)",
-                (at, [item]),
-            )
-    engine = make_engine(fresh_db_url)
-    try:
-        with engine.begin() as conn:
-            assert prune_impressions(conn=conn, older_than=age) == 1  # only the earlier hour
-    finally:
-        engine.dispose()
+    _insert_served(
+        fresh_db_url, [hour, cut - (cut - hour) / 2, after, hour - dt.timedelta(hours=1)], item
+    )
+    assert _prune(fresh_db_url, age) == 1  # only the earlier hour
     with psycopg.connect(fresh_db_url) as conn:
         kept = conn.execute(
             "SELECT date_trunc('hour', served_at, 'UTC'), count(*) FROM impressions"
