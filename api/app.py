@@ -80,6 +80,7 @@ def create_app(
             ):
                 yield
         finally:
+            await runtime.fast.close()
             await anyio.to_thread.run_sync(runtime.close)
 
     def provide_runtime() -> Runtime:

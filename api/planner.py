@@ -10,15 +10,15 @@
   under filters); terms, title and the user mode are SQL too.
 
 Everything here may block (database, FAISS, embedding): handlers call it from worker
-threads, except `similar_from_lists`, cheap enough for the event loop.
+threads, except `similar_from_lists`, cheap enough for the event loop, and
+`recommend_fast`, a coroutine: filtered semantic queries on asyncio connections.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
-import numpy as np
+import anyio
 from litestar.exceptions import NotFoundException
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
@@ -35,23 +35,21 @@ from api.planner_parts import (
     ViewFirstRows,
     ViewRows,
     add_reasons,
+    finish,
     group_value,
     json_value,
-    make_result,
     more_like_vector,
     needs_heavy,
     only_excludes,
     pool_size,
+    vectors_for,
     view_filter,
 )
-from api.rerank import Candidate, rerank
 from api.runtime import Runtime
-from api.schemas import FromItems, Page, Result
+from api.schemas import FromItems, Page
 from api.view import Keep, View
 from db import read_model as rm
-from db.embeddings import active_model
 from db.variants import use_ranker
-from db.vectors import item_vectors
 
 __all__ = [
     "MAX_POOL",
@@ -111,14 +109,54 @@ class Planner:
                     lists,
                     dict(options.fusion),
                     query=vector if pair else None,
-                    vectors=lambda ids: self._vectors(rows, pair[1] if pair else None, ids),
+                    vectors=lambda ids: vectors_for(rows, pair[1] if pair else None, ids),
                 )
                 backend = "faiss+postgres" if backend == "faiss" else "postgres"
             else:
                 candidates = single(mode, lists[mode])
-            results = self._finish(rows, candidates, options, self.rt.view)
+            results = finish(rows, candidates, options, self.rt.view)
         version = pair[1].version if pair and "faiss" in backend else None
         return Page(mode, backend, len(results), results, snapshot_version=version)
+
+    async def recommend_fast(
+        self, *, mode: Mode, q: str, filters: recs.Filters, options: ListOptions
+    ) -> Page | None:
+        """A filtered semantic query on the event loop's asyncio connections
+        (api/fast_reads.py); None when `recommend` must answer (another mode, a filter the
+        read model applies, heavy fields, replicas, or no connections open yet)."""
+        reads = self.rt.fast.current
+        if mode != "semantic" or reads is None or needs_heavy(options):
+            return None
+        if view_filter(filters)[0]:
+            return None
+        self.rt.fail_fast()
+        serving, view = self.rt.require_serving()
+        vector = serving.encoder.cached(q)
+        if vector is None:  # a few ms of the model: not on the event loop
+            vector = await anyio.to_thread.run_sync(serving.encoder.encode_query, q)
+        async with reads.connection() as conn:
+            hits = await recs.semantic_async(
+                conn=conn,
+                model=serving.model.name,
+                vector=vector,
+                k=pool_size(options),
+                filters=filters,
+            )
+        candidates = single("semantic", hits)
+        rows = ViewRows(conn=None, view=view)
+        ids = [h.item_id for h in hits]
+        complete = len(rows.get(ids)) == len(ids) and (
+            options.rerank.diversity == 0 or all(view.vector(i) is not None for i in ids)
+        )
+        if not complete:  # listed items newer than the read model: their rows from Postgres
+            return await anyio.to_thread.run_sync(self._finish_semantic, candidates, options)
+        results = finish(rows, candidates, options, view)
+        return Page("semantic", "postgres", len(results), results)
+
+    def _finish_semantic(self, candidates: list[Fused], options: ListOptions) -> Page:
+        with self.rt.read() as conn:
+            results = finish(self._rows(conn, options), candidates, options, self.rt.view)
+        return Page("semantic", "postgres", len(results), results)
 
     def similar_from_lists(
         self, *, item_id: int, filters: recs.Filters, options: ListOptions
@@ -151,7 +189,7 @@ class Planner:
                 )
             except LookupError as err:
                 raise NotFoundException(f"item {item_id} not found") from err
-            results = self._finish(rows, single("similar", hits), options, view)
+            results = finish(rows, single("similar", hits), options, view)
         return Page("similar", "postgres", len(results), results)
 
     def from_items(self, *, body: FromItems, filters: recs.Filters, options: ListOptions) -> Page:
@@ -223,7 +261,7 @@ class Planner:
                 filters=filters,
             )
             candidates = blend.more_like(conn, found.hits, positive, negative, filters, pool)
-            results = self._finish(rows, candidates, options, view)
+            results = finish(rows, candidates, options, view)
         page = Page("more_like", "postgres", len(results), results)
         page.missing_ids = list(found.missing_ids)
         return page
@@ -276,7 +314,7 @@ class Planner:
         # Read with the list when there is one (the same snapshot), else on its own.
         ranker = hits[0].ranker if hits else recs.ranker_version(conn=rows.conn)  # type: ignore[arg-type]
         plain = [recs.Hit(h.item_id, h.score) for h in hits]
-        results = self._finish(rows, single(mode, plain), options, self.rt.view)
+        results = finish(rows, single(mode, plain), options, self.rt.view)
         if not options.rerank.active:
             # The SQL order interleaves the user's interests (not score order): keep it, so
             # the API and an analyst's rec.for_user_explained give the same list.
@@ -318,7 +356,7 @@ class Planner:
         """A page answered from the read model (Postgres only for heavy fields)."""
         heavy = self._heavy if needs_heavy(options) else None
         rows = ViewRows(conn=None, view=view, heavy=heavy)
-        results = self._finish(rows, candidates, options, view)
+        results = finish(rows, candidates, options, view)
         page = Page(mode, "faiss", len(results), results, snapshot_version=view.version)
         page.stale = self.rt.stale
         return page
@@ -337,54 +375,3 @@ class Planner:
     def _heavy(self, ids: list[int]) -> dict[int, dict[str, object]]:
         with self.rt.read() as conn:
             return rm.heavy_fields(conn=conn, ids=ids)
-
-    def _vectors(self, rows: Rows, view: View | None, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Vectors from the read model, the rest (embedded since) from Postgres."""
-        out: dict[int, np.ndarray] = {}
-        if view is not None:
-            for i in ids:
-                vector = view.vector(i)
-                if vector is not None:
-                    out[i] = vector
-        rest = [i for i in ids if i not in out]
-        if rest and rows.conn is not None:
-            model = active_model(rows.conn)
-            out |= item_vectors(conn=rows.conn, model=model.name, dim=model.dim, ids=rest)
-        return out
-
-    def _finish(
-        self,
-        rows: Rows,
-        candidates: list[Fused],
-        options: ListOptions,
-        view: View | None,
-    ) -> list[Result]:
-        """Drop vanished items, re-rank, and shape the response rows."""
-        found = rows.get([c.item_id for c in candidates])
-        candidates = [c for c in candidates if c.item_id in found]
-        group_by = options.rerank.group_by
-        plain = [
-            Candidate(
-                item_id=c.item_id,
-                relevance=c.score,
-                year=found[c.item_id].get("year"),
-                popularity=float(found[c.item_id].get("popularity") or 0.0),
-                group=group_value(found[c.item_id], group_by),
-            )
-            for c in candidates
-        ]
-        matrix = None
-        if options.rerank.diversity > 0 and plain:
-            vectors = self._vectors(rows, view, [c.item_id for c in plain])
-            dim = next((len(v) for v in vectors.values()), 1)
-            zero = np.zeros(dim, dtype=np.float32)
-            matrix = np.stack([vectors.get(c.item_id, zero) for c in plain])
-        ranked = rerank(
-            plain,
-            n=options.n,
-            options=options.rerank,
-            now_year=dt.date.today().year,
-            vectors=matrix,
-        )
-        by_id = {c.item_id: c for c in candidates}
-        return [make_result(found[r.item_id], by_id[r.item_id], r, options) for r in ranked]

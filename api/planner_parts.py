@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,10 +16,12 @@ from sqlalchemy import Connection
 import db.recs as recs
 from api.fusion import Fused
 from api.params import ATTR_PREFIX, ListOptions
-from api.rerank import Ranked
+from api.rerank import Candidate, Ranked, rerank
 from api.schemas import Explain, ItemRef, ModeScore, Result
 from api.view import AvailableIs, Keep, View
+from db.embeddings import active_model
 from db.read_model import HEAVY_FIELDS
+from db.vectors import item_vectors
 
 MAX_POOL = 400
 
@@ -174,3 +177,55 @@ def make_result(
         else UNSET
     )
     return result
+
+
+def vectors_for(rows: Rows, view: View | None, ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """Vectors from the read model, the rest (embedded since) from Postgres."""
+    out: dict[int, np.ndarray] = {}
+    if view is not None:
+        for i in ids:
+            vector = view.vector(i)
+            if vector is not None:
+                out[i] = vector
+    rest = [i for i in ids if i not in out]
+    if rest and rows.conn is not None:
+        model = active_model(rows.conn)
+        out |= item_vectors(conn=rows.conn, model=model.name, dim=model.dim, ids=rest)
+    return out
+
+
+def finish(
+    rows: Rows,
+    candidates: list[Fused],
+    options: ListOptions,
+    view: View | None,
+) -> list[Result]:
+    """Drop vanished items, re-rank, and shape the response rows."""
+    found = rows.get([c.item_id for c in candidates])
+    candidates = [c for c in candidates if c.item_id in found]
+    group_by = options.rerank.group_by
+    plain = [
+        Candidate(
+            item_id=c.item_id,
+            relevance=c.score,
+            year=found[c.item_id].get("year"),
+            popularity=float(found[c.item_id].get("popularity") or 0.0),
+            group=group_value(found[c.item_id], group_by),
+        )
+        for c in candidates
+    ]
+    matrix = None
+    if options.rerank.diversity > 0 and plain:
+        vectors = vectors_for(rows, view, [c.item_id for c in plain])
+        dim = next((len(v) for v in vectors.values()), 1)
+        zero = np.zeros(dim, dtype=np.float32)
+        matrix = np.stack([vectors.get(c.item_id, zero) for c in plain])
+    ranked = rerank(
+        plain,
+        n=options.n,
+        options=options.rerank,
+        now_year=dt.date.today().year,
+        vectors=matrix,
+    )
+    by_id = {c.item_id: c for c in candidates}
+    return [make_result(found[r.item_id], by_id[r.item_id], r, options) for r in ranked]

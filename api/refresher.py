@@ -138,9 +138,11 @@ class Refresher:
                 await listener.close()
 
     async def _warm_pool(self) -> None:
+        """Warm the threaded pool's connections, then open the asyncio ones (warm too)."""
         started = time.perf_counter()
         try:
             warmed = await anyio.to_thread.run_sync(self.rt.warm_pool)
+            fast = await self.rt.open_fast_reads()
         except Exception:  # an optimisation: never the end of the refresher's task group
             log.warning("could not warm the connection pool", exc_info=True)
             return
@@ -148,7 +150,8 @@ class Refresher:
             self._warming = False
         self.warmed += warmed
         spent = 1000 * (time.perf_counter() - started)
-        log.info("warmed %d connections in %.0f ms", warmed, spent)
+        also = f" and {self.rt.fast.slots} asyncio ones" if fast else ""
+        log.info("warmed %d connections%s in %.0f ms", warmed, also, spent)
 
     async def _reconcile(self) -> None:
         view = self.rt.view

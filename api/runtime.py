@@ -27,6 +27,7 @@ from sqlalchemy.pool import QueuePool
 from api import routing
 from api.ann_index import IndexOptions
 from api.errors import NotReady, outage_log
+from api.fast_reads import FastReads
 from api.memory import freeze_long_lived
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
@@ -92,6 +93,10 @@ class Runtime:
         self.embedder_factory = embedder_factory or default_embedder_factory(settings)
         self.lazy = lazy
         self.metrics = metrics or Metrics()
+        # Filtered semantic queries on asyncio connections (api/fast_reads.py).
+        self.fast = FastReads(
+            settings.query_slots, connect_timeout=CONNECT_TIMEOUT, wait_timeout=CONNECT_TIMEOUT
+        )
         self.view: View | None = None
         self.serving: Serving | None = None
         self.load_error: str | None = None
@@ -147,7 +152,7 @@ class Runtime:
             raise RuntimeError("the app has not started (lifespan not entered)")
         return self._url
 
-    def _fail_fast(self) -> None:
+    def fail_fast(self) -> None:
         """503 at once while the refresher finds the primary down (no connect timeout)."""
         if not self.database_up:
             outage_log.warning("db-down", "database unavailable: a request that needs it got 503")
@@ -155,7 +160,7 @@ class Runtime:
 
     def connect(self) -> Connection:
         """A pooled connection to the primary; fails fast (503) while it is down."""
-        self._fail_fast()
+        self.fail_fast()
         return self.engine.connect()
 
     @property
@@ -167,12 +172,12 @@ class Runtime:
     def read(self, min_lsn: int | None = None) -> AbstractContextManager[Connection]:
         """A read connection: a fit replica (DATABASE_REPLICA_URLS), else the primary."""
         if not self.router.replicas:  # replicas may answer while the primary is down
-            self._fail_fast()
+            self.fail_fast()
         return self.router.read(min_lsn)
 
     def write(self) -> AbstractContextManager[Connection]:
         """A transaction on the primary; its commit LSN goes back in the X-Pgrec-LSN header."""
-        self._fail_fast()
+        self.fail_fast()
         return self.router.write()
 
     @property
@@ -206,6 +211,7 @@ class Runtime:
         elif not up and self.database_up:
             self.down_since = time.time()
             self.fresh = False
+            self.fast.retire()  # reopened by the refresher's warm-up when it is back
         self.database_up = up
 
     def request_load(self) -> None:
@@ -319,6 +325,14 @@ class Runtime:
             except Exception as err:  # a replica behind, or down: the others still warm
                 log.warning("could not warm the connections of %s: %s", engine.url, err)
         return warmed
+
+    async def open_fast_reads(self) -> bool:
+        """(Re)open the asyncio connections for filtered semantic queries, warmed; not
+        while reads go to replicas (the threaded router picks those)."""
+        view = self.view
+        if view is None or self.router.replicas:
+            return False
+        return await self.fast.open(self.url, view, IDLE_PING_SECONDS)
 
     def map_published(self) -> ReadModel | None:
         """The last published read model, without asking Postgres (which is unreachable):

@@ -32,6 +32,7 @@ from bench.bench_server import ApiServer, ServerError
 from bench.bench_stats import not_run
 from db.embeddings import active_model
 from db.engine import libpq_url, make_engine
+from db.settings import Settings
 from db.vectors import load_current_vectors
 
 log = logging.getLogger(__name__)
@@ -235,4 +236,6 @@ def run(
         "freshness": servers["pgrec_w1"].get("freshness")
         or not_run("pgrec with one worker did not run"),
         "filtered": servers["pgrec_w1"].get("filtered") or [],
+        # The servers inherit this environment: PGREC_VECTOR_QUERY_SLOTS, or the cores.
+        "vector_query_slots": Settings().query_slots,
     }

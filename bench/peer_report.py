@@ -238,10 +238,17 @@ def _filtered(data: dict[str, Any]) -> list[str]:
         for name in by_c[1][1]
     ]
     head = ("filter", "c=1 p50 ms", "p99", "req/s", "c=8 p50 ms", "p99", "req/s")
+    slots = data.get("peer", {}).get("vector_query_slots")
+    how = (
+        f"on asyncio connections, at most {slots} in Postgres at once (PGREC_VECTOR_QUERY_SLOTS)"
+        if slots
+        else "from worker threads through the threaded pool"
+    )
     note = (
         "The filtered scenarios of the API latency table, on wrk against pgrec with one "
         "worker (the same 20 queries, already encoded: each request is the filtered path, "
-        "Postgres and the API around it). The filtered targets above read this table."
+        f"Postgres and the API around it; the `rec.semantic` call {how}). The filtered "
+        "targets above read this table."
     )
     return [note, "", *_table(head, rows)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     # titles' from 0.95 to 0.96-0.97, at the same query cost, for ~1.7x the build time
     # (docs/serving.md#a-better-built-graph-session-9). `pgrec migrate` rebuilds the others.
     hnsw_ef_construction: int = Field(default=128, ge=32, le=1000)
+    # How many filtered semantic queries one API worker runs in Postgres at once, on its
+    # asyncio connections (db/async_reads.py); the rest wait their turn. Unset: the cores
+    # of this machine (at least 2), right for a Postgres that shares them; raise it for one
+    # on a bigger machine. 0: those queries go through the threaded pool, unbounded.
+    vector_query_slots: int | None = Field(default=None, ge=0, le=1000)
 
     @property
     def write_keys(self) -> tuple[str, ...]:
@@ -77,6 +83,12 @@ class Settings(BaseSettings):
     @property
     def read_keys(self) -> tuple[str, ...]:
         return _keys(self.read_key)
+
+    @property
+    def query_slots(self) -> int:
+        if self.vector_query_slots is not None:
+            return self.vector_query_slots
+        return max(2, os.cpu_count() or 2)
 
     @property
     def pgdata_dir(self) -> Path:

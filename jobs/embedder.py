@@ -219,15 +219,22 @@ class QueryEncoder:
         self.hits = 0
         self.misses = 0
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """The normalised vector of `text` (read-only: it is shared with later callers)."""
+    def cached(self, text: str) -> np.ndarray | None:
+        """The vector of `text` when it is cached (cheap enough for the event loop), else None."""
         key = " ".join(text.split())
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 self.hits += 1
-                return cached
+            return cached
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """The normalised vector of `text` (read-only: it is shared with later callers)."""
+        cached = self.cached(text)
+        if cached is not None:
+            return cached
+        key = " ".join(text.split())
         vector: np.ndarray = np.array(self.embedder.encode([key])[0], dtype=np.float32)
         vector.setflags(write=False)
         with self._lock:

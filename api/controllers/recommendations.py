@@ -46,6 +46,9 @@ class RecommendationController(ListController):
         text = provide_query(q)
 
         async def produce(opts: ListOptions) -> Page:
+            page = await planner.recommend_fast(mode=mode, q=text, filters=filters, options=opts)
+            if page is not None:
+                return page
             find = partial(planner.recommend, mode=mode, q=text, filters=filters, options=opts)
             return await anyio.to_thread.run_sync(find)
 

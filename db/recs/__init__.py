@@ -25,7 +25,7 @@ from db.recs.users import (
     ranker_version,
     user_interests,
 )
-from db.recs.vector import more_like, semantic, similar_items
+from db.recs.vector import more_like, semantic, semantic_async, similar_items
 
 __all__ = [
     "Filters",
@@ -45,6 +45,7 @@ __all__ = [
     "search_terms",
     "search_title",
     "semantic",
+    "semantic_async",
     "similar_items",
     "user_interests",
 ]

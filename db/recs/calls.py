@@ -80,11 +80,12 @@ def filters_json(filters: Filters) -> str:
 
 @contextmanager
 def translated_errors() -> Iterator[None]:
-    """Re-raise the rec.* functions' bad-input errors (SQLSTATE 22023) as InvalidInput."""
+    """Re-raise the rec.* functions' bad-input errors (SQLSTATE 22023) as InvalidInput,
+    whether SQLAlchemy wrapped them or they come from a plain psycopg connection."""
     try:
         yield
-    except DBAPIError as err:
-        orig = err.orig
+    except (DBAPIError, psycopg.Error) as err:
+        orig = err.orig if isinstance(err, DBAPIError) else err
         if isinstance(orig, psycopg.Error) and orig.sqlstate == "22023":
             message = orig.diag.message_primary or str(orig)
             raise InvalidInput(message, orig.diag.column_name) from err

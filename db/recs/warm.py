@@ -3,13 +3,16 @@ backend compile them (PL/pgSQL) and load the catalog caches they read, 25-75 ms 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import psycopg
 from sqlalchemy import Connection
 
 from db.recs.filters import Filters
 from db.recs.text import search_terms, search_title
 from db.recs.users import popular
-from db.recs.vector import semantic
+from db.recs.vector import semantic, semantic_async
 
 # A kind no item has: counted (nothing), so the exact branch of rec.semantic is compiled.
 NO_MATCH = Filters(kinds=("pgrec-warm-up",))
@@ -26,3 +29,14 @@ def warm_connection(conn: Connection, *, model: str, dim: int) -> None:
     search_terms(conn=conn, q="warm up", k=1, filters=NO_MATCH)
     search_title(conn=conn, q="warm up", k=1, filters=NO_MATCH)
     popular(conn=conn, k=1, filters=NO_MATCH)
+
+
+async def warm_async_connection(
+    conn: psycopg.AsyncConnection[Any], *, model: str, dim: int
+) -> None:
+    """The same for an asyncio connection, which serves only filtered semantic queries:
+    rec.semantic's HNSW branch under a filter, and its counted exact branch."""
+    q = np.zeros(dim, dtype=np.float32)
+    q[0] = 1.0
+    for filters in (Filters(available=True), NO_MATCH):
+        await semantic_async(conn=conn, model=model, vector=q, k=10, filters=filters)

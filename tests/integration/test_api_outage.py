@@ -99,9 +99,13 @@ def test_outage_serves_stale_fails_fast_and_recovers(
         wait_ready(http)
         wait_until(lambda: _ready(http)["stale"] is False)
         assert _ready(http)["modes"]["terms"] is True
+        fast = app.state["runtime"].fast  # filtered semantic's asyncio connections
+        wait_until(lambda: fast.current is not None)
+        opened = fast.opened
         embedded.stop(pgdata)
         try:
             wait_until(lambda: _ready(http)["database"] == "down", timeout=10)
+            assert fast.current is None  # retired: they would fail; reopened when it is back
             ready = _ready(http)
             assert ready["status"] == "degraded" and ready["stale"] is True
             assert ready["modes"]["similar"] and ready["modes"]["semantic"]
@@ -127,6 +131,12 @@ def test_outage_serves_stale_fails_fast_and_recovers(
         assert http.get("/health/ready", params={"require": "terms,user,writes"}).is_success
         terms = http.get("/recommendations", params={"mode": "terms", "q": "space"})
         assert terms.status_code == 200 and terms.json()["results"]
+        movies = {"mode": "semantic", "q": "space", "kind": "Movie"}
+        assert http.get("/recommendations", params=movies).json()["results"]  # either path
+        wait_until(lambda: fast.current is not None and fast.opened > opened, timeout=10)
+        queries = fast.current.queries
+        assert http.get("/recommendations", params=movies).json()["results"]
+        assert fast.current.queries == queries + 1
         wait_until(lambda: _ready(http)["stale"] is False, timeout=10)
         similar = http.get(f"/items/{min(catalog.rows)}/similar").json()
         assert "stale" not in similar and similar["results"]

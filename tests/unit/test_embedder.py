@@ -107,6 +107,16 @@ def test_query_encoder_caches_and_evicts_least_recent() -> None:
     assert inner.calls == 3
 
 
+def test_cached_answers_only_from_the_cache() -> None:
+    """What the event loop may call: never the model."""
+    inner = CountingEmbedder()
+    q = QueryEncoder(inner)
+    assert q.cached("space pirates") is None and inner.calls == 0
+    vector = q.encode_query("space pirates")
+    assert q.cached(" space   pirates ") is vector and inner.calls == 1
+    assert (q.hits, q.misses) == (1, 1)
+
+
 def test_progress_is_log_lines_unless_a_terminal() -> None:
     class Tty:
         def isatty(self) -> bool:

@@ -1,0 +1,170 @@
+"""Filtered semantic queries on the worker's asyncio connections (db/async_reads.py,
+api/fast_reads.py): the same answer as the threaded call, the same errors, at most `slots`
+queries in Postgres at once, dead connections replaced, and the API's choice of path."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+import db.recs as recs
+from api.app import create_app
+from api.runtime import Runtime
+from db.async_reads import AsyncReads
+from db.embeddings import active_model
+from db.engine import make_engine
+from jobs.embedder import FakeEmbedder
+from tests.support.api import Catalog, settings_for, wait_until
+
+
+def _reads(url: str, **kwargs: Any) -> AsyncReads:
+    return AsyncReads(url, connect_timeout=2, **{"slots": 2, "wait_timeout": 2.0, **kwargs})
+
+
+def _query(dim: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_same_hits_as_the_threaded_call_and_the_same_errors(
+    api_catalog_url: str, catalog: Catalog
+) -> None:
+    engine = make_engine(api_catalog_url)
+    with engine.connect() as conn:
+        model = active_model(conn)
+        queries = [_query(model.dim, seed) for seed in range(3)]
+        filters = [recs.Filters(kinds=("Movie",)), recs.Filters(year_min=2000), recs.Filters()]
+        expected = [
+            recs.semantic(conn=conn, model=model.name, vector=q, k=5, filters=f)
+            for q, f in zip(queries, filters, strict=True)
+        ]
+    engine.dispose()
+
+    async def run() -> tuple[list[list[recs.Hit]], int, BaseException, BaseException]:
+        reads = _reads(api_catalog_url)
+        await reads.open(timeout=10)
+        try:
+            got = []
+            for q, f in zip(queries, filters, strict=True):
+                async with reads.connection() as conn:
+                    hits = await recs.semantic_async(
+                        conn=conn, model=model.name, vector=q, k=5, filters=f
+                    )
+                got.append(hits)
+            with pytest.raises(recs.InvalidInput) as bad_q:
+                async with reads.connection() as conn:
+                    short = np.ones(3, dtype=np.float32)
+                    await recs.semantic_async(
+                        conn=conn, model=model.name, vector=short, k=5, filters=recs.Filters()
+                    )
+            with pytest.raises(DBAPIError) as failed:  # not ours to translate: wrapped as usual
+                async with reads.connection() as conn:
+                    await conn.execute("SELECT 1 / 0")
+            return got, reads.queries, bad_q.value, failed.value
+        finally:
+            await reads.close()
+
+    got, queries_run, bad_q, failed = asyncio.run(run())
+    assert got == expected and any(got)
+    assert all(catalog.rows[h.item_id]["kind"] == "Movie" for h in got[0])
+    assert queries_run == 5
+    assert isinstance(bad_q, recs.InvalidInput) and bad_q.key == "q"
+    assert isinstance(failed.orig, psycopg.errors.DivisionByZero)
+
+
+def test_at_most_slots_queries_at_once_the_rest_wait_then_503(api_catalog_url: str) -> None:
+    async def run() -> tuple[int, int, BaseException]:
+        reads = _reads(api_catalog_url, slots=1, wait_timeout=0.3)
+        await reads.open(timeout=10)
+        try:
+            async with reads.connection() as held:
+                first = (await (await held.execute("SELECT pg_backend_pid()")).fetchone())[0]
+                with pytest.raises(OperationalError) as waited:  # the API answers it 503
+                    async with reads.connection():
+                        pass
+            # Freed: the next caller gets the same (only) connection.
+            async with reads.connection() as again:
+                second = (await (await again.execute("SELECT pg_backend_pid()")).fetchone())[0]
+            return first, second, waited.value
+        finally:
+            await reads.close()
+
+    first, second, waited = asyncio.run(run())
+    assert first == second
+    assert "couldn't get a connection" in str(waited.orig)
+
+
+def test_a_connection_that_died_while_idle_is_replaced(api_catalog_url: str) -> None:
+    """idle_ping=0: every checkout tests its connection first (as one idle > 1 s is)."""
+
+    async def run() -> tuple[int, int]:
+        reads = _reads(api_catalog_url, slots=1, idle_ping=0.0)
+        await reads.open(timeout=10)
+        try:
+            async with reads.connection() as conn:
+                pid = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone())[0]
+            with psycopg.connect(api_catalog_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                wait_until(
+                    lambda: (
+                        not admin.execute(
+                            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
+                        ).fetchone()
+                    )
+                )
+            async with reads.connection() as conn:
+                now = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone())[0]
+            return pid, now
+        finally:
+            await reads.close()
+
+    before, after = asyncio.run(run())
+    assert before != after
+
+
+def test_the_api_sends_filtered_semantic_queries_the_asyncio_way(
+    client: TestClient[Litestar], catalog: Catalog
+) -> None:
+    runtime: Runtime = client.app.state["runtime"]
+    wait_until(lambda: runtime.fast.current is not None)
+    reads = runtime.fast.current
+    assert reads is not None and reads.slots == runtime.settings.query_slots >= 2
+    params = {"mode": "semantic", "q": "space adventure", "kind": "Movie", "n": "5"}
+
+    before = reads.queries
+    fast = client.get("/recommendations", params=params)
+    assert fast.status_code == 200, fast.text
+    assert reads.queries == before + 1
+    # Description is not in the read model: the threaded path answers, with the same list.
+    threaded = client.get("/recommendations", params={**params, "fields": "description"})
+    assert threaded.status_code == 200 and reads.queries == before + 1
+    ids = [r["id"] for r in fast.json()["results"]]
+    assert ids and ids == [r["id"] for r in threaded.json()["results"]]
+    assert all(catalog.rows[i]["kind"] == "Movie" for i in ids)
+    assert all("description" in r for r in threaded.json()["results"])
+    # Unfiltered: the read model answers; Postgres is not asked.
+    unfiltered = client.get("/recommendations", params={"mode": "semantic", "q": "space"})
+    assert unfiltered.json()["backend"] == "faiss" and reads.queries == before + 1
+
+
+def test_no_slots_no_asyncio_connections(api_catalog_url: str, catalog: Catalog) -> None:
+    settings = settings_for(api_catalog_url).model_copy(update={"vector_query_slots": 0})
+    app = create_app(
+        settings,
+        embedder_factory=lambda model: FakeEmbedder(dim=model.dim, name=model.name),
+        refresh_interval=0.2,
+    )
+    with TestClient(app) as client:
+        runtime: Runtime = client.app.state["runtime"]
+        wait_until(lambda: runtime.serving is not None and runtime.fresh)
+        params = {"mode": "semantic", "q": "space adventure", "kind": "Movie", "n": "5"}
+        answer = client.get("/recommendations", params=params)
+        assert answer.status_code == 200 and answer.json()["results"]
+        assert runtime.fast.current is None and runtime.fast.opened == 0
