@@ -129,8 +129,8 @@ class Planner:
             return None
         if view_filter(filters)[0]:
             return None
-        self.rt.fail_fast()
         serving, view = self.rt.require_serving()
+        self.rt.fail_fast()
         vector = serving.encoder.cached(q)
         if vector is None:  # a few ms of the model: not on the event loop
             vector = await anyio.to_thread.run_sync(serving.encoder.encode_query, q)
