@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 
@@ -24,8 +25,16 @@ OPEN_TIMEOUT = 10.0
 
 
 class FastReads:
-    def __init__(self, slots: int, *, connect_timeout: int, wait_timeout: float) -> None:
+    def __init__(
+        self,
+        slots: int,
+        *,
+        connect_timeout: int,
+        wait_timeout: float,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
         self.slots = slots
+        self.on_wait = on_wait
         self.connect_timeout = connect_timeout
         self.wait_timeout = wait_timeout
         self.current: AsyncReads | None = None
@@ -45,6 +54,7 @@ class FastReads:
             wait_timeout=self.wait_timeout,
             warm=partial(warm_async_connection, model=view.model, dim=view.base.meta.dim),
             idle_ping=idle_ping,
+            on_wait=self.on_wait,
         )
         try:
             await reads.open(timeout=OPEN_TIMEOUT)

@@ -95,7 +95,10 @@ class Runtime:
         self.metrics = metrics or Metrics()
         # Filtered semantic queries on asyncio connections (api/fast_reads.py).
         self.fast = FastReads(
-            settings.query_slots, connect_timeout=CONNECT_TIMEOUT, wait_timeout=CONNECT_TIMEOUT
+            settings.query_slots,
+            connect_timeout=CONNECT_TIMEOUT,
+            wait_timeout=CONNECT_TIMEOUT,
+            on_wait=self.metrics.slot_wait.observe,
         )
         self.view: View | None = None
         self.serving: Serving | None = None

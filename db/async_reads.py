@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.exc import DBAPIError
 
 from db.engine import libpq_url
@@ -46,11 +46,13 @@ class AsyncReads:
         wait_timeout: float,
         warm: Warm | None = None,
         idle_ping: float = 1.0,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.slots = slots
         self.idle_ping = idle_ping
         self.queries = 0
         self._warm = warm
+        self._on_wait = on_wait  # seconds each caller waited for its connection
         self._idle_since: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
@@ -89,11 +91,16 @@ class AsyncReads:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A connection for one statement; waits in order for a free slot."""
+        asked = time.perf_counter()
         try:
             async with self.pool.connection() as conn:
                 self.queries += 1
+                if self._on_wait is not None:
+                    self._on_wait(time.perf_counter() - asked)
                 yield conn
         except psycopg.Error as err:
+            if isinstance(err, PoolTimeout) and self._on_wait is not None:
+                self._on_wait(time.perf_counter() - asked)  # waited its whole turn, in vain
             raise DBAPIError.instance(None, None, err, psycopg.Error) from err
 
     # -- the pool's callbacks ------------------------------------------------------------

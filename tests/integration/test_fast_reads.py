@@ -80,8 +80,10 @@ def test_same_hits_as_the_threaded_call_and_the_same_errors(
 
 
 def test_at_most_slots_queries_at_once_the_rest_wait_then_503(api_catalog_url: str) -> None:
+    waits: list[float] = []
+
     async def run() -> tuple[int, int, BaseException]:
-        reads = _reads(api_catalog_url, slots=1, wait_timeout=0.3)
+        reads = _reads(api_catalog_url, slots=1, wait_timeout=0.3, on_wait=waits.append)
         await reads.open(timeout=10)
         try:
             async with reads.connection() as held:
@@ -99,6 +101,8 @@ def test_at_most_slots_queries_at_once_the_rest_wait_then_503(api_catalog_url: s
     first, second, waited = asyncio.run(run())
     assert first == second
     assert "couldn't get a connection" in str(waited.orig)
+    # Every turn is reported, the one that timed out with at least its whole wait.
+    assert len(waits) == 3 and waits[1] >= 0.3 > max(waits[0], waits[2])
 
 
 def test_a_connection_that_died_while_idle_is_replaced(api_catalog_url: str) -> None:
@@ -152,6 +156,11 @@ def test_the_api_sends_filtered_semantic_queries_the_asyncio_way(
     # Unfiltered: the read model answers; Postgres is not asked.
     unfiltered = client.get("/recommendations", params={"mode": "semantic", "q": "space"})
     assert unfiltered.json()["backend"] == "faiss" and reads.queries == before + 1
+    # Operators see the turns waited for a slot.
+    metrics = client.get("/metrics").text
+    count = "pgrec_vector_query_slot_wait_seconds_count "
+    line = next(x for x in metrics.splitlines() if x.startswith(count))
+    assert float(line.removeprefix(count)) >= 1
 
 
 def test_no_slots_no_asyncio_connections(api_catalog_url: str, catalog: Catalog) -> None:
