@@ -177,3 +177,42 @@ def test_no_slots_no_asyncio_connections(api_catalog_url: str, catalog: Catalog)
         answer = client.get("/recommendations", params=params)
         assert answer.status_code == 200 and answer.json()["results"]
         assert runtime.fast.current is None and runtime.fast.opened == 0
+
+
+def test_a_listed_item_the_read_model_lacks_is_read_from_postgres(
+    client: TestClient[Litestar], api_catalog_url: str
+) -> None:
+    """Written without triggers (so without the NOTIFY that would put it in the read model):
+    Postgres lists it, and its row comes from Postgres, not from the read model."""
+    runtime: Runtime = client.app.state["runtime"]
+    wait_until(lambda: runtime.fast.current is not None and runtime.serving is not None)
+    reads = runtime.fast.current
+    assert reads is not None and runtime.serving is not None and runtime.view is not None
+    q = "space adventure"
+    vector = runtime.serving.encoder.encode_query(q)
+    with psycopg.connect(api_catalog_url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")  # no triggers fire
+        new_id = conn.execute(
+            "INSERT INTO items (external_id, title, kind, year) "
+            "VALUES ('t:unannounced', 'Unannounced', 'Movie', 2031) RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO item_embeddings (item_id, model, embedding, content_hash) "
+            "VALUES (%s, %s, %s::vector, 'test')",
+            [new_id, runtime.view.model, "[" + ",".join(map(str, vector.tolist())) + "]"],
+        )
+    try:
+        assert runtime.view.record(new_id) is None
+        before = reads.queries
+        answer = client.get(
+            "/recommendations", params={"mode": "semantic", "q": q, "kind": "Movie", "n": "3"}
+        )
+        assert answer.status_code == 200, answer.text
+        first = answer.json()["results"][0]
+        assert (first["id"], first["title"]) == (new_id, "Unannounced")
+        assert reads.queries == before + 1  # listed by the asyncio call, finished threaded
+    finally:
+        with psycopg.connect(api_catalog_url, autocommit=True) as conn:
+            conn.execute("SET session_replication_role = replica")
+            conn.execute("DELETE FROM item_embeddings WHERE item_id = %s", [new_id])
+            conn.execute("DELETE FROM items WHERE id = %s", [new_id])
