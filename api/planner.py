@@ -123,25 +123,38 @@ class Planner:
     ) -> Page | None:
         """A filtered semantic query on the event loop's asyncio connections
         (api/fast_reads.py); None when `recommend` must answer (another mode, a filter the
-        read model applies, heavy fields, replicas, or no connections open yet)."""
-        reads = self.rt.fast.current
-        if mode != "semantic" or reads is None or needs_heavy(options):
+        read model applies, heavy fields, no connections open yet, no replica known fit)."""
+        if mode != "semantic" or needs_heavy(options) or view_filter(filters)[0]:
             return None
-        if view_filter(filters)[0]:
+        picked = self.rt.fast.pick(self.rt.router, self.rt.view)
+        if picked is None:
             return None
+        reads, replica = picked
         serving, view = self.rt.require_serving()
-        self.rt.fail_fast()
+        if replica is None:  # replicas may answer while the primary is down
+            self.rt.fail_fast()
         vector = serving.encoder.cached(q)
         if vector is None:  # a few ms of the model: not on the event loop
             vector = await anyio.to_thread.run_sync(serving.encoder.encode_query, q)
-        async with reads.connection() as conn:
-            hits = await recs.semantic_async(
-                conn=conn,
-                model=serving.model.name,
-                vector=vector,
-                k=pool_size(options),
-                filters=filters,
-            )
+        try:
+            async with reads.connection() as conn:
+                hits = await recs.semantic_async(
+                    conn=conn,
+                    model=serving.model.name,
+                    vector=vector,
+                    k=pool_size(options),
+                    filters=filters,
+                )
+        except OperationalError as err:
+            if replica is None:
+                raise
+            # The replica failed (or cancelled the query to replay): skip it for a while;
+            # the threaded path reads elsewhere (another replica or the primary).
+            self.rt.router.failed(replica, str(err.orig))
+            self.rt.fast.retire(replica.name)
+            return None
+        if replica is not None:
+            self.rt.router.counted_read(replica)
         candidates = single("semantic", hits)
         rows = ViewRows(conn=None, view=view)
         ids = [h.item_id for h in hits]

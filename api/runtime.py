@@ -27,7 +27,7 @@ from sqlalchemy.pool import QueuePool
 from api import routing
 from api.ann_index import IndexOptions
 from api.errors import NotReady, outage_log
-from api.fast_reads import FastReads
+from api.fast_reads import PRIMARY, FastReads, replica_url
 from api.memory import freeze_long_lived
 from api.metrics import Metrics
 from api.outage import DatabaseUnavailable
@@ -98,6 +98,7 @@ class Runtime:
             settings.query_slots,
             connect_timeout=CONNECT_TIMEOUT,
             wait_timeout=CONNECT_TIMEOUT,
+            idle_ping=IDLE_PING_SECONDS,
             on_wait=self.metrics.slot_wait.observe,
         )
         self.view: View | None = None
@@ -330,12 +331,14 @@ class Runtime:
         return warmed
 
     async def open_fast_reads(self) -> bool:
-        """(Re)open the asyncio connections for filtered semantic queries, warmed; not
-        while reads go to replicas (the threaded router picks those)."""
+        """(Re)open the asyncio connections for filtered semantic queries, warmed: to the
+        primary, or to each replica when reads go there."""
         view = self.view
-        if view is None or self.router.replicas:
+        if view is None:
             return False
-        return await self.fast.open(self.url, view, IDLE_PING_SECONDS)
+        replicas = self.router.replicas
+        targets = {r.name: replica_url(r) for r in replicas} if replicas else {PRIMARY: self.url}
+        return await self.fast.open(targets, view)
 
     def map_published(self) -> ReadModel | None:
         """The last published read model, without asking Postgres (which is unreachable):

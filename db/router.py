@@ -165,6 +165,32 @@ class Router:
         with conn:
             yield conn
 
+    def recently_fit(self, wanted: int | None) -> Replica | None:
+        """Without a round trip: the next replica that a read's health query found usable
+        within the last `lag_recheck` seconds and, with `wanted`, replayed past it. For the
+        API's asyncio reads; None sends them to `read()`, whose checks keep this fresh."""
+        now = time.time()
+        start = next(self._turn)
+        for offset in range(len(self.replicas)):
+            replica = self.replicas[(start + offset) % len(self.replicas)]
+            checked = replica.checked_at
+            if not replica.usable or checked is None or now - checked > self.lag_recheck:
+                continue
+            if wanted is None or (replica.replay_lsn or 0) >= wanted:
+                return replica
+        return None
+
+    def counted_read(self, replica: Replica) -> None:
+        """A read that `replica` answered outside `read()`."""
+        replica.reads += 1
+        self._count(replica.name, "read")
+
+    def failed(self, replica: Replica, error: str) -> None:
+        """A replica that failed a read outside `read()`: skipped for `retry_after`."""
+        replica.failures += 1
+        replica.error = error.strip()[:200]
+        self._mark(replica, False, "failed", self.retry_after)
+
     def _insert_lsn(self) -> int:
         with self.primary.connect() as conn:
             value = conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn()::text").scalar_one()
@@ -206,9 +232,7 @@ class Router:
         except DBAPIError as err:
             if conn is not None:
                 conn.close()
-            replica.failures += 1
-            replica.error = str(err.orig).strip()[:200]
-            self._mark(replica, False, "failed", self.retry_after)
+            self.failed(replica, str(err.orig))
             return None
         in_recovery, replay = bool(row[0]), row[1]
         replica.replay_lsn = parse_lsn(replay) if replay else None

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.routing import LSN_HEADER
 from db import embedded, embedded_replicas
 from db.engine import make_engine
-from db.router import Router, parse_lsn
+from db.router import Router, format_lsn, parse_lsn
 from db.settings import Settings
 from jobs.embedder import FakeEmbedder
 from jobs.neighbors import refresh_neighbors
@@ -243,6 +243,11 @@ def test_stopped_replica_falls_back_to_the_primary(pair: tuple[str, str]) -> Non
             for mode in ("terms", "title", "hybrid"):
                 r = client.get("/recommendations", params={"mode": mode, "q": "space"})
                 assert r.status_code == 200, r.text
+            # Filtered semantic too, whether its asyncio set met the stopped replica or not.
+            movies = {"mode": "semantic", "q": "space", "kind": "Movie"}
+            for _ in range(3):
+                r = client.get("/recommendations", params=movies)
+                assert r.status_code == 200 and r.json()["results"], r.text
             assert _user_ids(client, "alice")
             routing = client.get("/status").json()["routing"]
             assert routing["replicas"][0]["usable"] is False
@@ -257,3 +262,37 @@ def _reads_after_retry(client: TestClient[Litestar]) -> int:
     before = _reads(client).get(("replica1", "read"), 0)
     client.get("/recommendations", params={"mode": "terms", "q": "space"})
     return _reads(client).get(("replica1", "read"), 0) - before
+
+
+def test_filtered_semantic_reads_a_fit_replica_on_asyncio_connections(
+    pair: tuple[str, str],
+) -> None:
+    primary, replica = pair
+    with _client(primary, replica) as client:
+        wait_ready(client)
+        runtime = client.app.state["runtime"]
+        wait_until(lambda: "replica1" in runtime.fast.sets)
+        assert runtime.fast.current is None  # reads go to the replicas: no primary set
+        reads = runtime.fast.sets["replica1"]
+        movies = {"mode": "semantic", "q": "space adventure", "kind": "Movie"}
+
+        def asyncio_read_on_the_replica() -> bool:
+            # A threaded read checks the replica's health; asyncio reads trust a check for
+            # a second (on a slow machine the second may pass: then try again).
+            client.get("/recommendations", params={"mode": "terms", "q": "space"})
+            queries, counted = reads.queries, _reads(client).get(("replica1", "read"), 0)
+            answer = client.get("/recommendations", params=movies)
+            assert answer.status_code == 200 and answer.json()["results"], answer.text
+            return reads.queries == queries + 1 and _reads(client)[("replica1", "read")] == (
+                counted + 1
+            )
+
+        wait_until(asyncio_read_on_the_replica)
+        # A read-your-writes token past the replica's position: not on the replica.
+        ahead = format_lsn(runtime.router.primary_lsn() + 10**9)
+        queries = reads.queries
+        before = _reads(client).get(("primary", "read_your_writes"), 0)
+        answer = client.get("/recommendations", params=movies, headers={LSN_HEADER: ahead})
+        assert answer.status_code == 200 and answer.json()["results"]
+        assert reads.queries == queries
+        assert _reads(client)[("primary", "read_your_writes")] == before + 1
