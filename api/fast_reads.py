@@ -63,7 +63,8 @@ class FastReads:
         when none opened (0 slots, or Postgres refused: the threaded path goes on serving)."""
         if self.slots == 0:
             return False
-        self.retire()
+        for gone in set(self.sets) - set(targets):
+            self.retire(gone)
         opened = [await self._open_one(name, url, view) for name, url in targets.items()]
         return any(opened)
 
