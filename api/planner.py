@@ -11,7 +11,8 @@
 
 Everything here may block (database, FAISS, embedding): handlers call it from worker
 threads, except `similar_from_lists`, cheap enough for the event loop, and
-`recommend_fast`, a coroutine: filtered semantic queries on asyncio connections.
+`recommend_fast`, a coroutine: filtered semantic, terms and title queries on asyncio
+connections.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from api.planner_parts import (
     json_value,
     more_like_vector,
     needs_heavy,
+    on_asyncio,
     only_excludes,
     pool_size,
     vectors_for,
@@ -82,7 +84,7 @@ class Planner:
         with self.rt.read() as conn:
             if mode != "hybrid":  # one statement: no BEGIN and ROLLBACK round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            rows = self._rows(conn, options) if mode == "semantic" else Rows(conn)
+            rows = self._rows(conn, options)
             lists: dict[str, list[recs.Hit]] = {}
             backend = "postgres"
             if mode == "hybrid":  # each list as deep as the fusion was tuned with
@@ -121,30 +123,35 @@ class Planner:
     async def recommend_fast(
         self, *, mode: Mode, q: str, filters: recs.Filters, options: ListOptions
     ) -> Page | None:
-        """A filtered semantic query on the event loop's asyncio connections
-        (api/fast_reads.py); None when `recommend` must answer (another mode, a filter the
-        read model applies, heavy fields, no connections open yet, no replica known fit)."""
-        if mode != "semantic" or needs_heavy(options) or view_filter(filters)[0]:
+        """Filtered semantic, terms and title queries on the event loop's asyncio connections
+        (api/fast_reads.py); None when `recommend` must answer (hybrid, a filter the read
+        model applies, heavy fields, no connections open yet, no replica known fit)."""
+        if needs_heavy(options) or not on_asyncio(mode, filters):
             return None
         picked = self.rt.fast.pick(self.rt.router, self.rt.view)
-        if picked is None:
+        view = self.rt.view
+        if picked is None or view is None:
             return None
         reads, replica = picked
-        serving, view = self.rt.require_serving()
+        vector, model = None, ""
+        if mode == "semantic":
+            serving, view = self.rt.require_serving()
+            model, vector = serving.model.name, serving.encoder.cached(q)
+            if vector is None:  # a few ms of the model: not on the event loop
+                vector = await anyio.to_thread.run_sync(serving.encoder.encode_query, q)
         if replica is None:  # replicas may answer while the primary is down
             self.rt.fail_fast()
-        vector = serving.encoder.cached(q)
-        if vector is None:  # a few ms of the model: not on the event loop
-            vector = await anyio.to_thread.run_sync(serving.encoder.encode_query, q)
+        pool = pool_size(options)
         try:
             async with reads.connection() as conn:
-                hits = await recs.semantic_async(
-                    conn=conn,
-                    model=serving.model.name,
-                    vector=vector,
-                    k=pool_size(options),
-                    filters=filters,
-                )
+                if vector is not None:
+                    hits = await recs.semantic_async(
+                        conn=conn, model=model, vector=vector, k=pool, filters=filters
+                    )
+                else:
+                    hits = await recs.search_text_async(
+                        conn=conn, mode=mode, q=q, k=pool, filters=filters
+                    )
         except OperationalError as err:
             if replica is None:
                 raise
@@ -155,21 +162,21 @@ class Planner:
             return None
         if replica is not None:
             self.rt.router.counted_read(replica)
-        candidates = single("semantic", hits)
+        candidates = single(mode, hits)
         rows = ViewRows(conn=None, view=view)
         ids = [h.item_id for h in hits]
         complete = len(rows.get(ids)) == len(ids) and (
             options.rerank.diversity == 0 or all(view.vector(i) is not None for i in ids)
         )
         if not complete:  # listed items newer than the read model: their rows from Postgres
-            return await anyio.to_thread.run_sync(self._finish_semantic, candidates, options)
+            return await anyio.to_thread.run_sync(self._finish_listed, mode, candidates, options)
         results = finish(rows, candidates, options, view)
-        return Page("semantic", "postgres", len(results), results)
+        return Page(mode, "postgres", len(results), results)
 
-    def _finish_semantic(self, candidates: list[Fused], options: ListOptions) -> Page:
+    def _finish_listed(self, mode: Mode, candidates: list[Fused], options: ListOptions) -> Page:
         with self.rt.read() as conn:
             results = finish(self._rows(conn, options), candidates, options, self.rt.view)
-        return Page("semantic", "postgres", len(results), results)
+        return Page(mode, "postgres", len(results), results)
 
     def similar_from_lists(
         self, *, item_id: int, filters: recs.Filters, options: ListOptions

@@ -47,6 +47,12 @@ def view_filter(filters: recs.Filters) -> tuple[bool, Keep | None]:
     return True, AvailableIs(filters.available)
 
 
+def on_asyncio(mode: str, filters: recs.Filters) -> bool:
+    """Whether `Planner.recommend_fast` answers: one `rec.*` call whose rows the read model
+    has (terms, title, and semantic under a filter the read model cannot apply)."""
+    return mode in ("terms", "title") or (mode == "semantic" and not view_filter(filters)[0])
+
+
 def needs_heavy(options: ListOptions) -> bool:
     """Whether the response or the re-ranking reads columns the read model leaves out."""
     group_by = options.rerank.group_by or ""

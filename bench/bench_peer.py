@@ -236,6 +236,6 @@ def run(
         "freshness": servers["pgrec_w1"].get("freshness")
         or not_run("pgrec with one worker did not run"),
         "filtered": servers["pgrec_w1"].get("filtered") or [],
-        # The servers inherit this environment: PGREC_VECTOR_QUERY_SLOTS, or the cores.
-        "vector_query_slots": Settings().query_slots,
+        # The servers inherit this environment: PGREC_QUERY_SLOTS, or the cores.
+        "query_slots": Settings().query_slots,
     }

@@ -238,9 +238,10 @@ def _filtered(data: dict[str, Any]) -> list[str]:
         for name in by_c[1][1]
     ]
     head = ("filter", "c=1 p50 ms", "p99", "req/s", "c=8 p50 ms", "p99", "req/s")
-    slots = data.get("peer", {}).get("vector_query_slots")
+    peer = data.get("peer", {})
+    slots = peer.get("query_slots", peer.get("vector_query_slots"))  # older report.json
     how = (
-        f"on asyncio connections, at most {slots} in Postgres at once (PGREC_VECTOR_QUERY_SLOTS)"
+        f"on asyncio connections, at most {slots} in Postgres at once (PGREC_QUERY_SLOTS)"
         if slots
         else "from worker threads through the threaded pool"
     )

@@ -70,11 +70,17 @@ class Settings(BaseSettings):
     # titles' from 0.95 to 0.96-0.97, at the same query cost, for ~1.7x the build time
     # (docs/serving.md#a-better-built-graph-session-9). `pgrec migrate` rebuilds the others.
     hnsw_ef_construction: int = Field(default=128, ge=32, le=1000)
-    # How many filtered semantic queries one API worker runs in Postgres at once, on its
-    # asyncio connections (db/async_reads.py); the rest wait their turn. Unset: the cores
-    # of this machine (at least 2), right for a Postgres that shares them; raise it for one
-    # on a bigger machine. 0: those queries go through the threaded pool, unbounded.
-    vector_query_slots: int | None = Field(default=None, ge=0, le=1000)
+    # How many queries (filtered semantic, terms, title) one API worker runs in Postgres at
+    # once, on its asyncio connections (db/async_reads.py); the rest wait their turn. Unset:
+    # the cores of this machine (at least 2), right for a Postgres that shares them; raise it
+    # for one on a bigger machine. 0: those queries go through the threaded pool, unbounded.
+    # PGREC_VECTOR_QUERY_SLOTS, its name when it bounded only filtered semantic, still counts.
+    query_slot_count: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        validation_alias=AliasChoices("PGREC_QUERY_SLOTS", "PGREC_VECTOR_QUERY_SLOTS"),
+    )
 
     @property
     def write_keys(self) -> tuple[str, ...]:
@@ -86,8 +92,8 @@ class Settings(BaseSettings):
 
     @property
     def query_slots(self) -> int:
-        if self.vector_query_slots is not None:
-            return self.vector_query_slots
+        if self.query_slot_count is not None:
+            return self.query_slot_count
         return max(2, os.cpu_count() or 2)
 
     @property

@@ -13,7 +13,7 @@ from __future__ import annotations
 from db.recs.calls import Hit, MoreLike
 from db.recs.filters import Filters, InvalidInput
 from db.recs.items import fetch_items
-from db.recs.text import search_terms, search_title
+from db.recs.text import search_terms, search_text_async, search_title
 from db.recs.users import (
     Interest,
     UserHit,
@@ -43,6 +43,7 @@ __all__ = [
     "popular",
     "ranker_version",
     "search_terms",
+    "search_text_async",
     "search_title",
     "semantic",
     "semantic_async",

@@ -14,6 +14,7 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from sqlalchemy import Connection, TextClause
+from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.exc import DBAPIError
 
 from db.recs.filters import Filters, InvalidInput
@@ -96,4 +97,20 @@ def call_hits(conn: Connection, sql: TextClause, params: Mapping[str, Any]) -> l
     """Run a `SELECT item_id, score FROM rec.<mode>(...)` and return its rows in order."""
     with translated_errors():
         rows = conn.execute(sql, dict(params)).all()
+    return [Hit(int(row[0]), float(row[1])) for row in rows]
+
+
+def psycopg_sql(sql: TextClause) -> str:
+    """The same statement in psycopg's own placeholders (%(name)s), for asyncio connections."""
+    return str(sql.compile(dialect=pg_dialect.dialect()))  # type: ignore[no-untyped-call]
+
+
+async def call_hits_async(
+    conn: psycopg.AsyncConnection[Any], sql: str, params: Mapping[str, Any]
+) -> list[Hit]:
+    """`call_hits` on an asyncio connection (db/async_reads.py wraps its other errors);
+    `sql` from `psycopg_sql`."""
+    with translated_errors():
+        cur = await conn.execute(sql, dict(params))
+        rows = await cur.fetchall()
     return [Hit(int(row[0]), float(row[1])) for row in rows]

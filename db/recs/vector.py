@@ -9,17 +9,24 @@ from typing import Any
 import numpy as np
 import psycopg
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 
-from db.recs.calls import Hit, MoreLike, call_hits, filters_json, translated_errors, vector_param
+from db.recs.calls import (
+    Hit,
+    MoreLike,
+    call_hits,
+    call_hits_async,
+    filters_json,
+    psycopg_sql,
+    translated_errors,
+    vector_param,
+)
 from db.recs.filters import Filters
 
 _SEMANTIC = text(
     "SELECT item_id, score FROM rec.semantic("
     "CAST(:q AS vector), :k, CAST(:filters AS jsonb), :model)"
 )
-# The same statement in psycopg's own placeholders, for asyncio connections.
-_SEMANTIC_PG = str(_SEMANTIC.compile(dialect=pg_dialect.dialect()))  # type: ignore[no-untyped-call]
+_SEMANTIC_PG = psycopg_sql(_SEMANTIC)
 _SIMILAR = text("SELECT item_id, score FROM rec.similar_items(:item, :k, CAST(:filters AS jsonb))")
 _ITEM_EXISTS = text("SELECT EXISTS (SELECT 1 FROM items WHERE id = :item)")
 _MORE_LIKE = text(
@@ -48,10 +55,7 @@ async def semantic_async(
 ) -> list[Hit]:
     """`semantic` on an asyncio connection (db/async_reads.py, which wraps its errors)."""
     params = {"q": vector_param(vector), "k": k, "filters": filters_json(filters), "model": model}
-    with translated_errors():
-        cur = await conn.execute(_SEMANTIC_PG, params)
-        rows = await cur.fetchall()
-    return [Hit(int(row[0]), float(row[1])) for row in rows]
+    return await call_hits_async(conn, _SEMANTIC_PG, params)
 
 
 def similar_items(*, conn: Connection, item_id: int, k: int, filters: Filters) -> list[Hit]:

@@ -10,7 +10,7 @@ import psycopg
 from sqlalchemy import Connection
 
 from db.recs.filters import Filters
-from db.recs.text import search_terms, search_title
+from db.recs.text import search_terms, search_text_async, search_title
 from db.recs.users import popular
 from db.recs.vector import semantic, semantic_async
 
@@ -34,9 +34,11 @@ def warm_connection(conn: Connection, *, model: str, dim: int) -> None:
 async def warm_async_connection(
     conn: psycopg.AsyncConnection[Any], *, model: str, dim: int
 ) -> None:
-    """The same for an asyncio connection, which serves only filtered semantic queries:
-    rec.semantic's HNSW branch under a filter, and its counted exact branch."""
+    """The same for an asyncio connection, which serves filtered semantic queries (rec.semantic's
+    HNSW branch under a filter, and its counted exact branch), terms and title."""
     q = np.zeros(dim, dtype=np.float32)
     q[0] = 1.0
     for filters in (Filters(available=True), NO_MATCH):
         await semantic_async(conn=conn, model=model, vector=q, k=10, filters=filters)
+    for mode in ("terms", "title"):
+        await search_text_async(conn=conn, mode=mode, q="warm up", k=1, filters=NO_MATCH)

@@ -1,6 +1,7 @@
-"""Filtered semantic queries on the worker's asyncio connections (db/async_reads.py,
-api/fast_reads.py): the same answer as the threaded call, the same errors, at most `slots`
-queries in Postgres at once, dead connections replaced, and the API's choice of path."""
+"""Filtered semantic, terms and title queries on the worker's asyncio connections
+(db/async_reads.py, api/fast_reads.py): the same answer as the threaded call, the same
+errors, at most `slots` queries in Postgres at once, dead connections replaced, and the
+API's choice of path."""
 
 from __future__ import annotations
 
@@ -77,6 +78,45 @@ def test_same_hits_as_the_threaded_call_and_the_same_errors(
     assert queries_run == 5
     assert isinstance(bad_q, recs.InvalidInput) and bad_q.key == "q"
     assert isinstance(failed.orig, psycopg.errors.DivisionByZero)
+
+
+def test_terms_and_title_same_hits_as_the_threaded_calls_and_the_same_errors(
+    api_catalog_url: str,
+) -> None:
+    calls = [
+        ("terms", "space adventure", recs.Filters()),
+        ("terms", "kitchen", recs.Filters(kinds=("Movie",))),
+        ("title", "star voyaje", recs.Filters()),
+        ("title", "baking our", recs.Filters(year_min=2000)),
+    ]
+    engine = make_engine(api_catalog_url)
+    with engine.connect() as conn:
+        sync = {"terms": recs.search_terms, "title": recs.search_title}
+        expected = [sync[mode](conn=conn, q=q, k=5, filters=f) for mode, q, f in calls]
+    engine.dispose()
+
+    async def run() -> tuple[list[list[recs.Hit]], BaseException]:
+        reads = _reads(api_catalog_url)
+        await reads.open(timeout=10)
+        try:
+            got = []
+            for mode, q, f in calls:
+                async with reads.connection() as conn:
+                    got.append(
+                        await recs.search_text_async(conn=conn, mode=mode, q=q, k=5, filters=f)
+                    )
+            with pytest.raises(recs.InvalidInput) as too_long:
+                async with reads.connection() as conn:
+                    await recs.search_text_async(
+                        conn=conn, mode="title", q="x" * 1001, k=5, filters=recs.Filters()
+                    )
+            return got, too_long.value
+        finally:
+            await reads.close()
+
+    got, too_long = asyncio.run(run())
+    assert got == expected and all(got)
+    assert isinstance(too_long, recs.InvalidInput) and too_long.key == "q"
 
 
 def test_at_most_slots_queries_at_once_the_rest_wait_then_503(api_catalog_url: str) -> None:
@@ -158,13 +198,49 @@ def test_the_api_sends_filtered_semantic_queries_the_asyncio_way(
     assert unfiltered.json()["backend"] == "faiss" and reads.queries == before + 1
     # Operators see the turns waited for a slot.
     metrics = client.get("/metrics").text
-    count = "pgrec_vector_query_slot_wait_seconds_count "
+    count = "pgrec_query_slot_wait_seconds_count "
     line = next(x for x in metrics.splitlines() if x.startswith(count))
     assert float(line.removeprefix(count)) >= 1
 
 
+def test_the_api_sends_terms_and_title_the_asyncio_way_hybrid_stays_threaded(
+    client: TestClient[Litestar], catalog: Catalog
+) -> None:
+    runtime: Runtime = client.app.state["runtime"]
+    wait_until(lambda: runtime.fast.current is not None)
+    reads = runtime.fast.current
+    assert reads is not None
+    for params in (
+        {"mode": "terms", "q": "space adventure"},
+        {"mode": "title", "q": "star voyaje", "kind": "Movie"},
+        {"mode": "title", "q": "kitchen rivls"},  # no filter: still Postgres (pg_trgm)
+    ):
+        before = reads.queries
+        fast = client.get("/recommendations", params={**params, "n": "5"})
+        assert fast.status_code == 200, fast.text
+        assert fast.json()["mode"] == params["mode"] and fast.json()["backend"] == "postgres"
+        assert reads.queries == before + 1, params
+        # Description is not in the read model: the threaded path answers, the same list.
+        threaded = client.get(
+            "/recommendations", params={**params, "n": "5", "fields": "description"}
+        )
+        assert threaded.status_code == 200 and reads.queries == before + 1
+        ids = [r["id"] for r in fast.json()["results"]]
+        assert ids and ids == [r["id"] for r in threaded.json()["results"]], params
+        titles = [r["title"] for r in fast.json()["results"]]
+        assert titles == [catalog.rows[i]["title"] for i in ids]
+    # Hybrid reads its lists in one transaction: the threaded path, as before.
+    before = reads.queries
+    hybrid = client.get("/recommendations", params={"mode": "hybrid", "q": "space", "n": "5"})
+    assert hybrid.status_code == 200 and hybrid.json()["results"]
+    assert reads.queries == before
+    # Bad input gets the threaded path's 400, naming the field.
+    bad = client.get("/recommendations", params={"mode": "terms", "q": "space", "year_min": "x"})
+    assert bad.status_code == 400 and "year_min" in bad.text
+
+
 def test_no_slots_no_asyncio_connections(api_catalog_url: str, catalog: Catalog) -> None:
-    settings = settings_for(api_catalog_url).model_copy(update={"vector_query_slots": 0})
+    settings = settings_for(api_catalog_url).model_copy(update={"query_slot_count": 0})
     app = create_app(
         settings,
         embedder_factory=lambda model: FakeEmbedder(dim=model.dim, name=model.name),
