@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from db.ingest import movielens, netflix, tmdb
 from db.ingest.readers import IngestError, read_csv, read_jsonl
 from db.ingest.records import FieldError, InvalidItem, ItemRecord, RowError, row_error
 from db.ingest.validation import Deduplicator, normalise_item
-from db.ingest.writer import merge_staged, stage_items
+from db.ingest.writer import WriteCounts, any_stored, insert_new, merge_staged, stage_items
 
 Progress = Callable[[int], None]
 _TICK = 500  # rows between progress callbacks
+# Rows read before choosing how to write: none of them stored, the file goes straight in.
+_PROBE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +118,26 @@ def ingest_file(
     summary = IngestSummary(str(path))
     records = _records(spec, path, summary.errors, skip_invalid, progress)
     with transaction(conn) as tx:
-        staged = stage_items(conn=conn, records=records)
+        # Straight into items when the first rows are all new (a first load, or new items
+        # only; db/ingest/writer.py); else, or when a stored row turns up later after all
+        # (then the file is read again), staged and upserted.
+        head = list(islice(records, _PROBE))
+        records = chain(head, records)
+        inserted = None
+        if head and not any_stored(conn=conn, external_ids=[r.external_id for r in head]):
+            inserted = insert_new(conn=conn, records=records)
+            if inserted is None:
+                summary.errors.clear()
+                records = _records(spec, path, summary.errors, skip_invalid, None)
+        staged = 0 if inserted is not None else stage_items(conn=conn, records=records)
         summary.rejected = _bad_rows(summary.errors)
         if summary.errors and not skip_invalid:
-            tx.rollback()  # the staging table goes with it
+            tx.rollback()  # what was written or staged goes with it
             return summary
-        counts = merge_staged(conn=conn, staged=staged)
+        if inserted is not None:
+            counts = WriteCounts(inserted, 0, 0)
+        else:
+            counts = merge_staged(conn=conn, staged=staged)
     summary.inserted, summary.updated, summary.unchanged = (
         counts.inserted,
         counts.updated,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 
 from db.ingest import ItemRecord, ingest_file, validate_items, write_items
 from db.ingest import pipeline as pipeline_module
+from db.ingest import writer as writer_module
 
 ITEMS: list[dict[str, Any]] = [
     {
@@ -168,12 +169,65 @@ def test_validate_and_write_items_for_the_api(conn: Connection) -> None:
 def test_a_failure_midway_writes_nothing(
     conn: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Between staging and the upsert (a file with a stored row), and in the middle of a
+    COPY straight into items (all new)."""
+    write_items(conn=conn, records=validate_items(items=ITEMS[:1]).records)
+    before = _rows(conn)
+
     def explode(**kwargs: Any) -> None:
         raise RuntimeError("killed between COPY and upsert")
 
     path = _jsonl(tmp_path / "items.jsonl", ITEMS)
-    monkeypatch.setattr(pipeline_module, "merge_staged", explode)
-    with pytest.raises(RuntimeError):
-        ingest_file(conn=conn, path=path, fmt="jsonl")
-    # The savepoint was rolled back: the connection is usable and nothing is there.
-    assert _rows(conn) == {}
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline_module, "merge_staged", explode)
+        with pytest.raises(RuntimeError, match="between COPY and upsert"):
+            ingest_file(conn=conn, path=path, fmt="jsonl")
+    # The savepoint was rolled back: the connection is usable and nothing changed.
+    assert _rows(conn) == before
+
+    lines = iter([writer_module.copy_line(r) for r in validate_items(items=NEW).records])
+
+    def second_fails(record: ItemRecord) -> str:
+        if record.external_id == NEW[1]["external_id"]:
+            raise RuntimeError("killed in the middle of the COPY")
+        return next(lines)
+
+    monkeypatch.setattr(writer_module, "copy_line", second_fails)
+    with pytest.raises(RuntimeError, match="middle of the COPY"):
+        ingest_file(conn=conn, path=_jsonl(tmp_path / "new.jsonl", NEW), fmt="jsonl")
+    assert _rows(conn) == before
+
+
+NEW = [{"external_id": f"t:new-{i}", "title": f"New {i}"} for i in (3, 1, 2)]
+
+
+def test_new_items_go_straight_in_in_file_order(conn: Connection, tmp_path: Path) -> None:
+    """The file's order is kept (ids; the upsert writes in external_id order), and the
+    columns Postgres generates are there."""
+    summary = ingest_file(conn=conn, path=_jsonl(tmp_path / "new.jsonl", NEW), fmt="jsonl")
+    assert summary.line() == "inserted 3, updated 0, unchanged 0, rejected 0"
+    ids = conn.execute(
+        text("SELECT external_id FROM items WHERE starts_with(external_id, 't:new-') ORDER BY id")
+    ).scalars()
+    assert list(ids) == [i["external_id"] for i in NEW]
+    assert all(r.content_hash for r in _rows(conn, "t:new-").values())
+    found = conn.execute(
+        text("SELECT count(*) FROM items WHERE search_tsv @@ to_tsquery('english', 'new')")
+    ).scalar_one()
+    assert found >= 3
+
+
+def test_a_stored_row_after_the_first_rows_falls_back_to_the_upsert(
+    conn: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first rows are new, a later one is stored: the COPY straight into items fails on
+    it, is undone, and the file is read again, staged and upserted: every count right."""
+    monkeypatch.setattr(pipeline_module, "_PROBE", 1)
+    write_items(conn=conn, records=validate_items(items=[{**NEW[2], "title": "Old"}]).records)
+    summary = ingest_file(conn=conn, path=_jsonl(tmp_path / "new.jsonl", NEW), fmt="jsonl")
+    assert summary.line() == "inserted 2, updated 1, unchanged 0, rejected 0"
+    rows = _rows(conn, "t:new-")
+    assert sorted(rows) == ["t:new-1", "t:new-2", "t:new-3"]
+    assert rows["t:new-2"].title == "New 2"
+    again = ingest_file(conn=conn, path=_jsonl(tmp_path / "new.jsonl", NEW), fmt="jsonl")
+    assert again.line() == "inserted 0, updated 0, unchanged 3, rejected 0"

@@ -9,10 +9,12 @@ items), a rejected copy with one malformed row, and a killed process.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from db.engine import make_engine
+from db.ingest import IngestSummary, ingest_file
 from tests.support.cli import pgrec, query
 from tests.support.databases import ROOT, private_database
 
@@ -156,7 +160,8 @@ def test_a_copy_with_one_malformed_row_writes_nothing(
 
 
 def test_a_killed_process_writes_nothing(catalog: str, shared_data: Path, tmp_path: Path) -> None:
-    # 4,000 rows: an upsert long enough to be caught, short enough to wait for.
+    # 4,000 new rows: a write (COPY straight into items) long enough to be caught, short
+    # enough to wait for.
     copy = _netflix_copy(shared_data / NETFLIX, tmp_path / "copy.csv", "kill-", size=4000)
     env = dict(os.environ, DATABASE_URL=catalog)
     cmd = [sys.executable, "-m", "pgrec", "ingest", str(copy), "--format", "netflix"]
@@ -180,8 +185,9 @@ def _wait_for_upsert(url: str, proc: subprocess.Popen[bytes]) -> int:
         while time.monotonic() < deadline:
             found = c.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
-                ("%INSERT INTO items%",),
+                " AND state = 'active' AND (query LIKE %s OR query LIKE %s)"
+                " AND pid <> pg_backend_pid()",
+                ("%INSERT INTO items%", "COPY items %"),
             ).fetchone()
             if found:
                 return int(found[0])
@@ -189,7 +195,7 @@ def _wait_for_upsert(url: str, proc: subprocess.Popen[bytes]) -> int:
                 output = proc.stdout.read() if proc.stdout else b""
                 raise AssertionError(f"ingest ended before it could be killed: {output!r}")
             time.sleep(0.005)
-    raise AssertionError("the ingest never reached its upsert")
+    raise AssertionError("the ingest never reached its write")
 
 
 def _wait_until_gone(url: str, backend: int) -> None:
@@ -198,3 +204,83 @@ def _wait_until_gone(url: str, backend: int) -> None:
     while query(url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend):
         assert time.monotonic() < deadline, "the killed client's backend did not end"
         time.sleep(0.05)
+
+
+RACE = [{"external_id": f"race:{i:05d}", "title": f"Race {i}"} for i in range(3000)]
+
+
+def _race(url: str, files: list[Path]) -> list[IngestSummary]:
+    """Ingest the files at the same moment, one thread and connection each."""
+    start = threading.Barrier(len(files))
+    summaries: list[IngestSummary] = []
+    failures: list[BaseException] = []
+
+    def load(path: Path) -> None:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                start.wait()
+                summaries.append(ingest_file(conn=conn, path=path, fmt="jsonl"))
+                conn.commit()
+        except BaseException as err:  # reported below, with the other thread's outcome
+            failures.append(err)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=load, args=(p,)) for p in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    return summaries
+
+
+def _jsonl_file(path: Path, items: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def test_two_first_loads_of_the_same_items_at_once(fresh_db_url: str, tmp_path: Path) -> None:
+    """Both straight into items, in opposite orders: one wins, the other meets its rows
+    (a unique violation, or a deadlock Postgres breaks) and upserts instead. Both succeed,
+    and every item is there once."""
+    up = _jsonl_file(tmp_path / "up.jsonl", RACE)
+    down = _jsonl_file(tmp_path / "down.jsonl", RACE[::-1])
+    summaries = _race(fresh_db_url, [up, down])
+    assert sorted(s.inserted for s in summaries) == [0, 3000]
+    assert sorted(s.unchanged for s in summaries) == [0, 3000]
+    assert _race_rows(fresh_db_url) == (3000, 3000)
+
+
+def test_a_first_load_beside_an_upsert_of_the_same_items(fresh_db_url: str, tmp_path: Path) -> None:
+    """Straight into items in descending order, while another file (one stored row first,
+    so staged) upserts the same new items in ascending order: whichever of the two
+    Postgres fails to break a deadlock tries again; both succeed."""
+    stored = {"external_id": "race:stored", "title": "Stored"}
+    _ingest_at(fresh_db_url, _jsonl_file(tmp_path / "stored.jsonl", [stored]))
+    down = _jsonl_file(tmp_path / "down.jsonl", RACE[::-1])
+    staged = _jsonl_file(tmp_path / "staged.jsonl", [stored, *RACE])
+    summaries = _race(fresh_db_url, [down, staged])
+    assert sum(s.inserted for s in summaries) == 3000
+    assert sum(s.unchanged for s in summaries) == 3000 + 1
+    assert _race_rows(fresh_db_url) == (3001, 3001)
+
+
+def _race_rows(url: str) -> tuple[int, int]:
+    """Rows of the race's items, and distinct external ids among them."""
+    rows = query(
+        url,
+        "SELECT count(*), count(DISTINCT external_id) FROM items"
+        " WHERE starts_with(external_id, 'race:')",
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def _ingest_at(url: str, path: Path) -> IngestSummary:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            return ingest_file(conn=conn, path=path, fmt="jsonl")
+    finally:
+        engine.dispose()
