@@ -88,7 +88,7 @@ class Metrics:
         )
         self.slot_wait = Histogram(
             "pgrec_query_slot_wait_seconds",
-            "How long filtered semantic, terms and title queries waited for one of the "
+            "How long filtered semantic, terms, title and hybrid queries waited for one of the "
             "worker's Postgres slots (PGREC_QUERY_SLOTS); after 2 s they answer 503.",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2),
             registry=reg,

@@ -11,15 +11,15 @@
 
 Everything here may block (database, FAISS, embedding): handlers call it from worker
 threads, except `similar_from_lists`, cheap enough for the event loop, and
-`recommend_fast`, a coroutine: filtered semantic, terms and title queries on asyncio
-connections.
+`recommend_fast`, a coroutine: filtered semantic, terms, title and hybrid queries on
+asyncio connections (api/planner_async.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import anyio
+import numpy as np
 from litestar.exceptions import NotFoundException
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
@@ -30,6 +30,7 @@ from api.errors import BadParameter
 from api.fusion import Fused, single
 from api.outage import DatabaseUnavailable
 from api.params import ListOptions, Mode, check_text
+from api.planner_async import recommend_async
 from api.planner_parts import (
     MAX_POOL,
     Rows,
@@ -41,7 +42,6 @@ from api.planner_parts import (
     json_value,
     more_like_vector,
     needs_heavy,
-    on_asyncio,
     only_excludes,
     pool_size,
     vectors_for,
@@ -104,79 +104,55 @@ class Planner:
                 lists["terms"] = blend.terms_if_any(conn, q, pool, filters)
             if mode in ("title", "hybrid"):
                 lists["title"] = recs.search_title(conn=conn, q=q, k=pool, filters=filters)
-            if mode == "hybrid":
-                if not lists["title"]:  # title joins the fusion only when it matches
-                    del lists["title"]
-                candidates = fusion.hybrid(
-                    lists,
-                    dict(options.fusion),
-                    query=vector if pair else None,
-                    vectors=lambda ids: vectors_for(rows, pair[1] if pair else None, ids),
-                )
-                backend = "faiss+postgres" if backend == "faiss" else "postgres"
-            else:
-                candidates = single(mode, lists[mode])
-            results = finish(rows, candidates, options, self.rt.view)
-        version = pair[1].version if pair and "faiss" in backend else None
+            faiss = pair[1] if pair and backend == "faiss" else None
+            return self.listed_page(mode, lists, rows, options, vector if pair else None, faiss)
+
+    def listed_page(
+        self,
+        mode: Mode,
+        lists: dict[str, list[recs.Hit]],
+        rows: Rows,
+        options: ListOptions,
+        vector: np.ndarray | None,
+        faiss: View | None,
+    ) -> Page:
+        """One mode's list, or hybrid's lists fused (feedback given the query's `vector`),
+        re-ranked and shaped; `faiss`: the read model that answered the semantic list."""
+        if mode == "hybrid":
+            if not lists["title"]:  # title joins the fusion only when it matches
+                del lists["title"]
+            view = self.rt.view
+            candidates = fusion.hybrid(
+                lists,
+                dict(options.fusion),
+                query=vector,
+                vectors=lambda ids: vectors_for(rows, view, ids),
+            )
+            backend = "faiss+postgres" if faiss is not None else "postgres"
+        else:
+            candidates, backend = single(mode, lists[mode]), "postgres"
+        results = finish(rows, candidates, options, self.rt.view)
+        version = faiss.version if faiss is not None else None
         return Page(mode, backend, len(results), results, snapshot_version=version)
+
+    def finish_listed(
+        self,
+        mode: Mode,
+        lists: dict[str, list[recs.Hit]],
+        options: ListOptions,
+        vector: np.ndarray | None,
+        faiss: View | None,
+    ) -> Page:
+        """`listed_page` for lists read on asyncio connections that name items the read
+        model does not have yet: their rows (and vectors) from Postgres."""
+        with self.rt.read() as conn:
+            return self.listed_page(mode, lists, self._rows(conn, options), options, vector, faiss)
 
     async def recommend_fast(
         self, *, mode: Mode, q: str, filters: recs.Filters, options: ListOptions
     ) -> Page | None:
-        """Filtered semantic, terms and title queries on the event loop's asyncio connections
-        (api/fast_reads.py); None when `recommend` must answer (hybrid, a filter the read
-        model applies, heavy fields, no connections open yet, no replica known fit)."""
-        if needs_heavy(options) or not on_asyncio(mode, filters):
-            return None
-        picked = self.rt.fast.pick(self.rt.router, self.rt.view)
-        view = self.rt.view
-        if picked is None or view is None:
-            return None
-        reads, replica = picked
-        vector, model = None, ""
-        if mode == "semantic":
-            serving, view = self.rt.require_serving()
-            model, vector = serving.model.name, serving.encoder.cached(q)
-            if vector is None:  # a few ms of the model: not on the event loop
-                vector = await anyio.to_thread.run_sync(serving.encoder.encode_query, q)
-        if replica is None:  # replicas may answer while the primary is down
-            self.rt.fail_fast()
-        pool = pool_size(options)
-        try:
-            async with reads.connection() as conn:
-                if vector is not None:
-                    hits = await recs.semantic_async(
-                        conn=conn, model=model, vector=vector, k=pool, filters=filters
-                    )
-                else:
-                    hits = await recs.search_text_async(
-                        conn=conn, mode=mode, q=q, k=pool, filters=filters
-                    )
-        except OperationalError as err:
-            if replica is None:
-                raise
-            # The replica failed (or cancelled the query to replay): skip it for a while;
-            # the threaded path reads elsewhere (another replica or the primary).
-            self.rt.router.failed(replica, str(err.orig))
-            self.rt.fast.retire(replica.name)
-            return None
-        if replica is not None:
-            self.rt.router.counted_read(replica)
-        candidates = single(mode, hits)
-        rows = ViewRows(conn=None, view=view)
-        ids = [h.item_id for h in hits]
-        complete = len(rows.get(ids)) == len(ids) and (
-            options.rerank.diversity == 0 or all(view.vector(i) is not None for i in ids)
-        )
-        if not complete:  # listed items newer than the read model: their rows from Postgres
-            return await anyio.to_thread.run_sync(self._finish_listed, mode, candidates, options)
-        results = finish(rows, candidates, options, view)
-        return Page(mode, "postgres", len(results), results)
-
-    def _finish_listed(self, mode: Mode, candidates: list[Fused], options: ListOptions) -> Page:
-        with self.rt.read() as conn:
-            results = finish(self._rows(conn, options), candidates, options, self.rt.view)
-        return Page(mode, "postgres", len(results), results)
+        """api/planner_async.py: None when `recommend` must answer."""
+        return await recommend_async(self, mode=mode, q=q, filters=filters, options=options)
 
     def similar_from_lists(
         self, *, item_id: int, filters: recs.Filters, options: ListOptions

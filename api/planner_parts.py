@@ -48,9 +48,11 @@ def view_filter(filters: recs.Filters) -> tuple[bool, Keep | None]:
 
 
 def on_asyncio(mode: str, filters: recs.Filters) -> bool:
-    """Whether `Planner.recommend_fast` answers: one `rec.*` call whose rows the read model
-    has (terms, title, and semantic under a filter the read model cannot apply)."""
-    return mode in ("terms", "title") or (mode == "semantic" and not view_filter(filters)[0])
+    """Whether `Planner.recommend_fast` answers (api/planner_async.py): terms, title, hybrid,
+    and semantic under a filter the read model cannot apply."""
+    return mode in ("terms", "title", "hybrid") or (
+        mode == "semantic" and not view_filter(filters)[0]
+    )
 
 
 def needs_heavy(options: ListOptions) -> bool:

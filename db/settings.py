@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     # titles' from 0.95 to 0.96-0.97, at the same query cost, for ~1.7x the build time
     # (docs/serving.md#a-better-built-graph-session-9). `pgrec migrate` rebuilds the others.
     hnsw_ef_construction: int = Field(default=128, ge=32, le=1000)
-    # How many queries (filtered semantic, terms, title) one API worker runs in Postgres at
+    # How many queries (filtered semantic, terms, title, hybrid) one API worker runs in Postgres at
     # once, on its asyncio connections (db/async_reads.py); the rest wait their turn. Unset:
     # the cores of this machine (at least 2), right for a Postgres that shares them; raise it
     # for one on a bigger machine. 0: those queries go through the threaded pool, unbounded.

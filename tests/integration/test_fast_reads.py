@@ -203,7 +203,7 @@ def test_the_api_sends_filtered_semantic_queries_the_asyncio_way(
     assert float(line.removeprefix(count)) >= 1
 
 
-def test_the_api_sends_terms_and_title_the_asyncio_way_hybrid_stays_threaded(
+def test_the_api_sends_terms_and_title_the_asyncio_way(
     client: TestClient[Litestar], catalog: Catalog
 ) -> None:
     runtime: Runtime = client.app.state["runtime"]
@@ -229,14 +229,47 @@ def test_the_api_sends_terms_and_title_the_asyncio_way_hybrid_stays_threaded(
         assert ids and ids == [r["id"] for r in threaded.json()["results"]], params
         titles = [r["title"] for r in fast.json()["results"]]
         assert titles == [catalog.rows[i]["title"] for i in ids]
-    # Hybrid reads its lists in one transaction: the threaded path, as before.
-    before = reads.queries
-    hybrid = client.get("/recommendations", params={"mode": "hybrid", "q": "space", "n": "5"})
-    assert hybrid.status_code == 200 and hybrid.json()["results"]
-    assert reads.queries == before
     # Bad input gets the threaded path's 400, naming the field.
     bad = client.get("/recommendations", params={"mode": "terms", "q": "space", "year_min": "x"})
     assert bad.status_code == 400 and "year_min" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("params", "queries", "backend"),
+    [
+        ({"q": "space adventure"}, 2, "faiss+postgres"),  # terms and title; FAISS
+        ({"q": "space adventure", "kind": "Movie"}, 3, "postgres"),  # and rec.semantic
+        ({"q": "the"}, 2, "faiss+postgres"),  # stop words only: terms refused, left out
+        ({"q": "kitchen rivls", "diversity": "0.5"}, 2, "faiss+postgres"),
+    ],
+)
+def test_hybrid_reads_its_lists_at_once_with_the_threaded_answer(
+    client: TestClient[Litestar],
+    catalog: Catalog,
+    params: dict[str, str],
+    queries: int,
+    backend: str,
+) -> None:
+    runtime: Runtime = client.app.state["runtime"]
+    wait_until(lambda: runtime.fast.current is not None and runtime.serving is not None)
+    reads = runtime.fast.current
+    assert reads is not None
+    params = {**params, "mode": "hybrid", "n": "5"}
+    before = reads.queries
+    fast = client.get("/recommendations", params=params)
+    assert fast.status_code == 200, fast.text
+    assert reads.queries == before + queries
+    body = fast.json()
+    assert body["mode"] == "hybrid" and body["backend"] == backend
+    assert (body.get("snapshot_version") is not None) == (backend == "faiss+postgres")
+    # Description is not in the read model: the threaded path answers, the same list.
+    threaded = client.get("/recommendations", params={**params, "fields": "description"})
+    assert threaded.status_code == 200 and reads.queries == before + queries
+    ids = [r["id"] for r in body["results"]]
+    assert ids and ids == [r["id"] for r in threaded.json()["results"]]
+    assert [r["score"] for r in body["results"]] == [r["score"] for r in threaded.json()["results"]]
+    if "kind" in params:
+        assert all(catalog.rows[i]["kind"] == "Movie" for i in ids)
 
 
 def test_no_slots_no_asyncio_connections(api_catalog_url: str, catalog: Catalog) -> None:
