@@ -107,7 +107,8 @@ async def recommend_async(
     if replica is not None:
         rt.router.counted_read(replica)
     lists = {name: a for name, a in zip(calls, answers, strict=True) if isinstance(a, list)}
-    if not _complete(view, lists, options, vector is not None and mode == "hybrid"):
+    feedback = mode == "hybrid" and fusion.HYBRID_FEEDBACK is not None
+    if not _complete(view, lists, options, feedback):
         # Listed items newer than the read model: their rows from Postgres.
         finish = planner.finish_listed
         return await anyio.to_thread.run_sync(finish, mode, lists, options, vector, faiss)

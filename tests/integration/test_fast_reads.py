@@ -320,6 +320,12 @@ def test_a_listed_item_the_read_model_lacks_is_read_from_postgres(
         first = answer.json()["results"][0]
         assert (first["id"], first["title"]) == (new_id, "Unannounced")
         assert reads.queries == before + 1  # listed by the asyncio call, finished threaded
+        # Hybrid's lists too: title lists it; its row and vector come from Postgres.
+        hybrid = client.get("/recommendations", params={"mode": "hybrid", "q": "Unannounced"})
+        assert hybrid.status_code == 200, hybrid.text
+        found = {r["id"]: r["title"] for r in hybrid.json()["results"]}
+        assert found.get(new_id) == "Unannounced"
+        assert reads.queries == before + 3
     finally:
         with psycopg.connect(api_catalog_url, autocommit=True) as conn:
             conn.execute("SET session_replication_role = replica")
