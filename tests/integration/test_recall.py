@@ -25,7 +25,7 @@ import os
 import statistics
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -259,3 +259,42 @@ def test_exact_max_rows_makes_every_query_exact(catalog: Catalog, conn: Connecti
     conn.execute(text("SET LOCAL pgrec.exact_max_rows = 10000000"))
     plan = conn.execute(text("SELECT * FROM rec.vector_plan(10, '{}')")).one()
     assert (plan.path, plan.matching, plan.ef_search) == ("exact", N, None)
+
+
+def test_a_filter_counted_over_the_margin_is_remembered(catalog: Catalog, conn: Connection) -> None:
+    """0020: s10 and s50 together match s10's rows, but the planner takes the two as
+    independent and estimates half as many. With the threshold between the two, the first
+    query counts (reading items' rows) and goes to HNSW; the session remembers the filter
+    (rec.semantic's SET clauses do not undo it) and the next plans skip the count, unless
+    pgrec.count_memory is 0."""
+    filters = Filters(categories=("s10", "s50"), categories_mode="all")
+    f = recs.calls.filters_json(filters)
+    actual = int(_mask(catalog, "s10").sum())
+    where = conn.execute(text("SELECT rec.filter_sql(CAST(:f AS jsonb))"), {"f": f}).scalar_one()
+    explained = conn.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items i WHERE {where}"))
+    estimate = int(explained.scalar_one()[0]["Plan"]["Plan Rows"])
+    assert estimate < 0.75 * actual
+    conn.execute(text("SET LOCAL pgrec.estimate_margin = 1"))
+    conn.execute(text(f"SET LOCAL pgrec.exact_max_rows = {(estimate + actual) // 2}"))
+    plan = text("SELECT path FROM rec.vector_plan(:k, CAST(:f AS jsonb))")
+    read = text(
+        "SELECT pg_stat_get_xact_tuples_fetched('items'::regclass)"
+        " + pg_stat_get_xact_tuples_returned('items'::regclass)"
+    )
+    remembered = text("SELECT current_setting('pgrec.over_' || md5(:w), true)")
+
+    def rows_read(run: Callable[[], object]) -> int:
+        before = conn.execute(read).scalar_one()
+        run()
+        return int(conn.execute(read).scalar_one() - before)
+
+    q = embeddings(1, np.random.default_rng(5), catalog.basis)[0]
+    assert not conn.execute(remembered, {"w": where}).scalar_one()
+    first = rows_read(lambda: recs.semantic(conn=conn, model=MODEL, vector=q, k=K, filters=filters))
+    assert first > (estimate + actual) // 2  # the count read past the threshold
+    assert conn.execute(remembered, {"w": where}).scalar_one()
+    again: list[str] = []
+    assert rows_read(lambda: again.append(conn.execute(plan, {"k": K, "f": f}).scalar_one())) == 0
+    assert again == ["hnsw"]
+    conn.execute(text("SET LOCAL pgrec.count_memory = 0"))
+    assert rows_read(lambda: conn.execute(plan, {"k": K, "f": f}).scalar_one()) > actual // 2
