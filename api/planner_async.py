@@ -106,7 +106,10 @@ async def recommend_async(
         return None
     if replica is not None:
         rt.router.counted_read(replica)
-    lists = {name: a for name, a in zip(calls, answers, strict=True) if isinstance(a, list)}
+    lists: dict[str, list[recs.Hit]] = {}
+    for name, answer in zip(calls, answers, strict=True):
+        assert not isinstance(answer, BaseException)  # raised or returned above
+        lists[name] = answer
     feedback = mode == "hybrid" and fusion.HYBRID_FEEDBACK is not None
     if not _complete(view, lists, options, feedback):
         # Listed items newer than the read model: their rows from Postgres.
