@@ -85,7 +85,6 @@ class Item(Base):
             postgresql_using="gin",
             postgresql_ops={"attributes": "jsonb_path_ops"},
         ),
-        Index("ix_items_kind", "kind"),
         Index("ix_items_year", "year"),
         Index("ix_items_price", "price"),
         Index("ix_items_popularity", "popularity"),
@@ -93,6 +92,9 @@ class Item(Base):
         Index("ix_items_available", "available", postgresql_where=text("NOT available")),
     )
 
+
+# Kinds are filtered regardless of case (rec.filter_sql, migration 0021).
+Index("ix_items_kind_lower", func.lower(Item.kind))
 
 # Typo-tolerant title search compares pgrec_norm_title(title) with the query by trigrams.
 Index(

@@ -93,6 +93,20 @@ def test_text_modes_respect_filters(
         assert body["count"] == min(50, len(_matching(catalog, check)))
 
 
+@pytest.mark.parametrize("mode", ["semantic", "terms", "hybrid"])
+def test_kind_matches_in_any_case(
+    client: TestClient[Litestar], catalog: Catalog, mode: str
+) -> None:
+    """The catalog stores "Movie": kind=movie and kind=MOVIE are the same filter (0021)."""
+    answers = [
+        _get(client, "/recommendations", [("mode", mode), ("q", "space"), ("kind", kind)])
+        for kind in ("Movie", "movie", "MOVIE")
+    ]
+    ids = [[r["id"] for r in a["results"]] for a in answers]
+    assert ids[0] and ids[0] == ids[1] == ids[2]
+    assert all(catalog.rows[i]["kind"] == "Movie" for i in ids[0])
+
+
 @pytest.mark.parametrize(("label", "params", "check"), FILTERS, ids=[f[0] for f in FILTERS])
 def test_item_modes_respect_filters(
     client: TestClient[Litestar], catalog: Catalog, label: str, params: Params, check: Check

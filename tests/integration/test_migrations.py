@@ -138,3 +138,22 @@ def test_title_trigram_index_normalizes_accents(conn) -> None:  # type: ignore[n
     assert conn.execute(text("SELECT pgrec_norm_title('Amélie À Paris')")).scalar_one() == (
         "amelie a paris"
     )
+
+
+def test_kind_filters_are_estimated_right_after_0021(fresh_db_url: str) -> None:
+    """0021 filters kinds by lower(kind): its upgrade analyses items, so the planner's
+    estimate comes from the new index's statistics, not the 0.5% default."""
+    with psycopg.connect(fresh_db_url, autocommit=True) as c:
+        migrate.downgrade(fresh_db_url, "0020")
+        c.execute(
+            "INSERT INTO items (external_id, title, kind)"
+            " SELECT 'k:' || g, 'Item ' || g, CASE WHEN g % 5 = 0 THEN 'tv' ELSE 'Movie' END"
+            " FROM generate_series(1, 2000) g"
+        )
+        c.execute("ANALYZE items")
+        migrate.upgrade(fresh_db_url)
+        where = c.execute('SELECT rec.filter_sql(\'{"kinds": ["movie"]}\')').fetchone()
+        assert where is not None and "lower(i.kind)" in where[0]
+        plan = c.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items i WHERE {where[0]}")
+        rows = plan.fetchone()[0][0]["Plan"]["Plan Rows"]  # type: ignore[index]
+        assert 1400 <= rows <= 1800  # 1,600 match

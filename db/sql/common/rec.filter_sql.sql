@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0016/rec.filter_sql.sql
+../../../migrations/versions/sql/0021/rec.filter_sql.sql
