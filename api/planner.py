@@ -40,11 +40,11 @@ from api.planner_parts import (
     finish,
     group_value,
     json_value,
+    listed_page,
     more_like_vector,
     needs_heavy,
     only_excludes,
     pool_size,
-    vectors_for,
     view_filter,
 )
 from api.runtime import Runtime
@@ -105,35 +105,8 @@ class Planner:
             if mode in ("title", "hybrid"):
                 lists["title"] = recs.search_title(conn=conn, q=q, k=pool, filters=filters)
             faiss = pair[1] if pair and backend == "faiss" else None
-            return self.listed_page(mode, lists, rows, options, vector if pair else None, faiss)
-
-    def listed_page(
-        self,
-        mode: Mode,
-        lists: dict[str, list[recs.Hit]],
-        rows: Rows,
-        options: ListOptions,
-        vector: np.ndarray | None,
-        faiss: View | None,
-    ) -> Page:
-        """One mode's list, or hybrid's lists fused (feedback given the query's `vector`),
-        re-ranked and shaped; `faiss`: the read model that answered the semantic list."""
-        if mode == "hybrid":
-            if not lists["title"]:  # title joins the fusion only when it matches
-                del lists["title"]
-            view = self.rt.view
-            candidates = fusion.hybrid(
-                lists,
-                dict(options.fusion),
-                query=vector,
-                vectors=lambda ids: vectors_for(rows, view, ids),
-            )
-            backend = "faiss+postgres" if faiss is not None else "postgres"
-        else:
-            candidates, backend = single(mode, lists[mode]), "postgres"
-        results = finish(rows, candidates, options, self.rt.view)
-        version = faiss.version if faiss is not None else None
-        return Page(mode, backend, len(results), results, snapshot_version=version)
+            query = vector if pair else None
+            return listed_page(mode, lists, rows, options, query, faiss, self.rt.view)
 
     def finish_listed(
         self,
@@ -143,16 +116,19 @@ class Planner:
         vector: np.ndarray | None,
         faiss: View | None,
     ) -> Page:
-        """`listed_page` for lists read on asyncio connections that name items the read
-        model does not have yet: their rows (and vectors) from Postgres."""
+        """`listed_page` (api/planner_parts.py) for lists read on asyncio connections that
+        name items the read model does not have yet: their rows (and vectors) from Postgres."""
         with self.rt.read() as conn:
-            return self.listed_page(mode, lists, self._rows(conn, options), options, vector, faiss)
+            rows = self._rows(conn, options)
+            return listed_page(mode, lists, rows, options, vector, faiss, self.rt.view)
 
     async def recommend_fast(
         self, *, mode: Mode, q: str, filters: recs.Filters, options: ListOptions
     ) -> Page | None:
         """api/planner_async.py: None when `recommend` must answer."""
-        return await recommend_async(self, mode=mode, q=q, filters=filters, options=options)
+        return await recommend_async(
+            self.rt, self.finish_listed, mode=mode, q=q, filters=filters, options=options
+        )
 
     def similar_from_lists(
         self, *, item_id: int, filters: recs.Filters, options: ListOptions

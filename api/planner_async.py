@@ -7,7 +7,7 @@ semantic list from the read model (FAISS, in a thread) or, under a filter the re
 cannot apply, from Postgres as well; its statements see the same data the threaded path's
 would (each statement its own snapshot, as in its READ COMMITTED transaction). Rows come
 from the read model; lists naming items it does not have yet are finished in a thread with
-Postgres (`Planner.finish_listed`).
+Postgres (`Planner.finish_listed`, passed in: this module does not import the planner).
 
 `recommend_async` answers None when the threaded `Planner.recommend` must: heavy fields,
 no connections open yet, no replica known fit, or a replica that failed the query.
@@ -16,8 +16,7 @@ no connections open yet, no replica known fit, or a replica that failed the quer
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 import anyio
 import numpy as np
@@ -26,43 +25,34 @@ from sqlalchemy.exc import OperationalError
 import db.recs as recs
 from api import fusion
 from api.params import ListOptions, Mode
-from api.planner_parts import Rows, ViewRows, needs_heavy, on_asyncio, pool_size, view_filter
+from api.planner_parts import (
+    ViewRows,
+    listed_page,
+    needs_heavy,
+    on_asyncio,
+    pool_size,
+    view_filter,
+)
 from api.runtime import Runtime
 from api.schemas import Page
 from api.view import View
 from db.async_reads import AsyncReads
 
-
-class Lists(Protocol):
-    """What this needs of api/planner.py's Planner: the lists made a page, from the read
-    model's rows or (`finish_listed`, blocking) from Postgres's."""
-
-    rt: Runtime
-
-    def listed_page(
-        self,
-        mode: Mode,
-        lists: dict[str, list[recs.Hit]],
-        rows: Rows,
-        options: ListOptions,
-        vector: np.ndarray | None,
-        faiss: View | None,
-    ) -> Page: ...
-
-    def finish_listed(
-        self,
-        mode: Mode,
-        lists: dict[str, list[recs.Hit]],
-        options: ListOptions,
-        vector: np.ndarray | None,
-        faiss: View | None,
-    ) -> Page: ...
+# Planner.finish_listed: the page of lists naming items the read model lacks (blocking).
+FinishListed = Callable[
+    [Mode, dict[str, list[recs.Hit]], ListOptions, np.ndarray | None, View | None], Page
+]
 
 
 async def recommend_async(
-    planner: Lists, *, mode: Mode, q: str, filters: recs.Filters, options: ListOptions
+    rt: Runtime,
+    finish_listed: FinishListed,
+    *,
+    mode: Mode,
+    q: str,
+    filters: recs.Filters,
+    options: ListOptions,
 ) -> Page | None:
-    rt = planner.rt
     if needs_heavy(options) or not on_asyncio(mode, filters):
         return None
     picked = rt.fast.pick(rt.router, rt.view)
@@ -113,10 +103,9 @@ async def recommend_async(
     feedback = mode == "hybrid" and fusion.HYBRID_FEEDBACK is not None
     if not _complete(view, lists, options, feedback):
         # Listed items newer than the read model: their rows from Postgres.
-        finish = planner.finish_listed
-        return await anyio.to_thread.run_sync(finish, mode, lists, options, vector, faiss)
+        return await anyio.to_thread.run_sync(finish_listed, mode, lists, options, vector, faiss)
     rows = ViewRows(conn=None, view=view)
-    return planner.listed_page(mode, lists, rows, options, vector, faiss)
+    return listed_page(mode, lists, rows, options, vector, faiss, view)
 
 
 async def _semantic(

@@ -14,10 +14,11 @@ from msgspec import UNSET
 from sqlalchemy import Connection
 
 import db.recs as recs
-from api.fusion import Fused
-from api.params import ATTR_PREFIX, ListOptions
+from api import fusion
+from api.fusion import Fused, single
+from api.params import ATTR_PREFIX, ListOptions, Mode
 from api.rerank import Candidate, Ranked, rerank
-from api.schemas import Explain, ItemRef, ModeScore, Result
+from api.schemas import Explain, ItemRef, ModeScore, Page, Result
 from api.view import AvailableIs, Keep, View
 from db.embeddings import active_model
 from db.read_model import HEAVY_FIELDS
@@ -237,3 +238,32 @@ def finish(
     )
     by_id = {c.item_id: c for c in candidates}
     return [make_result(found[r.item_id], by_id[r.item_id], r, options) for r in ranked]
+
+
+def listed_page(
+    mode: Mode,
+    lists: dict[str, list[recs.Hit]],
+    rows: Rows,
+    options: ListOptions,
+    vector: np.ndarray | None,
+    faiss: View | None,
+    view: View | None,
+) -> Page:
+    """One mode's list, or hybrid's lists fused (feedback given the query's `vector`),
+    re-ranked and shaped. `faiss`: the read model that answered the semantic list (None:
+    Postgres did); `view`: the read model whose vectors the re-ranking reads."""
+    if mode == "hybrid":
+        if not lists["title"]:  # title joins the fusion only when it matches
+            del lists["title"]
+        candidates = fusion.hybrid(
+            lists,
+            dict(options.fusion),
+            query=vector,
+            vectors=lambda ids: vectors_for(rows, view, ids),
+        )
+        backend = "faiss+postgres" if faiss is not None else "postgres"
+    else:
+        candidates, backend = single(mode, lists[mode]), "postgres"
+    results = finish(rows, candidates, options, view)
+    version = faiss.version if faiss is not None else None
+    return Page(mode, backend, len(results), results, snapshot_version=version)
