@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -61,13 +62,15 @@ def retrying(
     attempts: int = ATTEMPTS,
 ) -> T:
     """Run `work` in a transaction from `begin` (e.g. `engine.begin`), rerun on deadlock or
-    serialization failure."""
+    serialization failure; also when `work` met it on the driver's own cursor (the item
+    writer's COPY and upsert), whose errors SQLAlchemy does not wrap."""
     for attempt in range(1, attempts + 1):
         try:
             with begin() as conn:
                 return work(conn)
-        except DBAPIError as exc:
-            sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        except (DBAPIError, psycopg.Error) as exc:
+            orig = exc.orig if isinstance(exc, DBAPIError) else exc
+            sqlstate = getattr(orig, "sqlstate", None) or ""
             if sqlstate not in RETRYABLE_SQLSTATES:
                 raise
             if attempt == attempts:

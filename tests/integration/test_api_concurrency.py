@@ -129,3 +129,26 @@ def test_serialization_failures_are_retried_then_a_conflict(fresh_db_url: str) -
             retrying(engine.begin, _conflict_once(fresh_db_url, []), attempts=1)
     finally:
         engine.dispose()
+
+
+def test_a_deadlock_on_the_drivers_own_cursor_is_retried_too(fresh_db_url: str) -> None:
+    """The item writer runs its COPY and upsert on psycopg's cursor, whose errors SQLAlchemy
+    does not wrap: a deadlock there is retried like any other, then a conflict (409)."""
+    runs: list[int] = []
+
+    def work(conn: Connection) -> int:
+        runs.append(1)
+        if len(runs) == 1:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '40P01'; END $$")
+        return len(runs)
+
+    engine = create_engine(sqlalchemy_url(fresh_db_url))
+    try:
+        assert retrying(engine.begin, work) == 2
+        runs.clear()
+        with pytest.raises(WriteConflict):
+            retrying(engine.begin, work, attempts=1)
+    finally:
+        engine.dispose()
