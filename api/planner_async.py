@@ -101,10 +101,10 @@ async def recommend_async(
         assert not isinstance(answer, BaseException)  # raised or returned above
         lists[name] = answer
     feedback = mode == "hybrid" and fusion.HYBRID_FEEDBACK is not None
-    if not _complete(view, lists, options, feedback):
+    rows = ViewRows(conn=None, view=view)  # each row read once: here and by the re-rank
+    if not _complete(rows, view, lists, options, feedback):
         # Listed items newer than the read model: their rows from Postgres.
         return await anyio.to_thread.run_sync(finish_listed, mode, lists, options, vector, faiss)
-    rows = ViewRows(conn=None, view=view)
     return listed_page(mode, lists, rows, options, vector, faiss, view)
 
 
@@ -132,12 +132,16 @@ async def _text(
 
 
 def _complete(
-    view: View, lists: dict[str, list[recs.Hit]], options: ListOptions, feedback: bool
+    rows: ViewRows,
+    view: View,
+    lists: dict[str, list[recs.Hit]],
+    options: ListOptions,
+    feedback: bool,
 ) -> bool:
     """Whether the read model has the rows of every listed item, and their vectors where
     diversity or hybrid's feedback reads them."""
     ids = list(dict.fromkeys(h.item_id for hits in lists.values() for h in hits))
-    if len(view.records(ids)) != len(ids):
+    if len(rows.get(ids)) != len(ids):
         return False
     if options.rerank.diversity > 0 or feedback:
         return all(view.vector(i) is not None for i in ids)
