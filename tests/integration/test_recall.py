@@ -298,3 +298,43 @@ def test_a_filter_counted_over_the_margin_is_remembered(catalog: Catalog, conn: 
     assert again == ["hnsw"]
     conn.execute(text("SET LOCAL pgrec.count_memory = 0"))
     assert rows_read(lambda: conn.execute(plan, {"k": K, "f": f}).scalar_one()) > actual // 2
+
+
+def test_a_session_remembers_a_bounded_number_of_filters(catalog: Catalog, conn: Connection) -> None:
+    """0022: past pgrec.count_memory_max remembered filters a new one is counted each time
+    (each is a setting the session keeps for its life); one already held is renewed."""
+    first = Filters(categories=("s10", "s50"), categories_mode="all")
+    second = Filters(categories=("s50", "s10"), categories_mode="all")  # same rows, new text
+    wheres = [
+        conn.execute(
+            text("SELECT rec.filter_sql(CAST(:f AS jsonb))"), {"f": recs.calls.filters_json(f)}
+        ).scalar_one()
+        for f in (first, second)
+    ]
+    assert wheres[0] != wheres[1]
+    actual = int(_mask(catalog, "s10").sum())
+    estimates = [
+        int(
+            conn.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items i WHERE {w}"))
+            .scalar_one()[0]["Plan"]["Plan Rows"]
+        )
+        for w in wheres
+    ]
+    threshold = (max(estimates) + actual) // 2  # both counted, both over it
+    assert max(estimates) < threshold < actual
+    conn.execute(text("SET LOCAL pgrec.estimate_margin = 1"))
+    conn.execute(text(f"SET LOCAL pgrec.exact_max_rows = {threshold}"))
+    conn.execute(text("SET LOCAL pgrec.count_memory_max = 1"))
+    plan = text("SELECT path FROM rec.vector_plan(:k, CAST(:f AS jsonb))")
+    remembered = text("SELECT current_setting('pgrec.over_' || md5(:w), true)")
+    for f in (first, second):
+        assert conn.execute(plan, {"k": K, "f": recs.calls.filters_json(f)}).scalar_one() == "hnsw"
+    assert conn.execute(remembered, {"w": wheres[0]}).scalar_one()
+    assert not conn.execute(remembered, {"w": wheres[1]}).scalar_one()
+    assert conn.execute(text("SELECT current_setting('pgrec.over_held')")).scalar_one() == "1"
+    # The held one is renewed once its memory runs out (count_memory 0: counted, over again).
+    stamp = conn.execute(remembered, {"w": wheres[0]}).scalar_one()
+    conn.execute(text("SET LOCAL pgrec.count_memory = 0"))
+    conn.execute(plan, {"k": K, "f": recs.calls.filters_json(first)})
+    assert float(conn.execute(remembered, {"w": wheres[0]}).scalar_one()) > float(stamp)
+    assert conn.execute(text("SELECT current_setting('pgrec.over_held')")).scalar_one() == "1"

@@ -263,3 +263,43 @@ def test_given_likes_stay_likes_for_a_user_with_only_low_ratings(conn: Connectio
     ).all()
     weight = {r.item_id: r.weight for r in rows}
     assert weight[a] < 0 and weight[b] > 0 and weight[c] < 0
+
+
+def test_the_category_overlap_reads_the_likes_once_per_call(conn: Connection) -> None:
+    """0022: the share of each category among the user's likes is computed once per call.
+    Inlined into the per-candidate overlap (before), every candidate joined all the likes
+    to items again: candidates x likes lookups of items."""
+    liked = _genre(conn, "Horror", "Animation", 12) + _genre(conn, "Animation", "Horror", 12)
+    _like(conn, TWO_TASTES, liked)
+    # Rows of items read: by a sequential scan, or through its primary key.
+    read = text(
+        "SELECT pg_stat_get_xact_tuples_returned('items'::regclass)"
+        " + pg_stat_get_xact_tuples_returned('pk_items'::regclass)"
+    )
+    before = conn.execute(read).scalar_one()
+    rows = conn.execute(
+        text("SELECT item_id, features FROM rec.user_candidates(:u)"), {"u": TWO_TASTES}
+    ).all()
+    fetched = conn.execute(read).scalar_one() - before
+    assert len(rows) > 20
+    # Once: each candidate's categories and the likes' (~6 reads per candidate); inlined,
+    # every candidate read all 24 likes again.
+    assert fetched < len(rows) * len(liked) / 2, (fetched, len(rows))
+    # The overlap itself: the weighted share of each category among the likes, summed over
+    # a candidate's categories, over their number (24 likes: all of them count).
+    weights = {
+        int(r.item_id): float(r.weight)
+        for r in conn.execute(
+            text("SELECT item_id, weight FROM rec.user_history(:u)"), {"u": TWO_TASTES}
+        )
+    }
+    share: dict[str, float] = {}
+    for item, cats in _categories(conn, list(weights)).items():
+        for c in cats:
+            share[c] = share.get(c, 0.0) + weights[item] / sum(weights.values())
+    overlaps = {r.item_id: r.features[6] for r in rows}
+    cats_of = _categories(conn, list(overlaps))
+    for item, overlap in overlaps.items():
+        cats = cats_of[item]
+        expected = sum(share.get(c, 0.0) for c in cats) / len(cats) if cats else 0.0
+        assert overlap == pytest.approx(expected, abs=1e-4), item

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0016/rec.user_candidates.sql
+../../../migrations/versions/sql/0022/rec.user_candidates.sql
