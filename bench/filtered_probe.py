@@ -46,8 +46,8 @@ _EXACT = (
 
 
 def cases() -> dict[str, dict[str, Any]]:
-    """Filter name -> rec.* filters JSON: every bucket alone, and two combined filters."""
-    out: dict[str, dict[str, Any]] = {}
+    """Filter name -> rec.* filters JSON: none, every bucket alone, and two combined filters."""
+    out: dict[str, dict[str, Any]] = {"unfiltered": {}}
     for bucket, share in BUCKETS.items():
         out[f"{share * 100:g}%"] = {"attributes": {"bucket": bucket}}
     out["50% + kind movie"] = {"attributes": {"bucket": "b50"}, "kinds": ["movie"]}
