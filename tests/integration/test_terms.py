@@ -74,6 +74,28 @@ def test_minus_excludes_words_and_phrases(rc: Connection) -> None:
     assert hits and not {h.item_id for h in hits} & _holding(rc, "outer <-> space")
 
 
+def test_a_compound_word_needs_its_parts_in_order(rc: Connection) -> None:
+    # "sci-fi" scores its lexemes one by one, but an item must hold the compound.
+    hits = recs.search_terms(conn=rc, q="sci-fi", k=100, filters=F)
+    assert hits
+    compound = text("SELECT id FROM items WHERE search_tsv @@ plainto_tsquery('english', 'sci-fi')")
+    assert {h.item_id for h in hits} <= {int(i) for i in rc.execute(compound).scalars()}
+    # Items holding "sci" alone score the lexeme but are not answers.
+    assert _holding(rc, "sci") - {int(i) for i in rc.execute(compound).scalars()}
+
+
+@pytest.mark.parametrize(
+    "q", ["dinosaurs come back to life", "time travel", "sci-fi space", '"time travel" -zombie']
+)
+def test_a_filter_that_keeps_every_item_changes_nothing(rc: Connection, q: str) -> None:
+    """0023 skips testing each (item, term) row against `match` when that is the terms ORed
+    and no filter applies; a filter that every item passes takes the tested way."""
+    every = Filters(exclude_ids=(-1,))
+    assert recs.search_terms(conn=rc, q=q, k=200, filters=F) == recs.search_terms(
+        conn=rc, q=q, k=200, filters=every
+    )
+
+
 @pytest.mark.parametrize("q", ["the of and", "-alien", '-"outer space" the', "", "   ", "or"])
 def test_nothing_to_search_for_is_an_error_naming_q(rc: Connection, q: str) -> None:
     with pytest.raises(InvalidInput, match="stop word") as err:

@@ -96,6 +96,21 @@ def test_a_description_keeps_the_former_list(rc: Connection, q: str) -> None:
     assert hits and hits == _former(rc, q, 10)
 
 
+def test_a_description_costs_two_index_scans_and_a_close_title_one(rc: Connection) -> None:
+    """0023: a longer query (over 13 trigrams) takes the first step, then the last; the
+    middle steps, each a scan of the trigram index, could only repeat the last's answer."""
+    scans = text("SELECT pg_stat_get_xact_numscans('ix_items_title_trgm'::regclass)")
+
+    def scans_for(q: str) -> int:
+        before = rc.execute(scans).scalar_one()
+        recs.search_title(conn=rc, q=q, k=10, filters=Filters())
+        return int(rc.execute(scans).scalar_one() - before)
+
+    assert scans_for("space adventure with astronauts") == 2
+    assert scans_for("the shawshenk redemtion") == 1  # a close title: the first step answers
+    assert scans_for("the mumy") > 1  # short: the middle steps still answer it
+
+
 def test_a_badly_misspelt_title_is_still_found_first(rc: Connection) -> None:
     for q, title in [("amlie", "Amélie"), ("the shawshenk redemtion", "The Shawshank Redemption")]:
         hits = recs.search_title(conn=rc, q=q, k=5, filters=Filters())

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0016/rec.search_terms.sql
+../../../migrations/versions/sql/0023/rec.search_terms.sql
