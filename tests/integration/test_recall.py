@@ -300,7 +300,9 @@ def test_a_filter_counted_over_the_margin_is_remembered(catalog: Catalog, conn: 
     assert rows_read(lambda: conn.execute(plan, {"k": K, "f": f}).scalar_one()) > actual // 2
 
 
-def test_a_session_remembers_a_bounded_number_of_filters(catalog: Catalog, conn: Connection) -> None:
+def test_a_session_remembers_a_bounded_number_of_filters(
+    catalog: Catalog, conn: Connection
+) -> None:
     """0022: past pgrec.count_memory_max remembered filters a new one is counted each time
     (each is a setting the session keeps for its life); one already held is renewed."""
     first = Filters(categories=("s10", "s50"), categories_mode="all")
@@ -315,8 +317,9 @@ def test_a_session_remembers_a_bounded_number_of_filters(catalog: Catalog, conn:
     actual = int(_mask(catalog, "s10").sum())
     estimates = [
         int(
-            conn.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items i WHERE {w}"))
-            .scalar_one()[0]["Plan"]["Plan Rows"]
+            conn.execute(
+                text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items i WHERE {w}")
+            ).scalar_one()[0]["Plan"]["Plan Rows"]
         )
         for w in wheres
     ]
