@@ -261,6 +261,15 @@ def test_exact_max_rows_makes_every_query_exact(catalog: Catalog, conn: Connecti
     assert (plan.path, plan.matching, plan.ef_search) == ("exact", N, None)
 
 
+# Whether the session remembers filter :w (rec._vector_plan, 0024): its slot's value names it.
+REMEMBERED = """
+SELECT split_part(current_setting('pgrec.over_' || ((hashtext(:w)::bigint % n) + n) % n, true),
+                  ':', 1) = md5(:w)
+FROM (SELECT coalesce(nullif(current_setting('pgrec.count_memory_max', true), ''),
+                      '1000')::bigint AS n) s
+"""
+
+
 def test_a_filter_counted_over_the_margin_is_remembered(catalog: Catalog, conn: Connection) -> None:
     """0020: s10 and s50 together match s10's rows, but the planner takes the two as
     independent and estimates half as many. With the threshold between the two, the first
@@ -281,7 +290,7 @@ def test_a_filter_counted_over_the_margin_is_remembered(catalog: Catalog, conn: 
         "SELECT pg_stat_get_xact_tuples_fetched('items'::regclass)"
         " + pg_stat_get_xact_tuples_returned('items'::regclass)"
     )
-    remembered = text("SELECT current_setting('pgrec.over_' || md5(:w), true)")
+    remembered = text(REMEMBERED)
 
     def rows_read(run: Callable[[], object]) -> int:
         before = conn.execute(read).scalar_one()
@@ -300,11 +309,12 @@ def test_a_filter_counted_over_the_margin_is_remembered(catalog: Catalog, conn: 
     assert rows_read(lambda: conn.execute(plan, {"k": K, "f": f}).scalar_one()) > actual // 2
 
 
-def test_a_session_remembers_a_bounded_number_of_filters(
+def test_a_session_remembers_filters_in_a_bounded_number_of_slots(
     catalog: Catalog, conn: Connection
 ) -> None:
-    """0022: past pgrec.count_memory_max remembered filters a new one is counted each time
-    (each is a setting the session keeps for its life); one already held is renewed."""
+    """0022/0024: a filter is remembered in slot hash(filter) mod pgrec.count_memory_max, so
+    a session names at most that many settings, even when its transactions roll back (a
+    rollback leaves a setting's name behind). With one slot, two filters forget each other."""
     first = Filters(categories=("s10", "s50"), categories_mode="all")
     second = Filters(categories=("s50", "s10"), categories_mode="all")  # same rows, new text
     wheres = [
@@ -329,15 +339,28 @@ def test_a_session_remembers_a_bounded_number_of_filters(
     conn.execute(text(f"SET LOCAL pgrec.exact_max_rows = {threshold}"))
     conn.execute(text("SET LOCAL pgrec.count_memory_max = 1"))
     plan = text("SELECT path FROM rec.vector_plan(:k, CAST(:f AS jsonb))")
-    remembered = text("SELECT current_setting('pgrec.over_' || md5(:w), true)")
-    for f in (first, second):
+    remembered = text(REMEMBERED)
+    read = text(
+        "SELECT pg_stat_get_xact_tuples_fetched('items'::regclass)"
+        " + pg_stat_get_xact_tuples_returned('items'::regclass)"
+    )
+
+    def counted(f: Filters) -> bool:
+        before = conn.execute(read).scalar_one()
         assert conn.execute(plan, {"k": K, "f": recs.calls.filters_json(f)}).scalar_one() == "hnsw"
-    assert conn.execute(remembered, {"w": wheres[0]}).scalar_one()
-    assert not conn.execute(remembered, {"w": wheres[1]}).scalar_one()
-    assert conn.execute(text("SELECT current_setting('pgrec.over_held')")).scalar_one() == "1"
-    # The held one is renewed once its memory runs out (count_memory 0: counted, over again).
-    stamp = conn.execute(remembered, {"w": wheres[0]}).scalar_one()
-    conn.execute(text("SET LOCAL pgrec.count_memory = 0"))
-    conn.execute(plan, {"k": K, "f": recs.calls.filters_json(first)})
-    assert float(conn.execute(remembered, {"w": wheres[0]}).scalar_one()) > float(stamp)
-    assert conn.execute(text("SELECT current_setting('pgrec.over_held')")).scalar_one() == "1"
+        return bool(conn.execute(read).scalar_one() > before)
+
+    assert counted(first) and not counted(first)  # remembered
+    assert counted(second)  # the one slot now holds the second
+    assert conn.execute(remembered, {"w": wheres[1]}).scalar_one()
+    assert not conn.execute(remembered, {"w": wheres[0]}).scalar_one()
+    assert counted(first)
+    slot = conn.execute(text("SELECT current_setting('pgrec.over_0')")).scalar_one()
+    assert slot.split(":")[0] == conn.execute(text("SELECT md5(:w)"), {"w": wheres[0]}).scalar_one()
+    # No setting is named after a filter (0022's names), rolled back or not.
+    named = text("SELECT current_setting('pgrec.over_' || md5(:w), true)")
+    with conn.begin_nested() as inner:
+        conn.execute(text("SET LOCAL pgrec.count_memory_max = 1000"))
+        counted(second)
+        inner.rollback()
+    assert all(conn.execute(named, {"w": w}).scalar_one() is None for w in wheres)

@@ -1,1 +1,1 @@
-../../../migrations/versions/sql/0022/rec._vector_plan.sql
+../../../migrations/versions/sql/0024/rec._vector_plan.sql
