@@ -105,6 +105,23 @@ class Item(msgspec.Struct):
     updated_at: dt.datetime | None = None
 
 
+class FacetValue(msgspec.Struct):
+    value: str
+    items: int
+
+
+class Facets(msgspec.Struct):
+    """What the filters can match: the most common values, each with its number of items.
+
+    `kind` matches in any case (the most common spelling is shown); `category` and `tag`
+    match exactly as shown.
+    """
+
+    kinds: list[FacetValue]
+    categories: list[FacetValue]
+    tags: list[FacetValue]
+
+
 class FromItems(msgspec.Struct, forbid_unknown_fields=True):
     """More like these: liked (`positive`) and disliked (`negative`) item ids, optional weights.
 

@@ -1,14 +1,17 @@
-"""/items: read, similar items, batch upsert and delete."""
+"""/items: read, facets (what the filters match), similar items, batch upsert and delete."""
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from functools import partial
 from typing import Annotated, Any
 
 import anyio
 from litestar import Controller, Request, Response, delete, get
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, PathParameter
+from litestar.params import Body, PathParameter, QueryParameter
 from sqlalchemy import Connection
 
 import db.recs as recs
@@ -21,7 +24,8 @@ from api.outage import page_headers
 from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, check_texts
 from api.planner import Planner, json_value
 from api.runtime import Runtime
-from api.schemas import INT64_MAX, Item, ItemsWritten, Page
+from api.schemas import INT64_MAX, Facets, FacetValue, Item, ItemsWritten, Page
+from api.view import View
 from db import catalog
 from db.ingest import WriteCounts, validate_items, write_items
 from db.interactions import retrying
@@ -32,6 +36,7 @@ ItemIdParam = Annotated[
     PathParameter(ge=1, le=INT64_MAX, description="items.id", schema_extra={"maximum": INT64_MAX}),
 ]
 MAX_BATCH = 5000
+FACETS_MAX_AGE = 60.0  # seconds: facets also change with columns the read model does not hold
 
 
 def _item(item_id: int, row: dict[str, Any]) -> Item:
@@ -41,10 +46,71 @@ def _item(item_id: int, row: dict[str, Any]) -> Item:
     )
 
 
+class _FacetCache:
+    """Facets per read model view (every change it applies makes a new one), each a minute
+    old at most: counting them reads every item."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._view: weakref.ref[View] | None = None
+        self._pages: dict[int, tuple[float, Facets]] = {}  # limit -> (computed at, facets)
+
+    def get(self, view: View | None, limit: int) -> Facets | None:
+        with self._lock:
+            if view is None or self._view is None or self._view() is not view:
+                return None
+            entry = self._pages.get(limit)
+        if entry is None or time.monotonic() - entry[0] > FACETS_MAX_AGE:
+            return None
+        return entry[1]
+
+    def put(self, view: View | None, limit: int, facets: Facets, at: float) -> None:
+        if view is None:
+            return
+        with self._lock:
+            if self._view is None or self._view() is not view:
+                self._view, self._pages = weakref.ref(view), {}
+            self._pages[limit] = (at, facets)
+
+
+_FACETS = _FacetCache()
+
+
 class ItemController(Controller):
     path = "/items"
     tags = ("items",)
     guards = (require_read_key,)
+
+    @get(
+        "/facets",
+        sync_to_thread=True,
+        summary="What the filters can match: kinds, categories and tags with counts",
+        responses=errors(*READ),
+    )
+    def facets(
+        self,
+        runtime: Injected[Runtime],
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=1000, description="values per facet, most common first")
+        ] = 50,
+    ) -> Facets:
+        """The most common kinds, categories and tags, each with its number of items (ties by
+        value): the spellings `kind`, `category` and `tag` filter on. Kinds match in any case
+        (their most common spelling is shown); categories and tags match exactly."""
+        view = runtime.view
+        cached = _FACETS.get(view, limit)
+        if cached is not None:
+            return cached
+        at = time.monotonic()
+        with runtime.read() as conn:
+            found = recs.facets(conn=conn, k=limit)
+
+        def values(facet: str) -> list[FacetValue]:
+            return [FacetValue(value=v, items=n) for v, n in found[facet]]
+
+        page = Facets(kinds=values("kind"), categories=values("category"), tags=values("tag"))
+        _FACETS.put(view, limit, page, at)
+        return page
 
     @get("/{item_id:int}", sync_to_thread=True, summary="One item", responses=errors(*READ, 404))
     def get_item(self, runtime: Injected[Runtime], item_id: ItemIdParam) -> Item:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from db.recs.calls import Hit, MoreLike
 from db.recs.filters import Filters, InvalidInput
-from db.recs.items import fetch_items
+from db.recs.items import facets, fetch_items
 from db.recs.text import search_terms, search_text_async, search_title
 from db.recs.users import (
     Interest,
@@ -36,6 +36,7 @@ __all__ = [
     "UserHit",
     "also_liked",
     "cooccurring",
+    "facets",
     "fetch_items",
     "for_user",
     "for_user_explained",

@@ -8,12 +8,27 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from db.recs.calls import translated_errors
+
 # Every column a response may show: not the generated search_tsv or content_hash.
 _FETCH = text(
     "SELECT id, external_id, title, description, kind, categories, tags, year, price, "
     "available, attributes, popularity, created_at, updated_at "
     "FROM items WHERE id = ANY (CAST(:ids AS bigint[]))"
 )
+
+
+_FACETS = text("SELECT facet, value, items FROM rec.facets(:k)")
+
+
+def facets(*, conn: Connection, k: int) -> dict[str, list[tuple[str, int]]]:
+    """The `k` most common kinds, categories and tags, each with its number of items."""
+    out: dict[str, list[tuple[str, int]]] = {"kind": [], "category": [], "tag": []}
+    with translated_errors():
+        rows = conn.execute(_FACETS, {"k": k}).all()
+    for facet, value, items in rows:
+        out[str(facet)].append((str(value), int(items)))
+    return out
 
 
 def fetch_items(*, conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:

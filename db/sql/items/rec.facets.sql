@@ -1,0 +1,1 @@
+../../../migrations/versions/sql/0025/rec.facets.sql
