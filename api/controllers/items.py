@@ -98,7 +98,8 @@ class ItemController(Controller):
         value): the spellings `kind`, `category` and `tag` filter on. Kinds match in any case
         (their most common spelling is shown); categories and tags match exactly."""
         view = runtime.view
-        cached = _FACETS.get(view, limit)
+        # While the view may miss changes (Postgres down or not caught up), ask Postgres.
+        cached = None if runtime.stale else _FACETS.get(view, limit)
         if cached is not None:
             return cached
         at = time.monotonic()
