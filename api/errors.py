@@ -110,7 +110,8 @@ def _validation(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         if not isinstance(problem, dict):
             continue
         key = str(problem.get("key") or "")
-        source = str(problem.get("source") or "")
+        # Litestar's ParamType is a str Enum: str() of it reads "ParamType.QUERY".
+        source = str(getattr(problem.get("source"), "value", problem.get("source")) or "")
         name = key
         if key == "data" and source == "body":
             name = (_body_path(exc) if len(problems) == 1 else None) or "body"
