@@ -76,6 +76,8 @@ class View:
     overlay: Overlay = field(default_factory=Overlay)
     # Results of this view's searches (api/search_cache.py): a new view starts empty.
     results: SearchCache = field(default_factory=SearchCache, repr=False)
+    # GET /items/facets per limit, with when it was counted (api/controllers/items.py).
+    facets: dict[int, tuple[float, Any]] = field(default_factory=dict, repr=False)
 
     # -- what responses say about it -------------------------------------------------------
 

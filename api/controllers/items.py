@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
 from functools import partial
 from typing import Annotated, Any
 
@@ -25,7 +23,6 @@ from api.params import LIST_DEPENDENCIES, LIST_QUERY, Injected, ListOptions, che
 from api.planner import Planner, json_value
 from api.runtime import Runtime
 from api.schemas import INT64_MAX, Facets, FacetValue, Item, ItemsWritten, Page
-from api.view import View
 from db import catalog
 from db.ingest import WriteCounts, validate_items, write_items
 from db.interactions import retrying
@@ -44,36 +41,6 @@ def _item(item_id: int, row: dict[str, Any]) -> Item:
         id=item_id,
         **{f: json_value(row.get(f)) for f in Item.__struct_fields__ if f != "id"},
     )
-
-
-class _FacetCache:
-    """Facets per read model view (every change it applies makes a new one), each a minute
-    old at most: counting them reads every item."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._view: weakref.ref[View] | None = None
-        self._pages: dict[int, tuple[float, Facets]] = {}  # limit -> (computed at, facets)
-
-    def get(self, view: View | None, limit: int) -> Facets | None:
-        with self._lock:
-            if view is None or self._view is None or self._view() is not view:
-                return None
-            entry = self._pages.get(limit)
-        if entry is None or time.monotonic() - entry[0] > FACETS_MAX_AGE:
-            return None
-        return entry[1]
-
-    def put(self, view: View | None, limit: int, facets: Facets, at: float) -> None:
-        if view is None:
-            return
-        with self._lock:
-            if self._view is None or self._view() is not view:
-                self._view, self._pages = weakref.ref(view), {}
-            self._pages[limit] = (at, facets)
-
-
-_FACETS = _FacetCache()
 
 
 class ItemController(Controller):
@@ -97,10 +64,13 @@ class ItemController(Controller):
         """The most common kinds, categories and tags, each with its number of items (ties by
         value): the spellings `kind`, `category` and `tag` filter on. Kinds match in any case
         (their most common spelling is shown); categories and tags match exactly."""
+        # Kept per read model view (every change it applies makes a new one), a minute at
+        # most: counting reads every item. While the view may miss changes (Postgres down
+        # or not caught up), Postgres is asked.
         view = runtime.view
-        # While the view may miss changes (Postgres down or not caught up), ask Postgres.
-        cached = None if runtime.stale else _FACETS.get(view, limit)
-        if cached is not None:
+        entry = None if view is None or runtime.stale else view.facets.get(limit)
+        if entry is not None and time.monotonic() - entry[0] <= FACETS_MAX_AGE:
+            cached: Facets = entry[1]
             return cached
         at = time.monotonic()
         with runtime.read() as conn:
@@ -110,7 +80,8 @@ class ItemController(Controller):
             return [FacetValue(value=v, items=n) for v, n in found[facet]]
 
         page = Facets(kinds=values("kind"), categories=values("category"), tags=values("tag"))
-        _FACETS.put(view, limit, page, at)
+        if view is not None:
+            view.facets[limit] = (at, page)
         return page
 
     @get("/{item_id:int}", sync_to_thread=True, summary="One item", responses=errors(*READ, 404))
